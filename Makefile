@@ -1,0 +1,46 @@
+# brainclip — `make serve` builds and serves the demo; `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+WASM_TARGET := wasm32-unknown-unknown
+PORT ?= 8080
+CHROMEDRIVER ?= /usr/bin/chromedriver
+# The runner prints each test's console output only with --nocapture.
+export WASM_BINDGEN_TEST_TIMEOUT ?= 600
+
+.PHONY: setup serve pkg test lint test-native test-browser test-e2e clean
+
+setup:
+	@tools/setup.sh
+
+## pkg: release wasm build + wasm-bindgen (--target web) into pkg/, the npm package.
+pkg:
+	cargo build --release --lib --target $(WASM_TARGET)
+	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section \
+		target/$(WASM_TARGET)/release/brainclip.wasm
+	node tools/package.mjs
+
+serve: setup pkg
+	PORT=$(PORT) node tools/serve.mjs
+
+test: setup lint test-native test-browser test-e2e
+	@echo "make test: all suites passed"
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --target $(WASM_TARGET) -- -D warnings
+
+test-native:
+	cargo test
+
+test-browser:
+	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --target $(WASM_TARGET) -- --nocapture
+
+test-e2e: pkg
+	node --test --test-reporter=spec tests/e2e/
+
+clean:
+	cargo clean
+	rm -rf pkg node_modules

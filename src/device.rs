@@ -1,0 +1,232 @@
+//! Backend selection: `auto | webgpu | cpu`.
+//!
+//! `auto` prefers WebGPU in the browser and falls back to the pure-Rust CPU backend (burn's
+//! flex), recording why. Natively, `auto` means CPU: the wgpu path there runs on whatever
+//! Vulkan/GL driver exists (often a software rasteriser) and is only used when asked for.
+
+use std::fmt;
+use std::str::FromStr;
+#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+use std::sync::OnceLock;
+
+use burn::tensor::{Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// What the caller asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendPreference {
+    /// WebGPU when available (browser), otherwise CPU.
+    #[default]
+    Auto,
+    /// WebGPU (browser) or wgpu (native); an error if it cannot start.
+    WebGpu,
+    /// The CPU backend.
+    Cpu,
+}
+
+impl FromStr for BackendPreference {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(Self::Auto),
+            "webgpu" | "wgpu" | "gpu" => Ok(Self::WebGpu),
+            "cpu" => Ok(Self::Cpu),
+            _ => Err(Error::UnknownBackend {
+                given: s.to_string(),
+            }),
+        }
+    }
+}
+
+/// The backend that actually runs the computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    WebGpu,
+    Cpu,
+}
+
+impl BackendKind {
+    /// Lower-case name as shown to users and returned to JavaScript.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu => "webgpu",
+            BackendKind::Cpu => "cpu",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A ready-to-use device plus what the user should know about how it was chosen.
+#[derive(Debug, Clone)]
+pub struct ComputeDevice {
+    pub device: Device,
+    pub backend: BackendKind,
+    /// Human-readable adapter description ("SwiftShader (fallback adapter)", "CPU (flex)").
+    pub adapter: String,
+    /// Why `auto` did not get WebGPU; `None` when nothing was given up.
+    pub fallback_reason: Option<String>,
+}
+
+impl ComputeDevice {
+    /// The CPU backend; always available.
+    pub fn cpu(fallback_reason: Option<String>) -> Self {
+        ComputeDevice {
+            device: Device::flex(),
+            backend: BackendKind::Cpu,
+            adapter: "CPU (burn flex)".to_string(),
+            fallback_reason,
+        }
+    }
+}
+
+impl ComputeDevice {
+    /// Reads a float tensor back to the host. Asynchronous because WebGPU in the browser
+    /// cannot block on the GPU.
+    pub async fn read_f32<const D: usize>(&self, tensor: Tensor<D>) -> Result<Vec<f32>> {
+        let readback_error = |reason: String| Error::Readback {
+            backend: self.backend.to_string(),
+            reason,
+        };
+        let data = tensor
+            .into_data_async()
+            .await
+            .map_err(|err| readback_error(format!("{err:?}")))?;
+        data.try_into_vec_as::<f32>()
+            .map_err(|err| readback_error(format!("{err:?}")))
+    }
+}
+
+/// The wgpu runtime can be initialised only once per process (or page), so the outcome of
+/// the first attempt, success or failure, is kept and reused.
+#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+static WGPU: OnceLock<std::result::Result<(Device, String), String>> = OnceLock::new();
+
+#[cfg(not(any(target_family = "wasm", feature = "native-wgpu")))]
+async fn webgpu() -> std::result::Result<(Device, String), String> {
+    Err("this native build has no wgpu backend (rebuild with --features native-wgpu)".into())
+}
+
+#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+async fn webgpu() -> std::result::Result<(Device, String), String> {
+    if let Some(outcome) = WGPU.get() {
+        return outcome.clone();
+    }
+    let outcome = match Device::wgpu_options().init_with_setup_async().await {
+        Ok((device, setup)) => Ok((device, describe_adapter(&setup.adapter.get_info()))),
+        Err(err) => Err(explain_wgpu_error(&err.to_string())),
+    };
+    // A concurrent caller may have finished first; its outcome is the one the runtime holds.
+    let _ = WGPU.set(outcome);
+    WGPU.get()
+        .cloned()
+        .unwrap_or_else(|| Err("WebGPU state was lost".into()))
+}
+
+#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+fn describe_adapter(info: &burn::tensor::wgpu::wgpu::AdapterInfo) -> String {
+    use burn::tensor::wgpu::wgpu::DeviceType;
+    // Browsers usually hide the adapter's name for privacy; say what we do know.
+    let name = if info.name.trim().is_empty() {
+        match info.backend {
+            burn::tensor::wgpu::wgpu::Backend::BrowserWebGpu => "WebGPU adapter".to_string(),
+            other => format!("{other:?} adapter"),
+        }
+    } else {
+        info.name.clone()
+    };
+    match info.device_type {
+        DeviceType::Cpu => format!("{name} (software fallback)"),
+        _ => name,
+    }
+}
+
+/// Turns wgpu's error text into the sentence a user needs.
+#[cfg_attr(
+    not(any(target_family = "wasm", feature = "native-wgpu")),
+    allow(dead_code)
+)]
+fn explain_wgpu_error(raw: &str) -> String {
+    if raw.contains("No adapter") {
+        "WebGPU adapter unavailable: the browser offered no WebGPU adapter".to_string()
+    } else {
+        format!("WebGPU could not start ({raw})")
+    }
+}
+
+/// Chooses and initialises a device according to `preference`.
+///
+/// `Cpu` never fails. `WebGpu` fails with [`Error::BackendUnavailable`] when no adapter can
+/// be had. `Auto` never fails: it falls back to CPU and records the reason.
+pub async fn select_device(preference: BackendPreference) -> Result<ComputeDevice> {
+    match preference {
+        BackendPreference::Cpu => Ok(ComputeDevice::cpu(None)),
+        BackendPreference::WebGpu => match webgpu().await {
+            Ok((device, adapter)) => Ok(ComputeDevice {
+                device,
+                backend: BackendKind::WebGpu,
+                adapter,
+                fallback_reason: None,
+            }),
+            Err(reason) => Err(Error::BackendUnavailable {
+                requested: "webgpu".into(),
+                reason,
+            }),
+        },
+        BackendPreference::Auto => {
+            if cfg!(target_family = "wasm") {
+                match webgpu().await {
+                    Ok((device, adapter)) => Ok(ComputeDevice {
+                        device,
+                        backend: BackendKind::WebGpu,
+                        adapter,
+                        fallback_reason: None,
+                    }),
+                    Err(reason) => Ok(ComputeDevice::cpu(Some(reason))),
+                }
+            } else {
+                Ok(ComputeDevice::cpu(Some(
+                    "native builds use the CPU unless wgpu is requested (--device webgpu)".into(),
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preference_parses_known_names_and_rejects_others() {
+        assert_eq!(
+            "auto".parse::<BackendPreference>().unwrap(),
+            BackendPreference::Auto
+        );
+        assert_eq!(
+            " WebGPU ".parse::<BackendPreference>().unwrap(),
+            BackendPreference::WebGpu
+        );
+        assert_eq!(
+            "cpu".parse::<BackendPreference>().unwrap(),
+            BackendPreference::Cpu
+        );
+        let err = "tpu".parse::<BackendPreference>().unwrap_err();
+        assert_eq!(err.code(), "unknown_backend");
+    }
+
+    #[test]
+    fn wgpu_errors_are_explained() {
+        assert!(
+            explain_wgpu_error("No adapter available for X")
+                .starts_with("WebGPU adapter unavailable")
+        );
+        assert!(explain_wgpu_error("boom").starts_with("WebGPU could not start"));
+    }
+}

@@ -1,0 +1,6 @@
+//! JavaScript bindings. This room only converts between JS values and the crate's public
+//! pipeline; it knows nothing of model internals.
+
+mod api;
+
+pub use api::*;

@@ -1,0 +1,65 @@
+// Static file server for the demo site and the end-to-end tests.
+// Binds to loopback only; serves `www/` and maps `/pkg/` to the generated npm package.
+import { createServer } from 'node:http';
+import { createReadStream, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.npy': 'application/octet-stream',
+  '.safetensors': 'application/octet-stream',
+  '.ts': 'text/plain; charset=utf-8',
+};
+
+/** Resolves a URL path inside one of the roots, refusing anything that escapes it. */
+function locate(roots, urlPath) {
+  const path = decodeURIComponent(urlPath.split('?')[0]);
+  for (const [prefix, dir] of roots) {
+    if (!path.startsWith(prefix)) continue;
+    const root = resolve(dir);
+    let file = normalize(join(root, path.slice(prefix.length)));
+    if (file !== root && !file.startsWith(root + sep)) return null;
+    try {
+      if (statSync(file).isDirectory()) file = join(file, 'index.html');
+      if (statSync(file).isFile()) return file;
+    } catch {
+      // fall through to the next root
+    }
+  }
+  return null;
+}
+
+export function startServer({ port = 8080, host = '127.0.0.1', root = 'www', pkg = 'pkg' } = {}) {
+  const roots = [['/pkg/', pkg], ['/', root]];
+  const server = createServer((req, res) => {
+    const file = req.method === 'GET' || req.method === 'HEAD' ? locate(roots, req.url) : null;
+    if (!file) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+    });
+    if (req.method === 'HEAD') return res.end();
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => ok(server));
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.env.PORT ?? 8080);
+  await startServer({ port });
+  console.log(`brainclip demo: http://127.0.0.1:${port}/  (Ctrl-C to stop)`);
+}
