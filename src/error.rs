@@ -178,6 +178,10 @@ pub enum Error {
     #[error("bundle file {file} is missing (named by manifest field {field})")]
     BundleFileMissing { file: String, field: String },
 
+    /// A download (bundle file) failed.
+    #[error("could not fetch {url}: {reason}")]
+    Fetch { url: String, reason: String },
+
     /// A tensor in a bundle's weights is missing, misshapen or of an unsupported dtype.
     #[error("{file}: tensor '{key}': {reason}")]
     BundleTensor {
@@ -215,6 +219,7 @@ impl Error {
             Error::BundleManifest { .. } => "bundle_manifest",
             Error::BundleFileMissing { .. } => "bundle_file_missing",
             Error::BundleTensor { .. } => "bundle_tensor",
+            Error::Fetch { .. } => "fetch_failed",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! The same code runs on burn's WebGPU backend and on its pure-Rust CPU backend; see
 //! [`device`] for how one is chosen.
 
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod tasks;

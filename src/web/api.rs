@@ -1,6 +1,13 @@
-use serde::Serialize;
-use wasm_bindgen::prelude::*;
+use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::data::bundle::{Bundle, MANIFEST_FILE, Manifest, NormalizationSpec};
+use crate::data::fmri::{DEFAULT_MAX_BYTES, Mask, ReadOptions};
+use crate::data::{FmriBatch, Normalization};
 use crate::device::{BackendPreference, ComputeDevice, select_device};
 use crate::error::Error;
 use crate::tasks;
@@ -19,6 +26,32 @@ pub fn to_js_error(err: Error) -> JsValue {
     js.into()
 }
 
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|err| js_sys::Error::new(&err.to_string()).into())
+}
+
+/// Parses an options object, naming the offending field on failure.
+fn from_js<T: for<'de> Deserialize<'de> + Default>(
+    value: JsValue,
+    what: &str,
+) -> Result<T, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|err| {
+        to_js_error(Error::ShapeMismatch {
+            what: format!("{what} options"),
+            got: err.to_string(),
+            expected: "the documented option names and types".into(),
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Devices
+
 /// What `initDevice` reports to JavaScript.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,12 +67,6 @@ fn device_info(device: &ComputeDevice) -> DeviceInfo {
         adapter: device.adapter.clone(),
         fallback_reason: device.fallback_reason.clone(),
     }
-}
-
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|err| js_sys::Error::new(&err.to_string()).into())
 }
 
 async fn device_for(preference: Option<String>) -> Result<ComputeDevice, JsValue> {
@@ -73,4 +100,244 @@ pub async fn candidate_probabilities(
     tasks::candidate_probabilities(&device, &queries, &candidates, dim, scale)
         .await
         .map_err(to_js_error)
+}
+
+// ---------------------------------------------------------------------------------------
+// fMRI input
+
+/// Options of `readFmri`, as JavaScript passes them.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsReadOptions {
+    array: Option<String>,
+    mask: Option<serde_bytes::ByteBuf>,
+    mask_name: Option<String>,
+    replace_non_finite: bool,
+    max_bytes: Option<f64>,
+    expected_voxels: Option<usize>,
+}
+
+/// A validated fMRI batch held in wasm memory. The data never leaves the page.
+#[wasm_bindgen]
+pub struct FmriHandle {
+    batch: FmriBatch,
+}
+
+#[wasm_bindgen]
+impl FmriHandle {
+    #[wasm_bindgen(getter)]
+    pub fn trials(&self) -> usize {
+        self.batch.trials()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn voxels(&self) -> usize {
+        self.batch.voxels()
+    }
+
+    /// Stored element type, numpy-style ("float64", "int16", ...).
+    #[wasm_bindgen(getter)]
+    pub fn dtype(&self) -> String {
+        self.batch.source.dtype.clone()
+    }
+
+    /// `{ fileName, format, arrayName, maskName, dtype, shape }`.
+    #[wasm_bindgen(getter)]
+    pub fn source(&self) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Source<'a> {
+            file_name: &'a str,
+            format: crate::data::SourceFormat,
+            array_name: Option<&'a str>,
+            mask_name: Option<&'a str>,
+            dtype: &'a str,
+            shape: &'a [usize],
+        }
+        let s = &self.batch.source;
+        to_js(&Source {
+            file_name: &s.file_name,
+            format: s.format,
+            array_name: s.array_name.as_deref(),
+            mask_name: s.mask_name.as_deref(),
+            dtype: &s.dtype,
+            shape: &s.shape,
+        })
+    }
+
+    /// One trial's voxel values (a copy), or `undefined` past the end.
+    pub fn trial(&self, index: usize) -> Option<Vec<f32>> {
+        self.batch.trial(index).map(<[f32]>::to_vec)
+    }
+
+    /// z-scores in place: `"batch"` (per voxel over this batch) or `"none"`.
+    /// Returns `{ mode, zeroVarianceVoxels }`.
+    pub fn normalize(&mut self, mode: &str) -> Result<JsValue, JsValue> {
+        let how = match mode {
+            "batch" => Normalization::Batch,
+            "none" => Normalization::None,
+            other => {
+                return Err(to_js_error(Error::ShapeMismatch {
+                    what: "normalisation mode".into(),
+                    got: format!("'{other}'"),
+                    expected: "'batch' or 'none' (stored statistics come with a bundle)".into(),
+                }));
+            }
+        };
+        let report = self.batch.normalize(&how).map_err(to_js_error)?;
+        to_js(&serde_json::json!({
+            "mode": report.mode,
+            "zeroVarianceVoxels": report.zero_variance_voxels,
+        }))
+    }
+}
+
+/// Reads and validates an fMRI file's bytes (`.npy`, `.npz`, `.nii`, `.nii.gz`).
+///
+/// `options`: `{ array, mask (Uint8Array of a NIfTI mask), maskName, replaceNonFinite,
+/// maxBytes, expectedVoxels }`, all optional.
+#[wasm_bindgen(js_name = readFmri)]
+pub async fn read_fmri(
+    bytes: Vec<u8>,
+    file_name: String,
+    options: JsValue,
+) -> Result<FmriHandle, JsValue> {
+    let js: JsReadOptions = from_js(options, "readFmri")?;
+    let options = ReadOptions {
+        array: js.array,
+        mask: js.mask.map(|bytes| Mask {
+            file_name: js.mask_name.unwrap_or_else(|| "mask".into()),
+            bytes: bytes.into_vec(),
+        }),
+        replace_non_finite: js.replace_non_finite,
+        max_bytes: js
+            .max_bytes
+            .map_or(DEFAULT_MAX_BYTES, |b| b.max(0.0) as u64),
+        expected_voxels: js.expected_voxels,
+    };
+    let batch = crate::data::read_fmri(&bytes, &file_name, &options).map_err(to_js_error)?;
+    Ok(FmriHandle { batch })
+}
+
+// ---------------------------------------------------------------------------------------
+// Bundles
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`, available in windows and workers alike.
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str) -> js_sys::Promise;
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, Error> {
+    let failed = |reason: String| Error::Fetch {
+        url: url.to_string(),
+        reason,
+    };
+    let response = JsFuture::from(global_fetch(url))
+        .await
+        .map_err(|err| failed(format!("{err:?}")))?;
+    let response: web_sys::Response = response
+        .dyn_into()
+        .map_err(|_| failed("fetch did not return a Response".into()))?;
+    if !response.ok() {
+        return Err(failed(format!(
+            "HTTP {} {}",
+            response.status(),
+            response.status_text()
+        )));
+    }
+    let buffer = response
+        .array_buffer()
+        .map_err(|err| failed(format!("{err:?}")))?;
+    let buffer = JsFuture::from(buffer)
+        .await
+        .map_err(|err| failed(format!("{err:?}")))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// A loaded, validated model bundle.
+#[wasm_bindgen]
+pub struct BundleHandle {
+    bundle: Bundle,
+}
+
+#[wasm_bindgen]
+impl BundleHandle {
+    /// `{ name, description, provenance, license, simulated, voxels, normalization, dtype,
+    /// labels, components }` from the manifest.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let m: &Manifest = &self.bundle.manifest;
+        let normalization = match &m.normalization {
+            NormalizationSpec::None => "none",
+            NormalizationSpec::Batch => "batch",
+            NormalizationSpec::Stats { .. } => "stats",
+        };
+        let components: BTreeMap<&str, &str> = m
+            .components
+            .iter()
+            .map(|(name, c)| (name.as_str(), c.kind.as_str()))
+            .collect();
+        to_js(&serde_json::json!({
+            "name": m.name,
+            "description": m.description,
+            "provenance": m.provenance,
+            "license": m.license,
+            "simulated": m.simulated,
+            "voxels": m.voxels,
+            "normalization": normalization,
+            "dtype": m.dtype,
+            "labels": m.labels,
+            "components": components,
+        }))
+    }
+
+    /// Normalises an fMRI batch the way this bundle's models expect, checking its voxel count.
+    pub fn normalize(&self, fmri: &mut FmriHandle) -> Result<JsValue, JsValue> {
+        fmri.batch
+            .expect_voxels(self.bundle.manifest.voxels)
+            .map_err(to_js_error)?;
+        let how = self.bundle.normalization().map_err(to_js_error)?;
+        let report = fmri.batch.normalize(&how).map_err(to_js_error)?;
+        to_js(&serde_json::json!({
+            "mode": report.mode,
+            "zeroVarianceVoxels": report.zero_variance_voxels,
+        }))
+    }
+}
+
+/// Fetches `manifest.json` and every file it names from `url_prefix` (e.g. `/models/demo/`),
+/// validating everything before returning. `on_progress({ file, index, count })` is called
+/// before each download.
+#[wasm_bindgen(js_name = loadBundle)]
+pub async fn load_bundle(
+    url_prefix: String,
+    on_progress: Option<js_sys::Function>,
+) -> Result<BundleHandle, JsValue> {
+    let prefix = if url_prefix.ends_with('/') {
+        url_prefix
+    } else {
+        format!("{url_prefix}/")
+    };
+    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"))
+        .await
+        .map_err(to_js_error)?;
+    let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
+    let required = manifest.required_files();
+    let mut files = BTreeMap::new();
+    for (index, (file, _field)) in required.iter().enumerate() {
+        if let Some(callback) = &on_progress {
+            let progress = to_js(&serde_json::json!({
+                "file": file, "index": index, "count": required.len()
+            }))?;
+            // A throwing progress callback must not abort the load.
+            let _ = callback.call1(&JsValue::NULL, &progress);
+        }
+        let bytes = fetch_bytes(&format!("{prefix}{file}"))
+            .await
+            .map_err(to_js_error)?;
+        files.insert(file.clone(), bytes);
+    }
+    let bundle = Bundle::from_parts(manifest, files).map_err(to_js_error)?;
+    Ok(BundleHandle { bundle })
 }

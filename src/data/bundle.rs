@@ -1,0 +1,495 @@
+//! Model bundles: a directory (or URL prefix) holding `manifest.json` and safetensors files.
+//!
+//! Everything is validated before any heavy work: the manifest's schema and version, that
+//! every file it names is present, and each tensor's presence, shape and dtype (f32 or f16
+//! on disk; f16 is widened to f32 on load). Errors name the file and the field or key.
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::store::{
+    ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    SafetensorsStore,
+};
+use burn::tensor::DType;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Normalization;
+use crate::error::{Error, Result, dims};
+
+/// Value of `format` in every manifest.
+pub const BUNDLE_FORMAT: &str = "brainclip-bundle";
+/// The manifest schema version this build reads.
+pub const BUNDLE_VERSION: u32 = 1;
+/// Name of the manifest inside a bundle.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Component kinds a bundle may hold.
+pub const COMPONENT_KINDS: &[&str] = &["clip", "mapper", "autoencoder", "denoiser"];
+
+/// How the bundle's models expect fMRI to be normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum NormalizationSpec {
+    /// Input is used as is.
+    None,
+    /// z-score each voxel over the uploaded batch.
+    Batch,
+    /// z-score with per-voxel `mean` and `std` tensors (shape `[voxels]`) stored in `file`.
+    Stats { file: String },
+}
+
+/// Storage precision of the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredDtype {
+    #[default]
+    F32,
+    F16,
+}
+
+/// One model of the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    /// One of [`COMPONENT_KINDS`].
+    pub kind: String,
+    /// The model's configuration (its own schema; e.g. a Hugging Face CLIP `config.json`).
+    pub config: serde_json::Value,
+    /// Safetensors file holding the weights, relative to the bundle root.
+    pub weights: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Where the weights and data came from (dataset, subject, training run).
+    pub provenance: String,
+    /// Licence of the weights (SPDX identifier or text).
+    pub license: String,
+    /// Whether the bundle's subjects are simulated (the demo) or real.
+    #[serde(default)]
+    pub simulated: bool,
+    /// Voxel count the mapper expects.
+    pub voxels: usize,
+    pub normalization: NormalizationSpec,
+    #[serde(default)]
+    pub dtype: StoredDtype,
+    /// Named label sets for category decoding (e.g. "test-categories").
+    #[serde(default)]
+    pub labels: BTreeMap<String, Vec<String>>,
+    pub components: BTreeMap<String, Component>,
+}
+
+/// A tensor a model expects: its key in the file and its shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub key: String,
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    pub fn new(key: impl Into<String>, shape: &[usize]) -> Self {
+        TensorSpec {
+            key: key.into(),
+            shape: shape.to_vec(),
+        }
+    }
+}
+
+fn manifest_error(field: &str, reason: impl Into<String>) -> Error {
+    Error::BundleManifest {
+        file: MANIFEST_FILE.into(),
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A file name inside a bundle must stay inside it (it may be joined to a URL prefix).
+fn check_relative_path(field: &str, name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.starts_with('/')
+        || name.contains('\\')
+        || name.contains("://")
+        || name
+            .split('/')
+            .any(|part| part == ".." || part == "." || part.is_empty());
+    if bad {
+        return Err(manifest_error(
+            field,
+            format!("'{name}' must be a relative path inside the bundle (no '..', no leading '/')"),
+        ));
+    }
+    Ok(())
+}
+
+impl Manifest {
+    /// Parses and validates `manifest.json`.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|err| manifest_error("(document)", format!("not valid JSON ({err})")))?;
+        // Check the version before the schema so an old reader facing a newer bundle says so.
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(BUNDLE_FORMAT) => {}
+            Some(other) => {
+                return Err(manifest_error(
+                    "format",
+                    format!("is '{other}', expected '{BUNDLE_FORMAT}'"),
+                ));
+            }
+            None => {
+                return Err(manifest_error(
+                    "format",
+                    format!("missing; expected '{BUNDLE_FORMAT}'"),
+                ));
+            }
+        }
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == BUNDLE_VERSION as u64 => {}
+            Some(v) => {
+                return Err(manifest_error(
+                    "format_version",
+                    format!("is {v}; this version of brainclip reads version {BUNDLE_VERSION}"),
+                ));
+            }
+            None => {
+                return Err(manifest_error(
+                    "format_version",
+                    format!("missing or not a number; expected {BUNDLE_VERSION}"),
+                ));
+            }
+        }
+        let manifest: Manifest = serde_json::from_value(value)
+            .map_err(|err| manifest_error("(schema)", err.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.voxels == 0 {
+            return Err(manifest_error("voxels", "must be a positive voxel count"));
+        }
+        if let NormalizationSpec::Stats { file } = &self.normalization {
+            check_relative_path("normalization.file", file)?;
+        }
+        if self.components.is_empty() {
+            return Err(manifest_error("components", "lists no components"));
+        }
+        for (name, component) in &self.components {
+            let field = format!("components.{name}");
+            if !COMPONENT_KINDS.contains(&component.kind.as_str()) {
+                return Err(manifest_error(
+                    &format!("{field}.kind"),
+                    format!(
+                        "'{}' is not one of {}",
+                        component.kind,
+                        COMPONENT_KINDS.join(", ")
+                    ),
+                ));
+            }
+            check_relative_path(&format!("{field}.weights"), &component.weights)?;
+        }
+        for (name, labels) in &self.labels {
+            if labels.is_empty() || labels.iter().any(|l| l.trim().is_empty()) {
+                return Err(manifest_error(
+                    &format!("labels.{name}"),
+                    "must be a non-empty list of non-empty labels",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file the bundle needs besides the manifest, with the field that names it.
+    pub fn required_files(&self) -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        if let NormalizationSpec::Stats { file } = &self.normalization {
+            files.push((file.clone(), "normalization.file".to_string()));
+        }
+        for (name, component) in &self.components {
+            files.push((
+                component.weights.clone(),
+                format!("components.{name}.weights"),
+            ));
+        }
+        files
+    }
+}
+
+/// A loaded, validated bundle: the manifest and the bytes of every file it names.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Bundle {
+    /// Assembles a bundle from a manifest and the files it names (fetched by the caller),
+    /// validating presence of every file and the header of every safetensors file.
+    pub fn from_parts(manifest: Manifest, files: BTreeMap<String, Vec<u8>>) -> Result<Bundle> {
+        for (file, field) in manifest.required_files() {
+            let bytes = files.get(&file).ok_or_else(|| Error::BundleFileMissing {
+                file: file.clone(),
+                field: field.clone(),
+            })?;
+            SafeTensors::deserialize(bytes).map_err(|err| Error::BundleTensor {
+                file: file.clone(),
+                key: "(header)".into(),
+                reason: format!("not a readable safetensors file ({err})"),
+            })?;
+        }
+        let bundle = Bundle { manifest, files };
+        // Normalisation statistics are small; checking them now catches a wrong voxel count early.
+        bundle.normalization()?;
+        Ok(bundle)
+    }
+
+    /// Reads a bundle directory (native).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn load_dir(dir: &std::path::Path) -> Result<Bundle> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|err| Error::Io {
+                path: dir.join(name).display().to_string(),
+                reason: err.to_string(),
+            })
+        };
+        let manifest = Manifest::parse(&read(MANIFEST_FILE)?)?;
+        let mut files = BTreeMap::new();
+        for (file, field) in manifest.required_files() {
+            match std::fs::read(dir.join(&file)) {
+                Ok(bytes) => {
+                    files.insert(file, bytes);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::BundleFileMissing { file, field });
+                }
+                Err(err) => {
+                    return Err(Error::Io {
+                        path: dir.join(&file).display().to_string(),
+                        reason: err.to_string(),
+                    });
+                }
+            }
+        }
+        Bundle::from_parts(manifest, files)
+    }
+
+    /// Bytes of a file the manifest names.
+    pub fn file(&self, name: &str) -> Result<&[u8]> {
+        self.files
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| Error::BundleFileMissing {
+                file: name.into(),
+                field: "(lookup)".into(),
+            })
+    }
+
+    /// The component called `name`, with its weight bytes.
+    pub fn component(&self, name: &str) -> Result<(&Component, &[u8])> {
+        let component = self
+            .manifest
+            .components
+            .get(name)
+            .ok_or_else(|| manifest_error(&format!("components.{name}"), "missing"))?;
+        Ok((component, self.file(&component.weights)?))
+    }
+
+    /// The normalisation the bundle prescribes, with statistics loaded and checked.
+    pub fn normalization(&self) -> Result<Normalization> {
+        match &self.manifest.normalization {
+            NormalizationSpec::None => Ok(Normalization::None),
+            NormalizationSpec::Batch => Ok(Normalization::Batch),
+            NormalizationSpec::Stats { file } => {
+                let bytes = self.file(file)?;
+                let specs = [
+                    TensorSpec::new("mean", &[self.manifest.voxels]),
+                    TensorSpec::new("std", &[self.manifest.voxels]),
+                ];
+                check_tensors(file, bytes, &specs)?;
+                let mean = read_f32(file, bytes, "mean")?;
+                let std = read_f32(file, bytes, "std")?;
+                if let Some(i) = std.iter().position(|s| !s.is_finite() || *s < 0.0) {
+                    return Err(Error::BundleTensor {
+                        file: file.clone(),
+                        key: "std".into(),
+                        reason: format!("entry {i} is {}, expected a finite value ≥ 0", std[i]),
+                    });
+                }
+                Ok(Normalization::Stats { mean, std })
+            }
+        }
+    }
+}
+
+fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {
+    Error::BundleTensor {
+        file: file.into(),
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks that a safetensors file holds every expected tensor with the expected shape,
+/// stored as f32 or f16.
+pub fn check_tensors(file: &str, bytes: &[u8], expected: &[TensorSpec]) -> Result<()> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
+        tensor_error(
+            file,
+            "(header)",
+            format!("not a readable safetensors file ({err})"),
+        )
+    })?;
+    for spec in expected {
+        let view = tensors.tensor(&spec.key).map_err(|_| {
+            tensor_error(
+                file,
+                &spec.key,
+                format!("missing (expected shape {})", dims(&spec.shape)),
+            )
+        })?;
+        if view.shape() != spec.shape.as_slice() {
+            return Err(tensor_error(
+                file,
+                &spec.key,
+                format!(
+                    "has shape {}, expected {}",
+                    dims(view.shape()),
+                    dims(&spec.shape)
+                ),
+            ));
+        }
+        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16) {
+            return Err(tensor_error(
+                file,
+                &spec.key,
+                format!("is stored as {:?}, expected F32 or F16", view.dtype()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one tensor as f32 (f16 is widened).
+pub fn read_f32(file: &str, bytes: &[u8], key: &str) -> Result<Vec<f32>> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
+        tensor_error(
+            file,
+            "(header)",
+            format!("not a readable safetensors file ({err})"),
+        )
+    })?;
+    let view = tensors
+        .tensor(key)
+        .map_err(|_| tensor_error(file, key, "missing"))?;
+    let data = view.data();
+    match view.dtype() {
+        Dtype::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()),
+        Dtype::F16 => Ok(data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect()),
+        other => Err(tensor_error(
+            file,
+            key,
+            format!("is stored as {other:?}, expected F32 or F16"),
+        )),
+    }
+}
+
+/// How tensor names and layouts in a file relate to a burn module.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Regex → replacement pairs applied to the file's keys before matching module paths.
+    pub key_remapping: Vec<(String, String)>,
+    /// The file uses PyTorch layouts (`nn.Linear` weights `[out, in]`, LayerNorm
+    /// `weight`/`bias`); convert them to burn's.
+    pub pytorch_layout: bool,
+}
+
+/// Loads weights from safetensors bytes into `module`, converting f16 to f32, and fails
+/// with the file and key named if any parameter is missing or misshapen.
+pub fn load_module<M: Module>(
+    module: M,
+    file: &str,
+    bytes: Vec<u8>,
+    options: &LoadOptions,
+) -> Result<M> {
+    // Validation and partial loading are handled here so each problem can name its key.
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .allow_partial(true)
+        .validate(false);
+    for (pattern, replacement) in &options.key_remapping {
+        store = store.with_key_remapping(pattern, replacement);
+    }
+    let widen = FloatCastAdapter::to(DType::F32);
+    store = if options.pytorch_layout {
+        store.with_from_adapter(PyTorchToBurnAdapter.chain(widen))
+    } else {
+        store.with_from_adapter(widen)
+    };
+    let mut module = module;
+    let result = module
+        .load_from(&mut store)
+        .map_err(|err| tensor_error(file, "(file)", err.to_string()))?;
+    if let Some(error) = result.errors.first() {
+        return Err(match error {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => {
+                // Report shapes as they are in the file, not after the layout conversion.
+                let shown = |shape: &[usize]| {
+                    let mut shape = shape.to_vec();
+                    if options.pytorch_layout && shape.len() == 2 {
+                        shape.reverse();
+                    }
+                    dims(&shape)
+                };
+                tensor_error(
+                    file,
+                    path,
+                    format!(
+                        "has shape {}, expected {}",
+                        shown(found.as_slice()),
+                        shown(expected.as_slice())
+                    ),
+                )
+            }
+            ApplyError::DTypeMismatch { path, found, .. } => tensor_error(
+                file,
+                path,
+                format!("is stored as {found:?}, expected F32 or F16"),
+            ),
+            ApplyError::AdapterError { path, message }
+            | ApplyError::LoadError { path, message } => tensor_error(file, path, message.clone()),
+        });
+    }
+    if let Some((path, _)) = result.missing.first() {
+        return Err(tensor_error(
+            file,
+            path,
+            format!(
+                "missing from the file ({} of the model's tensors are missing: {})",
+                result.missing.len(),
+                result
+                    .missing
+                    .iter()
+                    .take(5)
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(module)
+}

@@ -1,0 +1,268 @@
+//! `.npy` and `.npz` input, parsed by `npyz` (headers, dtypes, byte order) and `zip`.
+
+use std::io::{Cursor, Read};
+
+use npyz::{DType, NpyFile, NpyHeader, Order, TypeChar};
+
+use crate::data::fmri::{FmriBatch, FmriSource, ReadOptions, SourceFormat, declared_bytes};
+use crate::error::{Error, Result};
+
+/// Element types we accept, as numpy names them.
+#[derive(Debug, Clone, Copy)]
+enum Element {
+    F16,
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+}
+
+impl Element {
+    fn from_dtype(dtype: &DType) -> Option<(Element, usize)> {
+        let DType::Plain(ts) = dtype else { return None };
+        let size = ts.size_field() as usize;
+        let element = match (ts.type_char(), size) {
+            (TypeChar::Float, 2) => Element::F16,
+            (TypeChar::Float, 4) => Element::F32,
+            (TypeChar::Float, 8) => Element::F64,
+            (TypeChar::Int, 1) => Element::I8,
+            (TypeChar::Int, 2) => Element::I16,
+            (TypeChar::Int, 4) => Element::I32,
+            (TypeChar::Int, 8) => Element::I64,
+            (TypeChar::Uint, 1) => Element::U8,
+            (TypeChar::Uint, 2) => Element::U16,
+            _ => return None,
+        };
+        Some((element, size))
+    }
+
+    fn numpy_name(self) -> &'static str {
+        match self {
+            Element::F16 => "float16",
+            Element::F32 => "float32",
+            Element::F64 => "float64",
+            Element::I8 => "int8",
+            Element::I16 => "int16",
+            Element::I32 => "int32",
+            Element::I64 => "int64",
+            Element::U8 => "uint8",
+            Element::U16 => "uint16",
+        }
+    }
+}
+
+/// numpy's description of a dtype for error messages ("<c16 (complex128)").
+fn describe_dtype(dtype: &DType) -> String {
+    match dtype {
+        DType::Plain(ts) => {
+            let kind = match ts.type_char() {
+                TypeChar::Complex => format!("complex{}", ts.size_field() * 8),
+                TypeChar::Bool => "bool".into(),
+                TypeChar::UnicodeStr => "unicode string".into(),
+                TypeChar::ByteStr => "byte string".into(),
+                TypeChar::Float => format!("float{}", ts.size_field() * 8),
+                TypeChar::Int => format!("int{}", ts.size_field() * 8),
+                TypeChar::Uint => format!("uint{}", ts.size_field() * 8),
+                TypeChar::TimeDelta => "timedelta64".into(),
+                TypeChar::DateTime => "datetime64".into(),
+                TypeChar::RawData => "raw bytes (void)".into(),
+                _ => "an unknown kind".into(),
+            };
+            format!("'{ts}' ({kind})")
+        }
+        DType::Array(..) => "a sub-array dtype".into(),
+        DType::Record(_) => "a structured (record) dtype".into(),
+    }
+}
+
+fn corrupt(file_name: &str, reason: impl std::fmt::Display) -> Error {
+    Error::CorruptFile {
+        file: file_name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_values<T, R>(npy: NpyFile<R>, convert: impl Fn(T) -> f32) -> std::io::Result<Vec<f32>>
+where
+    T: npyz::Deserialize,
+    R: Read,
+{
+    npy.data::<T>()
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))?
+        .map(|v| v.map(&convert))
+        .collect()
+}
+
+/// Reads one `.npy` array. `array_name` is set when it came out of an `.npz`.
+fn read_array(
+    bytes: &[u8],
+    file_name: &str,
+    array_name: Option<&str>,
+    format: SourceFormat,
+    options: &ReadOptions,
+) -> Result<FmriBatch> {
+    let mut cursor = Cursor::new(bytes);
+    let header = NpyHeader::from_reader(&mut cursor)
+        .map_err(|err| corrupt(file_name, format!("its .npy header is invalid ({err})")))?;
+    let shape: Vec<usize> = header
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect();
+    let dtype = header.dtype();
+    let (element, item_size) =
+        Element::from_dtype(&dtype).ok_or_else(|| Error::UnsupportedDtype {
+            file: file_name.to_string(),
+            dtype: describe_dtype(&dtype),
+        })?;
+    let (trials, voxels) = match shape.as_slice() {
+        [voxels] => (1, *voxels),
+        [trials, voxels] => (*trials, *voxels),
+        _ => {
+            return Err(Error::UnsupportedShape {
+                file: file_name.to_string(),
+                shape,
+            });
+        }
+    };
+    let source = FmriSource {
+        file_name: file_name.to_string(),
+        format,
+        array_name: array_name.map(str::to_string),
+        mask_name: None,
+        dtype: element.numpy_name().to_string(),
+        shape: shape.clone(),
+    };
+    if trials == 0 || voxels == 0 {
+        return Err(Error::EmptyArray {
+            file: file_name.to_string(),
+            shape,
+        });
+    }
+    let needed = declared_bytes(file_name, &shape, item_size, options.max_bytes)?;
+    let available = (bytes.len() as u64).saturating_sub(cursor.position());
+    if available < needed {
+        return Err(Error::Truncated {
+            file: file_name.to_string(),
+            declared: needed,
+            available,
+        });
+    }
+    let order = header.order();
+    let npy = NpyFile::with_header(header, cursor);
+    let values = match element {
+        Element::F16 => read_values(npy, |v: half::f16| v.to_f32()),
+        Element::F32 => read_values(npy, |v: f32| v),
+        Element::F64 => read_values(npy, |v: f64| v as f32),
+        Element::I8 => read_values(npy, |v: i8| v as f32),
+        Element::I16 => read_values(npy, |v: i16| v as f32),
+        Element::I32 => read_values(npy, |v: i32| v as f32),
+        Element::I64 => read_values(npy, |v: i64| v as f32),
+        Element::U8 => read_values(npy, |v: u8| v as f32),
+        Element::U16 => read_values(npy, |v: u16| v as f32),
+    }
+    .map_err(|err| corrupt(file_name, format!("its data could not be decoded ({err})")))?;
+    let values = match order {
+        Order::C => values,
+        // Fortran order stores [trials, voxels] column by column.
+        Order::Fortran => transpose(&values, voxels, trials),
+    };
+    FmriBatch::new(values, trials, voxels, source)
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+pub(crate) fn read_npy(bytes: &[u8], file_name: &str, options: &ReadOptions) -> Result<FmriBatch> {
+    read_array(bytes, file_name, None, SourceFormat::Npy, options)
+}
+
+/// Lists the arrays of an `.npz` archive (entries ending in `.npy`, without the suffix).
+pub fn npz_array_names(bytes: &[u8], file_name: &str) -> Result<Vec<String>> {
+    let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|err| {
+        corrupt(
+            file_name,
+            format!("it is not a readable .npz archive ({err})"),
+        )
+    })?;
+    Ok(archive
+        .file_names()
+        .filter_map(|name| name.strip_suffix(".npy"))
+        .map(str::to_string)
+        .collect())
+}
+
+pub(crate) fn read_npz(bytes: &[u8], file_name: &str, options: &ReadOptions) -> Result<FmriBatch> {
+    let mut names = npz_array_names(bytes, file_name)?;
+    names.sort();
+    let chosen = match (&options.array, names.as_slice()) {
+        (Some(wanted), _) if names.contains(wanted) => wanted.clone(),
+        (Some(wanted), _) => {
+            return Err(Error::ArrayNotFound {
+                file: file_name.to_string(),
+                wanted: wanted.clone(),
+                available: names,
+            });
+        }
+        (None, [only]) => only.clone(),
+        (None, []) => {
+            return Err(Error::EmptyArchive {
+                file: file_name.to_string(),
+            });
+        }
+        (None, _) => {
+            return Err(Error::AmbiguousArray {
+                file: file_name.to_string(),
+                available: names,
+            });
+        }
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|err| {
+        corrupt(
+            file_name,
+            format!("it is not a readable .npz archive ({err})"),
+        )
+    })?;
+    let mut entry = archive.by_name(&format!("{chosen}.npy")).map_err(|err| {
+        corrupt(
+            file_name,
+            format!("array '{chosen}' cannot be opened ({err})"),
+        )
+    })?;
+    // The entry's declared size can lie (zip bombs), so never read past the limit.
+    let limit = options.max_bytes.saturating_add(64 * 1024);
+    if entry.size() > limit {
+        return Err(Error::TooLarge {
+            file: format!("{file_name}:{chosen}"),
+            shape: Vec::new(),
+            declared: Some(entry.size()),
+            limit: options.max_bytes,
+        });
+    }
+    let mut inner = Vec::new();
+    inner
+        .try_reserve_exact(entry.size() as usize)
+        .map_err(|_| corrupt(file_name, "not enough memory for the array"))?;
+    (&mut entry)
+        .take(limit)
+        .read_to_end(&mut inner)
+        .map_err(|err| {
+            corrupt(
+                file_name,
+                format!("array '{chosen}' cannot be decompressed ({err})"),
+            )
+        })?;
+    read_array(&inner, file_name, Some(&chosen), SourceFormat::Npz, options)
+}
