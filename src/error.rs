@@ -178,6 +178,10 @@ pub enum Error {
     #[error("bundle file {file} is missing (named by manifest field {field})")]
     BundleFileMissing { file: String, field: String },
 
+    /// A model configuration is inconsistent or unreadable.
+    #[error("invalid {what}: {reason}")]
+    InvalidConfig { what: String, reason: String },
+
     /// A download (bundle file) failed.
     #[error("could not fetch {url}: {reason}")]
     Fetch { url: String, reason: String },
@@ -220,6 +224,7 @@ impl Error {
             Error::BundleFileMissing { .. } => "bundle_file_missing",
             Error::BundleTensor { .. } => "bundle_tensor",
             Error::Fetch { .. } => "fetch_failed",
+            Error::InvalidConfig { .. } => "invalid_config",
         }
     }
 }

@@ -8,9 +8,11 @@
 //! The same code runs on burn's WebGPU backend and on its pure-Rust CPU backend; see
 //! [`device`] for how one is chosen.
 
+pub mod clip;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod matrix;
 pub mod tasks;
 
 #[cfg(target_family = "wasm")]

@@ -279,3 +279,12 @@ fn nsd_scale_float64_reads_correctly() {
         assert_eq!(batch.values()[t * voxels + v], value(t, v) as f32);
     }
 }
+
+#[test]
+fn any_rank_arrays_read_in_c_order_from_either_memory_order() {
+    use brainclip::data::npy::read_npy_array;
+    let c = read_npy_array(&bytes("tensor4d_C.npy"), "c", 1 << 20, |_| Ok(())).unwrap();
+    let f = read_npy_array(&bytes("tensor4d_F.npy"), "f", 1 << 20, |_| Ok(())).unwrap();
+    assert_eq!(c.shape, [2, 3, 4, 5]);
+    assert_eq!(c, f);
+}

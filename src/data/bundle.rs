@@ -423,6 +423,30 @@ pub fn load_module<M: Module>(
     bytes: Vec<u8>,
     options: &LoadOptions,
 ) -> Result<M> {
+    // Shapes as stored in the file, under the names the module will see, so errors can
+    // report the file's layout rather than burn's.
+    let remaps: Vec<(regex::Regex, &str)> = options
+        .key_remapping
+        .iter()
+        .filter_map(|(pattern, to)| regex::Regex::new(pattern).ok().map(|re| (re, to.as_str())))
+        .collect();
+    let file_shapes: BTreeMap<String, Vec<usize>> = SafeTensors::deserialize(&bytes)
+        .map_err(|err| {
+            tensor_error(
+                file,
+                "(header)",
+                format!("not a readable safetensors file ({err})"),
+            )
+        })?
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let renamed = remaps
+                .iter()
+                .fold(name, |key, (re, to)| re.replace_all(&key, *to).into_owned());
+            (renamed, view.shape().to_vec())
+        })
+        .collect();
     // Validation and partial loading are handled here so each problem can name its key.
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .allow_partial(true)
@@ -447,10 +471,17 @@ pub fn load_module<M: Module>(
                 expected,
                 found,
             } => {
-                // Report shapes as they are in the file, not after the layout conversion.
+                // A PyTorch Linear weight arrives transposed; report it as the file has it.
+                let transposed = file_shapes.get(path).is_some_and(|in_file| {
+                    in_file.len() == 2
+                        && found.len() == 2
+                        && in_file[0] == found[1]
+                        && in_file[1] == found[0]
+                        && in_file[0] != in_file[1]
+                });
                 let shown = |shape: &[usize]| {
                     let mut shape = shape.to_vec();
-                    if options.pytorch_layout && shape.len() == 2 {
+                    if transposed {
                         shape.reverse();
                     }
                     dims(&shape)

@@ -8,7 +8,7 @@ pub mod fmri;
 pub mod fuzzing;
 mod nifti;
 pub mod normalize;
-pub(crate) mod npy;
+pub mod npy;
 
 #[cfg(not(target_family = "wasm"))]
 pub use fmri::read_fmri_path;

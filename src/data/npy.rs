@@ -97,14 +97,23 @@ where
         .collect()
 }
 
-/// Reads one `.npy` array. `array_name` is set when it came out of an `.npz`.
-fn read_array(
+/// A numeric `.npy` array of any rank, decoded to f32 in C (row-major) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    pub values: Vec<f32>,
+    pub shape: Vec<usize>,
+    /// numpy name of the stored element type.
+    pub dtype: &'static str,
+}
+
+/// Reads a numeric `.npy` array of any rank. `check_shape` runs on the declared shape
+/// before any data is decoded, so unwanted shapes are refused early.
+pub fn read_npy_array(
     bytes: &[u8],
     file_name: &str,
-    array_name: Option<&str>,
-    format: SourceFormat,
-    options: &ReadOptions,
-) -> Result<FmriBatch> {
+    max_bytes: u64,
+    check_shape: impl Fn(&[usize]) -> Result<()>,
+) -> Result<NpyArray> {
     let mut cursor = Cursor::new(bytes);
     let header = NpyHeader::from_reader(&mut cursor)
         .map_err(|err| corrupt(file_name, format!("its .npy header is invalid ({err})")))?;
@@ -119,31 +128,14 @@ fn read_array(
             file: file_name.to_string(),
             dtype: describe_dtype(&dtype),
         })?;
-    let (trials, voxels) = match shape.as_slice() {
-        [voxels] => (1, *voxels),
-        [trials, voxels] => (*trials, *voxels),
-        _ => {
-            return Err(Error::UnsupportedShape {
-                file: file_name.to_string(),
-                shape,
-            });
-        }
-    };
-    let source = FmriSource {
-        file_name: file_name.to_string(),
-        format,
-        array_name: array_name.map(str::to_string),
-        mask_name: None,
-        dtype: element.numpy_name().to_string(),
-        shape: shape.clone(),
-    };
-    if trials == 0 || voxels == 0 {
+    check_shape(&shape)?;
+    if shape.contains(&0) {
         return Err(Error::EmptyArray {
             file: file_name.to_string(),
             shape,
         });
     }
-    let needed = declared_bytes(file_name, &shape, item_size, options.max_bytes)?;
+    let needed = declared_bytes(file_name, &shape, item_size, max_bytes)?;
     let available = (bytes.len() as u64).saturating_sub(cursor.position());
     if available < needed {
         return Err(Error::Truncated {
@@ -168,21 +160,71 @@ fn read_array(
     .map_err(|err| corrupt(file_name, format!("its data could not be decoded ({err})")))?;
     let values = match order {
         Order::C => values,
-        // Fortran order stores [trials, voxels] column by column.
-        Order::Fortran => transpose(&values, voxels, trials),
+        Order::Fortran => fortran_to_c(&values, &shape),
     };
-    FmriBatch::new(values, trials, voxels, source)
+    Ok(NpyArray {
+        values,
+        shape,
+        dtype: element.numpy_name(),
+    })
 }
 
-/// Transposes a row-major `[rows, cols]` matrix.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
+/// Reorders Fortran-order (first index fastest) values into C order (last index fastest).
+fn fortran_to_c(values: &[f32], shape: &[usize]) -> Vec<f32> {
+    let mut fortran_strides = vec![1usize; shape.len()];
+    for d in 1..shape.len() {
+        fortran_strides[d] = fortran_strides[d - 1] * shape[d - 1];
+    }
+    let mut index = vec![0usize; shape.len()];
+    let mut out = Vec::with_capacity(values.len());
+    for _ in 0..values.len() {
+        let offset: usize = index.iter().zip(&fortran_strides).map(|(i, s)| i * s).sum();
+        out.push(values[offset]);
+        // Advance the C-order multi-index (last axis fastest).
+        for d in (0..shape.len()).rev() {
+            index[d] += 1;
+            if index[d] < shape[d] {
+                break;
+            }
+            index[d] = 0;
         }
     }
     out
+}
+
+/// `[voxels]` is one trial; `[trials, voxels]` is a batch; anything else is refused.
+fn fmri_dims(file_name: &str, shape: &[usize]) -> Result<(usize, usize)> {
+    match shape {
+        [voxels] => Ok((1, *voxels)),
+        [trials, voxels] => Ok((*trials, *voxels)),
+        _ => Err(Error::UnsupportedShape {
+            file: file_name.to_string(),
+            shape: shape.to_vec(),
+        }),
+    }
+}
+
+/// Reads one `.npy` array as fMRI. `array_name` is set when it came out of an `.npz`.
+fn read_array(
+    bytes: &[u8],
+    file_name: &str,
+    array_name: Option<&str>,
+    format: SourceFormat,
+    options: &ReadOptions,
+) -> Result<FmriBatch> {
+    let array = read_npy_array(bytes, file_name, options.max_bytes, |shape| {
+        fmri_dims(file_name, shape).map(|_| ())
+    })?;
+    let (trials, voxels) = fmri_dims(file_name, &array.shape)?;
+    let source = FmriSource {
+        file_name: file_name.to_string(),
+        format,
+        array_name: array_name.map(str::to_string),
+        mask_name: None,
+        dtype: array.dtype.to_string(),
+        shape: array.shape,
+    };
+    FmriBatch::new(array.values, trials, voxels, source)
 }
 
 pub(crate) fn read_npy(bytes: &[u8], file_name: &str, options: &ReadOptions) -> Result<FmriBatch> {
@@ -265,4 +307,25 @@ pub(crate) fn read_npz(bytes: &[u8], file_name: &str, options: &ReadOptions) -> 
             )
         })?;
     read_array(&inner, file_name, Some(&chosen), SourceFormat::Npz, options)
+}
+
+/// Writes a C-order f32 array as `.npy` (format 1.0, little endian) — for CLI outputs that
+/// Python users load with `np.load`.
+pub fn write_npy_f32(values: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
+    use npyz::WriterBuilder;
+    let io = |err: std::io::Error| Error::Io {
+        path: "(npy output)".into(),
+        reason: err.to_string(),
+    };
+    let mut out = Vec::new();
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut writer = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut out)
+        .begin_nd()
+        .map_err(io)?;
+    writer.extend(values.iter().copied()).map_err(io)?;
+    writer.finish().map_err(io)?;
+    Ok(out)
 }

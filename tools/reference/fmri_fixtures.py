@@ -152,5 +152,10 @@ np.savez(OUT / "bad_ambiguous.npz", betas=betas, other=betas)
 nib.save(nib.Nifti1Image(np.ones((4, 5, 7), dtype=np.uint8), np.eye(4)), OUT / "bad_mask_shape.nii")
 nib.save(nib.Nifti1Image(np.zeros(shape3, dtype=np.uint8), np.eye(4)), OUT / "bad_mask_empty.nii")
 
+# Any-rank arrays (e.g. pixel tensors for the CLI): the same values in both memory orders.
+tensor = sample("<f4", (2, 3, 4, 5))
+write_npy("tensor4d_C.npy", np.ascontiguousarray(tensor), (1, 0))
+write_npy("tensor4d_F.npy", np.asfortranarray(tensor), (1, 0))
+
 (OUT / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
 print(f"wrote {len(list(OUT.iterdir()))} files to {OUT}")

@@ -1,0 +1,168 @@
+//! `brainclip bench …`: timings printed as numbers, compared by ratio within one run.
+
+use std::time::Instant;
+
+use brainclip::clip::{Clip, ClipConfig};
+use brainclip::error::Error;
+use burn::tensor::{Device, Distribution, Tensor};
+use serde_json::{Value, json};
+
+/// Runs `f` once to warm up, then `repeats` times, returning the best wall time in ms.
+fn best_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..repeats.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Forces a tensor's computation to finish (the CPU backend may run lazily).
+fn sync<const D: usize>(t: Tensor<D>) {
+    let _ = t.into_data();
+}
+
+pub fn clip(preset: &str, repeats: usize) -> Result<Value, Error> {
+    let device = Device::flex();
+    let config = ClipConfig::preset(preset)?;
+    let size = config.vision.image_size;
+    let clip = Clip::new(config, &device)?;
+    let short: Vec<String> = [
+        "goldfish",
+        "tabby cat",
+        "traffic light",
+        "red square",
+        "violin",
+    ]
+    .iter()
+    .cycle()
+    .take(50)
+    .map(|c| format!("an image of a {c}."))
+    .collect();
+    let short: Vec<&str> = short.iter().map(String::as_str).collect();
+    let long_text = "The quick brown fox jumps over the lazy dog. ".repeat(12);
+    let long: Vec<&str> = vec![long_text.as_str(); 50];
+    let short_tokens = clip.tokenize(&short);
+    let long_tokens = clip.tokenize(&long);
+    // The same short prompts padded to the full context, as frameworks without the cut run them.
+    let padded_rows: Vec<Vec<u32>> = brainclip::clip::tokenizer::tokenize_padded(&short, 77);
+    let padded_tokens =
+        brainclip::clip::TokenBatch::from_rows(&padded_rows, clip.config.text.eos_token_id);
+    let pixels =
+        |n: usize| Tensor::<4>::random([n, 3, size, size], Distribution::Normal(0.0, 1.0), &device);
+    let (one, sixteen) = (pixels(1), pixels(16));
+
+    let mut cases = Vec::new();
+    let mut run = |label: &str, items: usize, unit: &str, f: &mut dyn FnMut()| {
+        let ms = best_ms(repeats, f);
+        println!(
+            "clip {preset} {label}: {ms:.1} ms ({:.1} {unit}/s)",
+            items as f64 / (ms / 1e3)
+        );
+        cases.push(json!({ "case": label, "ms": ms }));
+    };
+    run("image batch 1", 1, "images", &mut || {
+        sync(
+            clip.image_features(one.clone())
+                .expect("shape is the preset's"),
+        )
+    });
+    run("image batch 16", 16, "images", &mut || {
+        sync(
+            clip.image_features(sixteen.clone())
+                .expect("shape is the preset's"),
+        )
+    });
+    run(
+        &format!("text 50 short prompts (cut to {} tokens)", short_tokens.seq),
+        50,
+        "prompts",
+        &mut || sync(clip.text_features(&short_tokens).expect("valid tokens")),
+    );
+    run(
+        "text 50 short prompts padded to 77",
+        50,
+        "prompts",
+        &mut || sync(clip.text_features(&padded_tokens).expect("valid tokens")),
+    );
+    run(
+        "text 50 full-length prompts (77)",
+        50,
+        "prompts",
+        &mut || sync(clip.text_features(&long_tokens).expect("valid tokens")),
+    );
+
+    // The same batch-16 image pass reduced to its weight matmuls (q, k, v, out, fc1, fc2 per
+    // layer, plus the patch embedding): a lower bound that shows how much of the full pass
+    // is GEMM and how much is everything else (attention, norms, activations, copies).
+    let v = &clip.config.vision;
+    let grid = v.image_size / v.patch_size;
+    let rows = 16 * (grid * grid + 1);
+    let activations = Tensor::<2>::random(
+        [rows, v.hidden_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let square = Tensor::<2>::random(
+        [v.hidden_size, v.hidden_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let up = Tensor::<2>::random(
+        [v.hidden_size, v.intermediate_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let wide = Tensor::<2>::random(
+        [rows, v.intermediate_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let down = Tensor::<2>::random(
+        [v.intermediate_size, v.hidden_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let patches = Tensor::<2>::random(
+        [16 * grid * grid, 3 * v.patch_size * v.patch_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let embed = Tensor::<2>::random(
+        [3 * v.patch_size * v.patch_size, v.hidden_size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let gemm_ms = best_ms(repeats, || {
+        sync(patches.clone().matmul(embed.clone()));
+        for _ in 0..v.num_hidden_layers {
+            for _ in 0..4 {
+                sync(activations.clone().matmul(square.clone()));
+            }
+            sync(activations.clone().matmul(up.clone()));
+            sync(wide.clone().matmul(down.clone()));
+        }
+    });
+    let flops = 2.0
+        * (16 * grid * grid * 3 * v.patch_size * v.patch_size * v.hidden_size
+            + v.num_hidden_layers
+                * rows
+                * v.hidden_size
+                * (4 * v.hidden_size + 2 * v.intermediate_size)) as f64;
+    println!(
+        "clip {preset} image batch 16, weight matmuls only: {gemm_ms:.1} ms ({:.1} GFLOP/s)",
+        flops / (gemm_ms / 1e3) / 1e9
+    );
+    cases.push(json!({ "case": "image batch 16, weight matmuls only", "ms": gemm_ms }));
+
+    // Dense matmul throughput of the same backend, to compare with the machine's sgemm peak.
+    let n = 1024;
+    let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
+    let ms = best_ms(repeats, || sync(a.clone().matmul(b.clone())));
+    let gflops = 2.0 * (n as f64).powi(3) / (ms / 1e3) / 1e9;
+    println!("matmul {n}×{n}×{n} f32 on the CPU backend: {ms:.1} ms ({gflops:.1} GFLOP/s)");
+    Ok(json!({ "preset": preset, "cases": cases, "matmul_gflops": gflops }))
+}

@@ -1,0 +1,323 @@
+//! The brainclip command-line tool: inspect inputs, train, evaluate and benchmark natively.
+
+#[cfg(target_family = "wasm")]
+fn main() {}
+
+#[cfg(not(target_family = "wasm"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_family = "wasm"))]
+mod bench;
+
+#[cfg(not(target_family = "wasm"))]
+mod cli {
+    use crate::bench;
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+
+    use brainclip::clip::Clip;
+    use brainclip::clip::tokenizer::tokenize_padded;
+    use brainclip::data::fmri::{DEFAULT_MAX_BYTES, ReadOptions, read_mask_path};
+    use brainclip::data::npy::{read_npy_array, write_npy_f32};
+    use brainclip::data::read_fmri_path;
+    use brainclip::device::{BackendPreference, ComputeDevice, select_device};
+    use brainclip::error::{Error, thousands};
+    use burn::tensor::{Tensor, TensorData};
+    use clap::{Parser, Subcommand};
+    use serde_json::json;
+
+    #[derive(Parser)]
+    #[command(
+        name = "brainclip",
+        version,
+        about = "BrainCLIP brain decoding: inspect, train, evaluate, benchmark"
+    )]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Print CLIP token ids exactly as open_clip's tokenizer returns them (zero-padded).
+        Tokenize {
+            /// Texts to tokenize.
+            #[arg(required = true)]
+            text: Vec<String>,
+            /// Context length (77 for every OpenAI CLIP).
+            #[arg(long, default_value_t = brainclip::clip::tokenizer::CONTEXT_LENGTH)]
+            context_length: usize,
+            /// Print a JSON array of arrays instead of one line of ids per text.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Run one model component and write its unnormalised output to .npy
+        /// (`get_text_features` / `get_image_features` for CLIP).
+        Forward {
+            /// clip-text or clip-image.
+            #[arg(long)]
+            component: String,
+            /// Hugging Face model directory (config.json + model.safetensors).
+            #[arg(long)]
+            model: PathBuf,
+            /// Texts (clip-text).
+            #[arg(long, num_args = 1..)]
+            text: Vec<String>,
+            /// Preprocessed pixels [n, 3, size, size] as .npy (clip-image).
+            #[arg(long)]
+            input: Option<PathBuf>,
+            /// Where to write the [n, projection_dim] float32 .npy.
+            #[arg(long)]
+            output: PathBuf,
+            /// auto, cpu or webgpu (native wgpu builds only).
+            #[arg(long, default_value = "cpu")]
+            device: String,
+        },
+        /// Benchmarks that print timings.
+        Bench {
+            #[command(subcommand)]
+            what: Bench,
+        },
+        /// Read an fMRI file (.npy, .npz, .nii, .nii.gz) and describe what brainclip sees.
+        Inspect {
+            /// The file to read.
+            file: PathBuf,
+            /// Array to read from an .npz archive.
+            #[arg(long)]
+            array: Option<String>,
+            /// NIfTI mask selecting voxels (non-zero = keep), on the same grid as the data.
+            #[arg(long)]
+            mask: Option<PathBuf>,
+            /// Replace NaN/Inf by 0 instead of refusing the file.
+            #[arg(long)]
+            replace_non_finite: bool,
+            /// Refuse arrays larger than this many bytes once decoded.
+            #[arg(long, default_value_t = brainclip::data::fmri::DEFAULT_MAX_BYTES)]
+            max_bytes: u64,
+            /// Print one JSON object instead of text.
+            #[arg(long)]
+            json: bool,
+        },
+    }
+
+    #[derive(Subcommand)]
+    enum Bench {
+        /// CLIP towers at ViT-B/32 size (random weights): image batch 1 and 16, text 50
+        /// short and 50 full-length prompts.
+        Clip {
+            /// Timed repetitions per case (the best is reported).
+            #[arg(long, default_value_t = 3)]
+            repeats: usize,
+            /// Model size preset (vit_b_32, vit_b_16, vit_l_14, tiny).
+            #[arg(long, default_value = "vit_b_32")]
+            preset: String,
+        },
+    }
+
+    pub fn main() -> ExitCode {
+        let cli = Cli::parse();
+        match cli.command {
+            Command::Tokenize {
+                text,
+                context_length,
+                json,
+            } => tokenize(&text, context_length, json),
+            Command::Forward {
+                component,
+                model,
+                text,
+                input,
+                output,
+                device,
+            } => report(
+                forward(
+                    &component,
+                    &model,
+                    &text,
+                    input.as_deref(),
+                    &output,
+                    &device,
+                ),
+                false,
+            ),
+            Command::Bench { what } => match what {
+                Bench::Clip { repeats, preset } => report(bench::clip(&preset, repeats), false),
+            },
+            Command::Inspect {
+                file,
+                array,
+                mask,
+                replace_non_finite,
+                max_bytes,
+                json,
+            } => {
+                let result = inspect(&file, array, mask, replace_non_finite, max_bytes);
+                report(result, json)
+            }
+        }
+    }
+
+    fn tokenize(texts: &[String], context_length: usize, json: bool) -> ExitCode {
+        if context_length < 3 {
+            eprintln!("error [invalid_config]: --context-length must be at least 3");
+            return ExitCode::FAILURE;
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let rows = tokenize_padded(&refs, context_length);
+        if json {
+            println!("{}", serde_json::to_string(&rows).unwrap_or_default());
+        } else {
+            for row in rows {
+                let ids: Vec<String> = row.iter().map(u32::to_string).collect();
+                println!("{}", ids.join(" "));
+            }
+        }
+        ExitCode::SUCCESS
+    }
+
+    fn device(name: &str) -> Result<ComputeDevice, Error> {
+        pollster::block_on(select_device(name.parse::<BackendPreference>()?))
+    }
+
+    fn forward(
+        component: &str,
+        model_dir: &Path,
+        texts: &[String],
+        input: Option<&Path>,
+        output: &Path,
+        device_name: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let device = device(device_name)?;
+        let clip = Clip::from_hf_dir(model_dir, &device.device)?;
+        let features = match component {
+            "clip-text" => {
+                if texts.is_empty() {
+                    return Err(Error::Empty {
+                        what: "--text".into(),
+                        unit: "text".into(),
+                    });
+                }
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                clip.text_features(&clip.tokenize(&refs))?
+            }
+            "clip-image" => {
+                let path = input.ok_or_else(|| Error::Empty {
+                    what: "--input".into(),
+                    unit: "pixels .npy file".into(),
+                })?;
+                let bytes = read_file(path)?;
+                let name = path.display().to_string();
+                let pixels = read_npy_array(&bytes, &name, DEFAULT_MAX_BYTES, |shape| {
+                    if shape.len() == 4 {
+                        Ok(())
+                    } else {
+                        Err(Error::UnsupportedShape {
+                            file: name.clone(),
+                            shape: shape.to_vec(),
+                        })
+                    }
+                })?;
+                let s = &pixels.shape;
+                let tensor = Tensor::<4>::from_data(
+                    TensorData::new(pixels.values, [s[0], s[1], s[2], s[3]]),
+                    &device.device,
+                );
+                clip.image_features(tensor)?
+            }
+            other => {
+                return Err(Error::InvalidConfig {
+                    what: "--component".into(),
+                    reason: format!("'{other}' is unknown; expected clip-text or clip-image"),
+                });
+            }
+        };
+        let [rows, cols] = features.dims();
+        let values = pollster::block_on(device.read_f32(features))?;
+        let bytes = write_npy_f32(&values, &[rows, cols])?;
+        std::fs::write(output, bytes).map_err(|err| Error::Io {
+            path: output.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        Ok(json!({ "output": output.display().to_string(), "shape": [rows, cols] }))
+    }
+
+    fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+        std::fs::read(path).map_err(|err| Error::Io {
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        })
+    }
+
+    fn inspect(
+        file: &std::path::Path,
+        array: Option<String>,
+        mask: Option<PathBuf>,
+        replace_non_finite: bool,
+        max_bytes: u64,
+    ) -> Result<serde_json::Value, Error> {
+        let options = ReadOptions {
+            array,
+            mask: mask.as_deref().map(read_mask_path).transpose()?,
+            replace_non_finite,
+            max_bytes,
+            expected_voxels: None,
+        };
+        let batch = read_fmri_path(file, &options)?;
+        let sum: f64 = batch.values().iter().map(|v| *v as f64).sum();
+        Ok(json!({
+            "file": batch.source.file_name,
+            "format": batch.source.format,
+            "array": batch.source.array_name,
+            "mask": batch.source.mask_name,
+            "trials": batch.trials(),
+            "voxels": batch.voxels(),
+            "dtype": batch.source.dtype,
+            "shape": batch.source.shape,
+            "sum": sum,
+            "first_value": batch.values()[0],
+        }))
+    }
+
+    /// Prints a result (text or JSON) or an error with its code; sets the exit status.
+    fn report(result: Result<serde_json::Value, Error>, as_json: bool) -> ExitCode {
+        match (result, as_json) {
+            (Ok(value), true) => {
+                println!("{value}");
+                ExitCode::SUCCESS
+            }
+            (Ok(value), false) => {
+                print_text(&value);
+                ExitCode::SUCCESS
+            }
+            (Err(err), true) => {
+                println!(
+                    "{}",
+                    json!({ "error": { "code": err.code(), "message": err.to_string() } })
+                );
+                ExitCode::FAILURE
+            }
+            (Err(err), false) => {
+                eprintln!("error [{}]: {err}", err.code());
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn print_text(value: &serde_json::Value) {
+        let Some(map) = value.as_object() else {
+            println!("{value}");
+            return;
+        };
+        for (key, v) in map {
+            let shown = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) if n.is_u64() => thousands(n),
+                other => other.to_string(),
+            };
+            println!("{key:>12}: {shown}");
+        }
+    }
+}
