@@ -1,0 +1,113 @@
+//! CLIP parity in the browser, on WebGPU and on the CPU backend, against the same
+//! transformers reference outputs the native tests use.
+#![cfg(target_family = "wasm")]
+
+use brainclip::clip::tokenizer::{CONTEXT_LENGTH, tokenize_padded};
+use brainclip::clip::{Clip, preprocess};
+use brainclip::data::bundle::read_f32;
+use brainclip::device::{BackendKind, BackendPreference, ComputeDevice, select_device};
+use brainclip::tasks::max_abs_diff;
+use burn::tensor::{Tensor, TensorData};
+use safetensors::SafeTensors;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+struct Checkpoint {
+    name: &'static str,
+    config: &'static [u8],
+    weights: &'static [u8],
+    reference: &'static [u8],
+    prompts: &'static str,
+    tolerance: f32,
+}
+
+const CHECKPOINTS: [Checkpoint; 3] = [
+    Checkpoint {
+        name: "tiny_quick_gelu",
+        config: include_bytes!("fixtures/clip/tiny_quick_gelu/config.json"),
+        weights: include_bytes!("fixtures/clip/tiny_quick_gelu/model.safetensors"),
+        reference: include_bytes!("fixtures/clip/tiny_quick_gelu/reference.safetensors"),
+        prompts: include_str!("fixtures/clip/tiny_quick_gelu/prompts.json"),
+        tolerance: 1e-4,
+    },
+    Checkpoint {
+        name: "tiny_gelu",
+        config: include_bytes!("fixtures/clip/tiny_gelu/config.json"),
+        weights: include_bytes!("fixtures/clip/tiny_gelu/model.safetensors"),
+        reference: include_bytes!("fixtures/clip/tiny_gelu/reference.safetensors"),
+        prompts: include_str!("fixtures/clip/tiny_gelu/prompts.json"),
+        tolerance: 1e-4,
+    },
+    Checkpoint {
+        name: "tiny_gelu_fp16",
+        config: include_bytes!("fixtures/clip/tiny_gelu_fp16/config.json"),
+        weights: include_bytes!("fixtures/clip/tiny_gelu_fp16/model.safetensors"),
+        reference: include_bytes!("fixtures/clip/tiny_gelu/reference.safetensors"),
+        prompts: include_str!("fixtures/clip/tiny_gelu/prompts.json"),
+        tolerance: 1e-2,
+    },
+];
+
+fn reference(bytes: &[u8], key: &str) -> (Vec<f32>, Vec<usize>) {
+    let shape = SafeTensors::deserialize(bytes).unwrap().tensor(key).unwrap().shape().to_vec();
+    (read_f32("reference.safetensors", bytes, key).unwrap(), shape)
+}
+
+async fn check_backend(device: &ComputeDevice) {
+    for checkpoint in &CHECKPOINTS {
+        let clip = Clip::from_hf(checkpoint.config, checkpoint.weights.to_vec(), "model.safetensors", &device.device)
+            .unwrap();
+        let prompts: serde_json::Value = serde_json::from_str(checkpoint.prompts).unwrap();
+        let texts: Vec<String> = serde_json::from_value(prompts["prompts"].clone()).unwrap();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let text = clip.text_features(&clip.tokenize(&texts)).unwrap();
+        let text = device.read_f32(text).await.unwrap();
+        let (pixels, shape) = reference(checkpoint.reference, "pixel_values");
+        let pixels = Tensor::<4>::from_data(
+            TensorData::new(pixels, [shape[0], shape[1], shape[2], shape[3]]),
+            &device.device,
+        );
+        let image = device.read_f32(clip.image_features(pixels).unwrap()).await.unwrap();
+        let text_diff = max_abs_diff(&text, &reference(checkpoint.reference, "text_features").0);
+        let image_diff = max_abs_diff(&image, &reference(checkpoint.reference, "image_features").0);
+        web_sys::console::log_1(
+            &format!(
+                "clip {} on {}: text features max abs diff {text_diff:.2e}, image {image_diff:.2e}",
+                checkpoint.name, device.backend
+            )
+            .into(),
+        );
+        assert!(text_diff <= checkpoint.tolerance, "{} text on {}: {text_diff}", checkpoint.name, device.backend);
+        assert!(image_diff <= checkpoint.tolerance, "{} image on {}: {image_diff}", checkpoint.name, device.backend);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn clip_matches_transformers_on_webgpu() {
+    let device = select_device(BackendPreference::WebGpu).await.expect("WebGPU (see webdriver.json)");
+    assert_eq!(device.backend, BackendKind::WebGpu);
+    check_backend(&device).await;
+}
+
+#[wasm_bindgen_test]
+async fn clip_matches_transformers_on_cpu() {
+    let device = select_device(BackendPreference::Cpu).await.unwrap();
+    check_backend(&device).await;
+}
+
+#[wasm_bindgen_test]
+fn tokenizer_and_preprocessing_match_in_the_browser() {
+    let corpus: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("fixtures/clip/tokenizer_corpus.json")).unwrap();
+    for entry in &corpus {
+        let text = entry["text"].as_str().unwrap();
+        let want: Vec<u32> = serde_json::from_value(entry["ids"].clone()).unwrap();
+        assert_eq!(tokenize_padded(&[text], CONTEXT_LENGTH)[0], want, "{text:?}");
+    }
+    let png = include_bytes!("fixtures/clip/preprocess/rgba_300x300.png");
+    let reference_bytes = include_bytes!("fixtures/clip/preprocess/reference.safetensors");
+    let got = preprocess::from_encoded(png, "rgba_300x300.png", 64).unwrap();
+    let want = read_f32("reference.safetensors", reference_bytes, "rgba_300x300.png@64").unwrap();
+    assert!(max_abs_diff(&got, &want) <= 1e-2);
+}
