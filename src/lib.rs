@@ -12,8 +12,14 @@ pub mod clip;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod mapper;
 pub mod matrix;
+pub mod metrics;
+pub mod sim;
 pub mod tasks;
+
+#[cfg(not(target_family = "wasm"))]
+pub mod train;
 
 #[cfg(target_family = "wasm")]
 pub mod web;

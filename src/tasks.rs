@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::device::ComputeDevice;
 use crate::error::{Error, Result};
+use crate::matrix::Matrix;
 
 /// Probability of each candidate for each query: `softmax(scale · Q Cᵀ)` over candidates.
 ///
@@ -30,6 +31,171 @@ pub async fn candidate_probabilities(
     );
     let probabilities = softmax(q.matmul(c.transpose()).mul_scalar(scale), 1);
     device.read_f32(probabilities).await
+}
+
+/// One candidate in a ranking.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ranked {
+    /// Index of the candidate in the list the caller passed.
+    pub index: usize,
+    /// The candidate's label, when candidates are labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Cosine similarity between the query and the candidate.
+    pub similarity: f32,
+    /// `softmax(scale · similarity)` over all candidates.
+    pub probability: f32,
+}
+
+/// The default prompt for zero-shot category decoding (BrainCLIP's).
+pub const DEFAULT_TEMPLATE: &str = "an image of a {}.";
+
+/// Fills a prompt template: `{}` (or `{label}`) is replaced by the label.
+pub fn fill_template(template: &str, label: &str) -> String {
+    if template.contains("{label}") {
+        template.replace("{label}", label)
+    } else {
+        template.replace("{}", label)
+    }
+}
+
+/// CLIP text embeddings of candidate labels, one row per label. With several templates the
+/// normalised embeddings of the filled prompts are averaged and renormalised (prompt
+/// ensembling, as in CLIP's zero-shot classifiers).
+pub async fn embed_labels(
+    device: &ComputeDevice,
+    clip: &crate::clip::Clip,
+    labels: &[String],
+    templates: &[String],
+) -> Result<Matrix> {
+    if labels.is_empty() {
+        return Err(Error::Empty {
+            what: "candidate label list".into(),
+            unit: "label".into(),
+        });
+    }
+    let templates: Vec<String> = if templates.is_empty() {
+        vec![DEFAULT_TEMPLATE.to_string()]
+    } else {
+        templates.to_vec()
+    };
+    let prompts: Vec<String> = labels
+        .iter()
+        .flat_map(|label| templates.iter().map(move |t| fill_template(t, label)))
+        .collect();
+    let prompt_refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    let embedded = clip.embed_text(device, &prompt_refs).await?;
+    let dim = embedded.cols();
+    let mut values = Vec::with_capacity(labels.len() * dim);
+    for group in embedded.values().chunks(templates.len() * dim) {
+        let mut mean = vec![0f32; dim];
+        for row in group.chunks(dim) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        values.extend(mean.iter().map(|v| v / norm));
+    }
+    Matrix::new(values, labels.len(), dim)
+}
+
+/// Cosine similarities `[queries, candidates]` of L2-normalised embeddings, on the device.
+pub async fn similarities(
+    device: &ComputeDevice,
+    queries: &Matrix,
+    candidates: &Matrix,
+) -> Result<Matrix> {
+    if queries.cols() != candidates.cols() {
+        return Err(Error::ShapeMismatch {
+            what: "embedding size of the candidates".into(),
+            got: candidates.cols().to_string(),
+            expected: format!("{} (the size of the predicted embeddings)", queries.cols()),
+        });
+    }
+    let n = rows(queries.values(), queries.cols(), "queries")?;
+    let m = rows(candidates.values(), candidates.cols(), "candidates")?;
+    let q = Tensor::<2>::from_data(
+        TensorData::new(queries.values().to_vec(), [n, queries.cols()]),
+        &device.device,
+    );
+    let c = Tensor::<2>::from_data(
+        TensorData::new(candidates.values().to_vec(), [m, candidates.cols()]),
+        &device.device,
+    );
+    let scores = device.read_f32(q.matmul(c.transpose())).await?;
+    Matrix::new(scores, n, m)
+}
+
+/// Ranks candidates for every query: the best `top_k` (all when `top_k` is 0), best first.
+pub fn rank(
+    scores: &Matrix,
+    scale: f32,
+    labels: Option<&[String]>,
+    top_k: usize,
+) -> Vec<Vec<Ranked>> {
+    scores
+        .iter_rows()
+        .map(|row| {
+            let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let exp: Vec<f64> = row
+                .iter()
+                .map(|s| ((s - max) as f64 * scale as f64).exp())
+                .collect();
+            let total: f64 = exp.iter().sum();
+            let mut order: Vec<usize> = (0..row.len()).collect();
+            // Stable sort: equal scores keep the caller's order.
+            order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+            let keep = if top_k == 0 {
+                row.len()
+            } else {
+                top_k.min(row.len())
+            };
+            order[..keep]
+                .iter()
+                .map(|&index| Ranked {
+                    index,
+                    label: labels.and_then(|l| l.get(index).cloned()),
+                    similarity: row[index],
+                    probability: (exp[index] / total) as f32,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Zero-shot category decoding: ranks candidate labels (their CLIP text embeddings, one row
+/// per label) against the brain's predicted text embeddings (one row per trial).
+pub async fn decode_categories(
+    device: &ComputeDevice,
+    predicted_text: &Matrix,
+    label_embeddings: &Matrix,
+    labels: &[String],
+    scale: f32,
+    top_k: usize,
+) -> Result<Vec<Vec<Ranked>>> {
+    if labels.len() != label_embeddings.rows() {
+        return Err(Error::ShapeMismatch {
+            what: "label embeddings".into(),
+            got: format!("{} rows", label_embeddings.rows()),
+            expected: format!("one per label ({})", labels.len()),
+        });
+    }
+    let scores = similarities(device, predicted_text, label_embeddings).await?;
+    Ok(rank(&scores, scale, Some(labels), top_k))
+}
+
+/// Retrieval: ranks candidate embeddings (images or texts, one row each) for every query
+/// (predicted embeddings, one row per trial).
+pub async fn retrieve(
+    device: &ComputeDevice,
+    queries: &Matrix,
+    candidates: &Matrix,
+    scale: f32,
+    top_k: usize,
+) -> Result<Vec<Vec<Ranked>>> {
+    let scores = similarities(device, queries, candidates).await?;
+    Ok(rank(&scores, scale, None, top_k))
 }
 
 /// Number of rows in a flat row-major matrix, or a typed error naming what is off.

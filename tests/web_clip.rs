@@ -50,14 +50,27 @@ const CHECKPOINTS: [Checkpoint; 3] = [
 ];
 
 fn reference(bytes: &[u8], key: &str) -> (Vec<f32>, Vec<usize>) {
-    let shape = SafeTensors::deserialize(bytes).unwrap().tensor(key).unwrap().shape().to_vec();
-    (read_f32("reference.safetensors", bytes, key).unwrap(), shape)
+    let shape = SafeTensors::deserialize(bytes)
+        .unwrap()
+        .tensor(key)
+        .unwrap()
+        .shape()
+        .to_vec();
+    (
+        read_f32("reference.safetensors", bytes, key).unwrap(),
+        shape,
+    )
 }
 
 async fn check_backend(device: &ComputeDevice) {
     for checkpoint in &CHECKPOINTS {
-        let clip = Clip::from_hf(checkpoint.config, checkpoint.weights.to_vec(), "model.safetensors", &device.device)
-            .unwrap();
+        let clip = Clip::from_hf(
+            checkpoint.config,
+            checkpoint.weights.to_vec(),
+            "model.safetensors",
+            &device.device,
+        )
+        .unwrap();
         let prompts: serde_json::Value = serde_json::from_str(checkpoint.prompts).unwrap();
         let texts: Vec<String> = serde_json::from_value(prompts["prompts"].clone()).unwrap();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -68,7 +81,10 @@ async fn check_backend(device: &ComputeDevice) {
             TensorData::new(pixels, [shape[0], shape[1], shape[2], shape[3]]),
             &device.device,
         );
-        let image = device.read_f32(clip.image_features(pixels).unwrap()).await.unwrap();
+        let image = device
+            .read_f32(clip.image_features(pixels).unwrap())
+            .await
+            .unwrap();
         let text_diff = max_abs_diff(&text, &reference(checkpoint.reference, "text_features").0);
         let image_diff = max_abs_diff(&image, &reference(checkpoint.reference, "image_features").0);
         web_sys::console::log_1(
@@ -78,14 +94,26 @@ async fn check_backend(device: &ComputeDevice) {
             )
             .into(),
         );
-        assert!(text_diff <= checkpoint.tolerance, "{} text on {}: {text_diff}", checkpoint.name, device.backend);
-        assert!(image_diff <= checkpoint.tolerance, "{} image on {}: {image_diff}", checkpoint.name, device.backend);
+        assert!(
+            text_diff <= checkpoint.tolerance,
+            "{} text on {}: {text_diff}",
+            checkpoint.name,
+            device.backend
+        );
+        assert!(
+            image_diff <= checkpoint.tolerance,
+            "{} image on {}: {image_diff}",
+            checkpoint.name,
+            device.backend
+        );
     }
 }
 
 #[wasm_bindgen_test]
 async fn clip_matches_transformers_on_webgpu() {
-    let device = select_device(BackendPreference::WebGpu).await.expect("WebGPU (see webdriver.json)");
+    let device = select_device(BackendPreference::WebGpu)
+        .await
+        .expect("WebGPU (see webdriver.json)");
     assert_eq!(device.backend, BackendKind::WebGpu);
     check_backend(&device).await;
 }
@@ -103,11 +131,20 @@ fn tokenizer_and_preprocessing_match_in_the_browser() {
     for entry in &corpus {
         let text = entry["text"].as_str().unwrap();
         let want: Vec<u32> = serde_json::from_value(entry["ids"].clone()).unwrap();
-        assert_eq!(tokenize_padded(&[text], CONTEXT_LENGTH)[0], want, "{text:?}");
+        assert_eq!(
+            tokenize_padded(&[text], CONTEXT_LENGTH)[0],
+            want,
+            "{text:?}"
+        );
     }
     let png = include_bytes!("fixtures/clip/preprocess/rgba_300x300.png");
     let reference_bytes = include_bytes!("fixtures/clip/preprocess/reference.safetensors");
     let got = preprocess::from_encoded(png, "rgba_300x300.png", 64).unwrap();
-    let want = read_f32("reference.safetensors", reference_bytes, "rgba_300x300.png@64").unwrap();
+    let want = read_f32(
+        "reference.safetensors",
+        reference_bytes,
+        "rgba_300x300.png@64",
+    )
+    .unwrap();
     assert!(max_abs_diff(&got, &want) <= 1e-2);
 }

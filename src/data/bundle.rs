@@ -279,6 +279,26 @@ impl Bundle {
         Bundle::from_parts(manifest, files)
     }
 
+    /// Writes the bundle to a directory (created if needed): `manifest.json` and every file.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn write_dir(&self, dir: &std::path::Path) -> Result<()> {
+        let io = |path: &std::path::Path, err: std::io::Error| Error::Io {
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|err| io(dir, err))?;
+        for (name, bytes) in &self.files {
+            let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|err| io(parent, err))?;
+            }
+            std::fs::write(&path, bytes).map_err(|err| io(&path, err))?;
+        }
+        let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
+        let path = dir.join(MANIFEST_FILE);
+        std::fs::write(&path, manifest).map_err(|err| io(&path, err))
+    }
+
     /// Bytes of a file the manifest names.
     pub fn file(&self, name: &str) -> Result<&[u8]> {
         self.files
@@ -325,6 +345,30 @@ impl Bundle {
             }
         }
     }
+}
+
+/// A safetensors file of 1-D f32 tensors (e.g. normalisation statistics).
+pub fn f32_safetensors(tensors: &[(&str, &[f32])]) -> Result<Vec<u8>> {
+    let bytes: Vec<(String, Vec<u8>, usize)> = tensors
+        .iter()
+        .map(|(name, values)| {
+            (
+                name.to_string(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                values.len(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, data, len)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, vec![*len], data)
+                .map(|view| (name.clone(), view))
+                .map_err(|err| tensor_error("(new file)", name, err.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None)
+        .map_err(|err| tensor_error("(new file)", "(all)", err.to_string()))
 }
 
 fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {

@@ -10,10 +10,13 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(target_family = "wasm"))]
 mod bench;
+#[cfg(not(target_family = "wasm"))]
+mod mapper_cli;
 
 #[cfg(not(target_family = "wasm"))]
 mod cli {
     use crate::bench;
+    use crate::mapper_cli;
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
 
@@ -41,6 +44,16 @@ mod cli {
 
     #[derive(Subcommand)]
     enum Command {
+        /// Generate simulated data.
+        Sim {
+            #[command(subcommand)]
+            what: Sim,
+        },
+        /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
+        TrainMapper(Box<mapper_cli::TrainMapperArgs>),
+        /// Evaluate a mapper bundle: category decoding, retrieval, N-way and 2-way
+        /// identification, each with its chance level.
+        Eval(Box<mapper_cli::EvalArgs>),
         /// Print CLIP token ids exactly as open_clip's tokenizer returns them (zero-padded).
         Tokenize {
             /// Texts to tokenize.
@@ -103,6 +116,13 @@ mod cli {
     }
 
     #[derive(Subcommand)]
+    enum Sim {
+        /// A dataset with a planted linear ground truth (fMRI, image and text embeddings,
+        /// seen and novel categories) for trying train-mapper and eval.
+        Planted(mapper_cli::SimPlantedArgs),
+    }
+
+    #[derive(Subcommand)]
     enum Bench {
         /// CLIP towers at ViT-B/32 size (random weights): image batch 1 and 16, text 50
         /// short and 50 full-length prompts.
@@ -119,6 +139,18 @@ mod cli {
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
         match cli.command {
+            Command::Sim {
+                what: Sim::Planted(args),
+            } => report(mapper_cli::sim_planted(args), false),
+            Command::TrainMapper(args) => report(mapper_cli::train(*args), false),
+            Command::Eval(args) => {
+                let json = args.json;
+                match (mapper_cli::eval(*args), json) {
+                    // The table has been printed already.
+                    (Ok(_), false) => ExitCode::SUCCESS,
+                    (result, json) => report(result, json),
+                }
+            }
             Command::Tokenize {
                 text,
                 context_length,

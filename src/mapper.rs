@@ -1,0 +1,508 @@
+//! The BrainCLIP mapping network: an fMRI pattern `[voxels]` → a CLIP image embedding and a
+//! CLIP text embedding, both L2-normalised.
+//!
+//! Variants (`vae` is the default, the others exist for ablations):
+//! - `linear`: two linear heads straight from voxels (a ridge-regression-like baseline);
+//! - `mlp`:    voxels → hidden → residual blocks → latent → two heads;
+//! - `vae`:    as `mlp`, but the latent is a Gaussian (μ, log σ²), sampled with the
+//!   reparameterisation trick in training and taken at μ at inference.
+//!
+//! The weights file uses PyTorch layouts and names (`trunk.weight` is `[hidden, voxels]`,
+//! LayerNorm `weight`/`bias`), so a mapper trained in PyTorch with the same module names can
+//! be dropped in.
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::clip::l2_normalize;
+use crate::data::bundle::{LoadOptions, load_module};
+use crate::device::ComputeDevice;
+use crate::error::{Error, Result, thousands};
+use crate::matrix::Matrix;
+
+/// Which network maps voxels to CLIP space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MapperVariant {
+    Linear,
+    Mlp,
+    #[default]
+    Vae,
+}
+
+impl MapperVariant {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "linear" => Ok(MapperVariant::Linear),
+            "mlp" => Ok(MapperVariant::Mlp),
+            "vae" => Ok(MapperVariant::Vae),
+            other => Err(Error::InvalidConfig {
+                what: "mapper variant".into(),
+                reason: format!("'{other}' is not one of linear, mlp, vae"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MapperVariant::Linear => "linear",
+            MapperVariant::Mlp => "mlp",
+            MapperVariant::Vae => "vae",
+        }
+    }
+}
+
+fn default_logit_scale() -> f32 {
+    // CLIP's initial temperature, 1/0.07.
+    1.0 / 0.07
+}
+
+/// Sizes and regularisation of a mapper. Stored verbatim as the bundle component's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapperConfig {
+    pub variant: MapperVariant,
+    /// Input size: voxels per trial.
+    pub voxels: usize,
+    /// Width of the trunk and residual blocks (unused by `linear`).
+    pub hidden: usize,
+    /// Number of residual MLP blocks (unused by `linear`).
+    pub blocks: usize,
+    /// Latent size Z (unused by `linear`).
+    pub latent: usize,
+    /// CLIP image-embedding size of the image head.
+    pub image_dim: usize,
+    /// CLIP text-embedding size of the text head.
+    pub text_dim: usize,
+    /// Dropout on the voxels (training only).
+    #[serde(default)]
+    pub input_dropout: f64,
+    /// Dropout inside the residual blocks (training only).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Multiplies cosine similarities into logits; learned or fixed in training.
+    #[serde(default = "default_logit_scale")]
+    pub logit_scale: f32,
+}
+
+impl MapperConfig {
+    /// Defaults that suit both GOD-scale (~4,500 voxels) and NSD-scale (~15,724 voxels)
+    /// inputs: the trunk grows with the voxel count, everything after it is fixed.
+    pub fn new(variant: MapperVariant, voxels: usize, image_dim: usize, text_dim: usize) -> Self {
+        MapperConfig {
+            variant,
+            voxels,
+            hidden: 1024,
+            blocks: 2,
+            latent: 512,
+            image_dim,
+            text_dim,
+            input_dropout: 0.2,
+            dropout: 0.3,
+            logit_scale: default_logit_scale(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(Error::InvalidConfig {
+                what: "mapper config".into(),
+                reason,
+            })
+        };
+        let mut sizes = vec![
+            ("voxels", self.voxels),
+            ("image_dim", self.image_dim),
+            ("text_dim", self.text_dim),
+        ];
+        if self.variant != MapperVariant::Linear {
+            sizes.extend([("hidden", self.hidden), ("latent", self.latent)]);
+        }
+        if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return invalid(format!("{name} must be positive"));
+        }
+        for (name, p) in [
+            ("input_dropout", self.input_dropout),
+            ("dropout", self.dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return invalid(format!("{name} is {p}; expected a probability in [0, 1)"));
+            }
+        }
+        if !(self.logit_scale.is_finite() && self.logit_scale > 0.0) {
+            return invalid(format!(
+                "logit_scale is {}; expected a positive number",
+                self.logit_scale
+            ));
+        }
+        Ok(())
+    }
+
+    /// Number of trainable parameters this configuration has.
+    pub fn parameter_count(&self) -> usize {
+        let linear = |i: usize, o: usize| i * o + o;
+        match self.variant {
+            MapperVariant::Linear => {
+                linear(self.voxels, self.image_dim) + linear(self.voxels, self.text_dim)
+            }
+            MapperVariant::Mlp | MapperVariant::Vae => {
+                let heads = if self.variant == MapperVariant::Vae {
+                    2
+                } else {
+                    1
+                };
+                linear(self.voxels, self.hidden)
+                    + self.blocks * (2 * self.hidden + 2 * linear(self.hidden, self.hidden))
+                    + 2 * self.hidden
+                    + heads * linear(self.hidden, self.latent)
+                    + linear(self.latent, self.image_dim)
+                    + linear(self.latent, self.text_dim)
+            }
+        }
+    }
+}
+
+/// Pre-norm residual MLP block: `x + dropout(fc2(gelu(fc1(norm(x)))))`.
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    pub norm: LayerNorm,
+    pub fc1: Linear,
+    pub fc2: Linear,
+}
+
+impl ResidualBlock {
+    fn forward(&self, x: Tensor<2>, noise: &mut dyn TrainingNoise, dropout: f64) -> Tensor<2> {
+        let h = self
+            .fc2
+            .forward(gelu(self.fc1.forward(self.norm.forward(x.clone()))));
+        x + noise.dropout(h, dropout)
+    }
+}
+
+/// The parameters. Module names are the keys in the weights file.
+#[derive(Module, Debug)]
+pub struct MapperModel {
+    /// voxels → hidden (`mlp`, `vae`).
+    pub trunk: Option<Linear>,
+    pub blocks: Vec<ResidualBlock>,
+    /// Final LayerNorm of the trunk (`mlp`, `vae`).
+    pub norm: Option<LayerNorm>,
+    /// hidden → latent mean (`mlp`: the latent itself).
+    pub mu: Option<Linear>,
+    /// hidden → latent log-variance (`vae`).
+    pub logvar: Option<Linear>,
+    /// latent (or voxels, for `linear`) → CLIP image space.
+    pub image_head: Linear,
+    /// latent (or voxels, for `linear`) → CLIP text space.
+    pub text_head: Linear,
+}
+
+/// Randomness used only in training: dropout masks and the VAE's reparameterisation noise.
+/// Inference passes [`NoNoise`]; the trainer passes a seeded source so runs are reproducible
+/// regardless of any other random number use in the process.
+pub trait TrainingNoise {
+    /// Zeroes each element with probability `p` and rescales the rest by `1/(1-p)`.
+    fn dropout(&mut self, x: Tensor<2>, p: f64) -> Tensor<2>;
+    /// Standard normal noise shaped like `like`.
+    fn normal_like(&mut self, like: &Tensor<2>) -> Option<Tensor<2>>;
+}
+
+/// Deterministic inference: no dropout, VAE at its mean.
+pub struct NoNoise;
+
+impl TrainingNoise for NoNoise {
+    fn dropout(&mut self, x: Tensor<2>, _p: f64) -> Tensor<2> {
+        x
+    }
+    fn normal_like(&mut self, _like: &Tensor<2>) -> Option<Tensor<2>> {
+        None
+    }
+}
+
+/// Everything one forward pass produces.
+pub struct MapperOutput {
+    /// Predicted CLIP image embedding, L2-normalised: `[batch, image_dim]`.
+    pub image: Tensor<2>,
+    /// Predicted CLIP text embedding, L2-normalised: `[batch, text_dim]`.
+    pub text: Tensor<2>,
+    /// Latent mean (`vae`) — for the KL term.
+    pub mu: Option<Tensor<2>>,
+    /// Latent log-variance (`vae`) — for the KL term.
+    pub logvar: Option<Tensor<2>>,
+}
+
+impl MapperModel {
+    /// Randomly initialised with PyTorch's default `nn.Linear` scheme, U(±1/√fan_in),
+    /// drawn from `uniform` (values in [0, 1)) so initialisation is reproducible.
+    pub fn new(
+        config: &MapperConfig,
+        uniform: &mut dyn FnMut() -> f32,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut linear = |d_in: usize, d_out: usize| -> Linear {
+            let bound = (1.0 / d_in as f32).sqrt();
+            let mut draw = |n: usize| -> Vec<f32> {
+                (0..n).map(|_| (uniform() * 2.0 - 1.0) * bound).collect()
+            };
+            let weight = draw(d_in * d_out);
+            let bias = draw(d_out);
+            Linear {
+                weight: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(weight, [d_in, d_out]),
+                    device,
+                )),
+                bias: Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(bias, [d_out]),
+                    device,
+                ))),
+            }
+        };
+        let norm = |size: usize| LayerNormConfig::new(size).init(device);
+        Ok(match config.variant {
+            MapperVariant::Linear => MapperModel {
+                trunk: None,
+                blocks: Vec::new(),
+                norm: None,
+                mu: None,
+                logvar: None,
+                image_head: linear(config.voxels, config.image_dim),
+                text_head: linear(config.voxels, config.text_dim),
+            },
+            MapperVariant::Mlp | MapperVariant::Vae => {
+                let trunk = linear(config.voxels, config.hidden);
+                let blocks = (0..config.blocks)
+                    .map(|_| ResidualBlock {
+                        norm: norm(config.hidden),
+                        fc1: linear(config.hidden, config.hidden),
+                        fc2: linear(config.hidden, config.hidden),
+                    })
+                    .collect();
+                let mu = linear(config.hidden, config.latent);
+                let logvar = (config.variant == MapperVariant::Vae)
+                    .then(|| linear(config.hidden, config.latent));
+                MapperModel {
+                    trunk: Some(trunk),
+                    blocks,
+                    norm: Some(norm(config.hidden)),
+                    mu: Some(mu),
+                    logvar,
+                    image_head: linear(config.latent, config.image_dim),
+                    text_head: linear(config.latent, config.text_dim),
+                }
+            }
+        })
+    }
+
+    /// One forward pass over `x: [batch, voxels]`.
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        config: &MapperConfig,
+        noise: &mut dyn TrainingNoise,
+    ) -> MapperOutput {
+        let x = noise.dropout(x, config.input_dropout);
+        let (z, mu, logvar) = match &self.trunk {
+            None => (x, None, None),
+            Some(trunk) => {
+                let mut h = trunk.forward(x);
+                for block in &self.blocks {
+                    h = block.forward(h, noise, config.dropout);
+                }
+                if let Some(norm) = &self.norm {
+                    h = norm.forward(h);
+                }
+                let h = gelu(h);
+                let mu = self
+                    .mu
+                    .as_ref()
+                    .expect("mlp and vae mappers have a latent layer")
+                    .forward(h.clone());
+                match &self.logvar {
+                    None => (mu, None, None),
+                    Some(logvar_layer) => {
+                        let logvar = logvar_layer.forward(h);
+                        let z = match noise.normal_like(&mu) {
+                            Some(eps) => mu.clone() + eps * logvar.clone().mul_scalar(0.5).exp(),
+                            None => mu.clone(),
+                        };
+                        (z, Some(mu), Some(logvar))
+                    }
+                }
+            }
+        };
+        MapperOutput {
+            image: l2_normalize(self.image_head.forward(z.clone())),
+            text: l2_normalize(self.text_head.forward(z)),
+            mu,
+            logvar,
+        }
+    }
+}
+
+/// Trials per forward pass at inference; bounds memory for large uploads.
+const INFERENCE_BATCH: usize = 256;
+
+/// A ready mapper: configuration and weights.
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    pub config: MapperConfig,
+    pub model: MapperModel,
+}
+
+/// Predicted embeddings for a batch of trials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedEmbeddings {
+    /// `[trials, image_dim]`, L2-normalised.
+    pub image: Matrix,
+    /// `[trials, text_dim]`, L2-normalised.
+    pub text: Matrix,
+}
+
+impl Mapper {
+    /// Loads weights saved by [`Mapper::to_safetensors`] (or a PyTorch mapper with the same
+    /// module names), checking every tensor's presence and shape.
+    pub fn from_safetensors(
+        config: MapperConfig,
+        weights: Vec<u8>,
+        file_name: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        // Zeros: the values are overwritten by the file, only shapes matter here.
+        let skeleton = MapperModel::new(&config, &mut || 0.5, device)?;
+        let options = LoadOptions {
+            key_remapping: Vec::new(),
+            pytorch_layout: true,
+        };
+        let model = load_module(skeleton, file_name, weights, &options)?;
+        Ok(Mapper { config, model })
+    }
+
+    /// Loads the mapper component of a bundle.
+    pub fn from_bundle(
+        bundle: &crate::data::bundle::Bundle,
+        component: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        let (entry, bytes) = bundle.component(component)?;
+        let config: MapperConfig =
+            serde_json::from_value(entry.config.clone()).map_err(|err| Error::BundleManifest {
+                file: crate::data::bundle::MANIFEST_FILE.into(),
+                field: format!("components.{component}.config"),
+                reason: err.to_string(),
+            })?;
+        if config.voxels != bundle.manifest.voxels {
+            return Err(Error::BundleManifest {
+                file: crate::data::bundle::MANIFEST_FILE.into(),
+                field: format!("components.{component}.config.voxels"),
+                reason: format!(
+                    "is {}, but the bundle's voxels is {}",
+                    thousands(config.voxels),
+                    thousands(bundle.manifest.voxels)
+                ),
+            });
+        }
+        Self::from_safetensors(config, bytes.to_vec(), &entry.weights, device)
+    }
+
+    /// The weights as safetensors bytes in PyTorch layout.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        // One metadata entry: several would be written in hash order, making identical
+        // weights produce different files.
+        let mut store = SafetensorsStore::from_bytes(None)
+            .clear_metadata()
+            .metadata("producer", "brainclip")
+            .with_to_adapter(BurnToPyTorchAdapter);
+        self.model
+            .save_into(&mut store)
+            .map_err(|err| Error::InvalidConfig {
+                what: "mapper weights".into(),
+                reason: format!("could not serialise: {err}"),
+            })?;
+        store.get_bytes().map_err(|err| Error::InvalidConfig {
+            what: "mapper weights".into(),
+            reason: format!("could not serialise: {err}"),
+        })
+    }
+
+    /// Maps normalised fMRI `[trials, voxels]` (row-major) into CLIP space, batched.
+    pub async fn embed(
+        &self,
+        device: &ComputeDevice,
+        fmri: &[f32],
+        voxels: usize,
+    ) -> Result<MappedEmbeddings> {
+        if voxels != self.config.voxels {
+            return Err(Error::VoxelCountMismatch {
+                file: "fMRI".into(),
+                got: voxels,
+                expected: self.config.voxels,
+            });
+        }
+        if fmri.is_empty() || !fmri.len().is_multiple_of(voxels) {
+            return Err(Error::ShapeMismatch {
+                what: "fMRI values".into(),
+                got: thousands(fmri.len()),
+                expected: format!("a positive multiple of {} voxels", thousands(voxels)),
+            });
+        }
+        let trials = fmri.len() / voxels;
+        let mut image = Vec::with_capacity(trials * self.config.image_dim);
+        let mut text = Vec::with_capacity(trials * self.config.text_dim);
+        for chunk in fmri.chunks(INFERENCE_BATCH * voxels) {
+            let x = Tensor::<2>::from_data(
+                TensorData::new(chunk.to_vec(), [chunk.len() / voxels, voxels]),
+                &device.device,
+            );
+            let out = self.model.forward(x, &self.config, &mut NoNoise);
+            image.extend(device.read_f32(out.image).await?);
+            text.extend(device.read_f32(out.text).await?);
+        }
+        Ok(MappedEmbeddings {
+            image: Matrix::new(image, trials, self.config.image_dim)?,
+            text: Matrix::new(text, trials, self.config.text_dim)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_count_matches_the_module() {
+        let device = Device::flex();
+        for variant in [
+            MapperVariant::Linear,
+            MapperVariant::Mlp,
+            MapperVariant::Vae,
+        ] {
+            let mut config = MapperConfig::new(variant, 37, 16, 12);
+            config.hidden = 24;
+            config.latent = 8;
+            let model = MapperModel::new(&config, &mut || 0.25, &device).unwrap();
+            assert_eq!(model.num_params(), config.parameter_count(), "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected_with_the_field_named() {
+        let mut config = MapperConfig::new(MapperVariant::Vae, 100, 512, 512);
+        config.dropout = 1.5;
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.code(), "invalid_config");
+        assert!(err.to_string().contains("dropout is 1.5"), "{err}");
+        config.dropout = 0.1;
+        config.latent = 0;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("latent")
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! The evaluation metrics of the brain-decoding literature, each with its chance level.
+//!
+//! Scores are similarity matrices `[queries, candidates]` (cosine similarities of
+//! L2-normalised embeddings). Ties always count against the true candidate, so a predictor
+//! that says the same thing for every trial scores zero rather than perfectly.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, thousands};
+use crate::matrix::Matrix;
+
+/// One reported number with what it should be compared against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// e.g. "category top-1 (zero-shot, 50 labels)".
+    pub name: String,
+    /// Fraction in [0, 1].
+    pub value: f64,
+    /// What a guess would score, in [0, 1].
+    pub chance: f64,
+    /// Number of trials (queries) the value averages over.
+    pub trials: usize,
+}
+
+/// `queries · candidatesᵀ` on the host in f64 (evaluation sets are small).
+pub fn similarity(queries: &Matrix, candidates: &Matrix) -> Result<Matrix> {
+    if queries.cols() != candidates.cols() {
+        return Err(Error::ShapeMismatch {
+            what: "embedding size of the candidates".into(),
+            got: thousands(candidates.cols()),
+            expected: format!("{} (the size of the queries)", thousands(queries.cols())),
+        });
+    }
+    let mut values = Vec::with_capacity(queries.rows() * candidates.rows());
+    for q in queries.iter_rows() {
+        for c in candidates.iter_rows() {
+            values.push(
+                q.iter()
+                    .zip(c)
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum::<f64>() as f32,
+            );
+        }
+    }
+    Matrix::new(values, queries.rows(), candidates.rows())
+}
+
+/// 0-based rank of candidate `truth` in `row`: how many others score at least as high.
+pub fn rank_of(row: &[f32], truth: usize) -> usize {
+    let target = row[truth];
+    row.iter()
+        .enumerate()
+        .filter(|(j, s)| *j != truth && **s >= target)
+        .count()
+}
+
+fn check_truth(scores: &Matrix, truth: &[usize]) -> Result<()> {
+    if truth.len() != scores.rows() {
+        return Err(Error::ShapeMismatch {
+            what: "number of true labels".into(),
+            got: thousands(truth.len()),
+            expected: format!("one per trial ({})", thousands(scores.rows())),
+        });
+    }
+    if let Some(bad) = truth.iter().find(|t| **t >= scores.cols()) {
+        return Err(Error::ShapeMismatch {
+            what: "true label index".into(),
+            got: thousands(*bad),
+            expected: format!("below the number of candidates ({})", scores.cols()),
+        });
+    }
+    if scores.rows() == 0 {
+        return Err(Error::Empty {
+            what: "evaluation set".into(),
+            unit: "trial".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Fraction of queries whose true candidate is among the `k` best. Chance is `k / candidates`.
+pub fn top_k_accuracy(scores: &Matrix, truth: &[usize], k: usize) -> Result<Metric> {
+    check_truth(scores, truth)?;
+    let hits = scores
+        .iter_rows()
+        .zip(truth)
+        .filter(|(row, t)| rank_of(row, **t) < k)
+        .count();
+    Ok(Metric {
+        name: format!("top-{k} of {}", scores.cols()),
+        value: hits as f64 / truth.len() as f64,
+        chance: (k as f64 / scores.cols() as f64).min(1.0),
+        trials: truth.len(),
+    })
+}
+
+/// N-way identification as in MindEye and BrainCLIP: draw `way` trials at random, and for each
+/// of them ask whether its own candidate (row `i` ↔ column `i` of the square `scores`) wins
+/// among the `way` drawn candidates; average over all drawn trials and `draws` repetitions.
+/// With fewer than `way` trials the whole set is used once per draw. Chance is `1 / way`.
+pub fn n_way_top1(scores: &Matrix, way: usize, draws: usize, seed: u64) -> Result<Metric> {
+    let n = scores.rows();
+    if n != scores.cols() {
+        return Err(Error::ShapeMismatch {
+            what: "identification score matrix".into(),
+            got: format!("{} × {}", thousands(n), thousands(scores.cols())),
+            expected: "a square matrix (one candidate per trial)".into(),
+        });
+    }
+    if n < 2 || way < 2 {
+        return Err(Error::TooFewTrials {
+            file: "evaluation set".into(),
+            got: n,
+            needed: 2,
+            purpose: "N-way identification".into(),
+        });
+    }
+    let way = way.min(n);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let (mut hits, mut total) = (0usize, 0usize);
+    for _ in 0..draws.max(1) {
+        order.shuffle(&mut rng);
+        let subset = &order[..way];
+        for &i in subset {
+            let own = scores.row(i)[i];
+            let beaten = subset.iter().any(|&j| j != i && scores.row(i)[j] >= own);
+            hits += usize::from(!beaten);
+            total += 1;
+        }
+    }
+    Ok(Metric {
+        name: format!("{way}-way top-1 ({} draws)", draws.max(1)),
+        value: hits as f64 / total as f64,
+        chance: 1.0 / way as f64,
+        trials: n,
+    })
+}
+
+/// 2-way identification: for each trial and each other trial, does the trial's own candidate
+/// score higher than the other one's? Ties count half. Chance is 50 %.
+pub fn two_way_identification(scores: &Matrix) -> Result<Metric> {
+    let n = scores.rows();
+    if n != scores.cols() || n < 2 {
+        return Err(Error::ShapeMismatch {
+            what: "2-way identification score matrix".into(),
+            got: format!("{} × {}", thousands(n), thousands(scores.cols())),
+            expected: "a square matrix with at least 2 trials".into(),
+        });
+    }
+    let mut wins = 0.0;
+    for i in 0..n {
+        let row = scores.row(i);
+        for (j, s) in row.iter().enumerate() {
+            if j == i {
+                continue;
+            }
+            wins += if row[i] > *s {
+                1.0
+            } else if row[i] == *s {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    Ok(Metric {
+        name: "2-way identification".into(),
+        value: wins / (n * (n - 1)) as f64,
+        chance: 0.5,
+        trials: n,
+    })
+}
+
+/// A random permutation of `0..n` from `seed` (for shuffled-label controls).
+pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: &[&[f32]]) -> Matrix {
+        Matrix::new(
+            rows.iter().flat_map(|r| r.iter().copied()).collect(),
+            rows.len(),
+            rows[0].len(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn top_k_counts_ties_against_the_truth() {
+        let scores = matrix(&[&[0.9, 0.1, 0.2], &[0.5, 0.5, 0.1], &[0.1, 0.3, 0.2]]);
+        let top1 = top_k_accuracy(&scores, &[0, 1, 2], 1).unwrap();
+        // Row 0 right; row 1 tied (counts as a miss); row 2 ranked second.
+        assert!((top1.value - 1.0 / 3.0).abs() < 1e-12);
+        assert!((top1.chance - 1.0 / 3.0).abs() < 1e-12);
+        let top2 = top_k_accuracy(&scores, &[0, 1, 2], 2).unwrap();
+        assert!((top2.value - 1.0).abs() < 1e-12);
+        let constant = matrix(&[&[0.3, 0.3], &[0.3, 0.3]]);
+        assert_eq!(top_k_accuracy(&constant, &[0, 1], 1).unwrap().value, 0.0);
+    }
+
+    #[test]
+    fn identification_on_a_perfect_and_an_anti_diagonal_matrix() {
+        let n = 12;
+        let mut perfect = vec![0.0f32; n * n];
+        let mut wrong = vec![1.0f32; n * n];
+        for i in 0..n {
+            perfect[i * n + i] = 1.0;
+            wrong[i * n + i] = 0.0;
+        }
+        let perfect = Matrix::new(perfect, n, n).unwrap();
+        let wrong = Matrix::new(wrong, n, n).unwrap();
+        assert_eq!(n_way_top1(&perfect, 5, 10, 1).unwrap().value, 1.0);
+        assert_eq!(n_way_top1(&wrong, 5, 10, 1).unwrap().value, 0.0);
+        assert_eq!(two_way_identification(&perfect).unwrap().value, 1.0);
+        assert_eq!(two_way_identification(&wrong).unwrap().value, 0.0);
+        let m = n_way_top1(&perfect, 300, 30, 1).unwrap();
+        assert_eq!(m.chance, 1.0 / n as f64, "way is capped at the set size");
+    }
+
+    #[test]
+    fn mismatched_truth_is_a_typed_error() {
+        let scores = matrix(&[&[0.9, 0.1]]);
+        assert_eq!(
+            top_k_accuracy(&scores, &[0, 1], 1).unwrap_err().code(),
+            "shape_mismatch"
+        );
+        assert_eq!(
+            top_k_accuracy(&scores, &[2], 1).unwrap_err().code(),
+            "shape_mismatch"
+        );
+    }
+}

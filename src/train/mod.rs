@@ -1,0 +1,9 @@
+//! Training (native only: burn's autodiff on the CPU backend).
+
+pub mod losses;
+pub mod mapper;
+
+pub use mapper::{
+    AuxLoss, EpochReport, TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle,
+    train_mapper,
+};

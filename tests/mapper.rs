@@ -1,0 +1,451 @@
+//! The BrainCLIP mapper: learning a planted ground truth (and not learning a shuffled one),
+//! reproducibility, checkpoint/resume, bundle round trips and input validation.
+
+use brainclip::ComputeDevice;
+use brainclip::data::bundle::Bundle;
+use brainclip::mapper::{Mapper, MapperConfig, MapperVariant};
+use brainclip::matrix::Matrix;
+use brainclip::metrics::{permutation, top_k_accuracy};
+use brainclip::sim::{PlantedConfig, PlantedDataset, PlantedSplit};
+use brainclip::tasks;
+use brainclip::train::mapper::MAPPER_COMPONENT;
+use brainclip::train::{
+    TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle, train_mapper,
+};
+use std::collections::BTreeMap;
+
+fn planted() -> PlantedDataset {
+    PlantedDataset::generate(&PlantedConfig {
+        voxels: 160,
+        dim: 24,
+        train_categories: 40,
+        test_categories: 10,
+        train_per_category: 8,
+        test_per_category: 5,
+        noise: 1.0,
+        seed: 3,
+        ..PlantedConfig::default()
+    })
+    .unwrap()
+}
+
+/// Training data from a split; with `shuffle_seed`, the targets are permuted across trials so
+/// that fMRI and targets no longer correspond (the control).
+fn training_data(
+    data: &PlantedDataset,
+    split: &PlantedSplit,
+    shuffle_seed: Option<u64>,
+) -> TrainingData {
+    let n = split.fmri.rows();
+    let order: Vec<usize> = match shuffle_seed {
+        Some(seed) => permutation(n, seed),
+        None => (0..n).collect(),
+    };
+    let dim = split.images.cols();
+    let images: Vec<f32> = order
+        .iter()
+        .flat_map(|&i| split.images.row(i).iter().copied())
+        .collect();
+    let texts: Vec<f32> = order
+        .iter()
+        .flat_map(|&i| {
+            data.category_embeddings
+                .row(split.categories[i])
+                .iter()
+                .copied()
+        })
+        .collect();
+    TrainingData {
+        fmri: split.fmri.clone(),
+        images: Some(Matrix::new(images, n, dim).unwrap()),
+        texts: Some(TextTargets::from_per_trial(&texts, n, 1, dim).unwrap()),
+        stimulus: None,
+    }
+}
+
+fn mapper_config(voxels: usize, dim: usize) -> MapperConfig {
+    let mut config = MapperConfig::new(MapperVariant::Vae, voxels, dim, dim);
+    config.hidden = 128;
+    config.blocks = 1;
+    config.latent = 32;
+    config
+}
+
+fn train_config(epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 64,
+        learning_rate: 1e-3,
+        patience: 0,
+        seed,
+        ..TrainConfig::default()
+    }
+}
+
+fn train(data: &TrainingData, config: &TrainConfig) -> TrainOutcome {
+    train_mapper(
+        data,
+        &mapper_config(data.fmri.cols(), 24),
+        config,
+        None,
+        false,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
+fn normalized(outcome: &TrainOutcome, fmri: &Matrix) -> Vec<f32> {
+    let v = fmri.cols();
+    let mut values = fmri.values().to_vec();
+    for row in values.chunks_mut(v) {
+        for ((x, m), s) in row.iter_mut().zip(&outcome.mean).zip(&outcome.std) {
+            *x = (*x - m) / s;
+        }
+    }
+    values
+}
+
+/// Zero-shot top-1 on the novel categories (chance: 1 / test_categories).
+fn zero_shot_top1(outcome: &TrainOutcome, data: &PlantedDataset) -> f64 {
+    let device = ComputeDevice::cpu(None);
+    let x = normalized(outcome, &data.test.fmri);
+    let predicted =
+        pollster::block_on(outcome.mapper.embed(&device, &x, data.test.fmri.cols())).unwrap();
+    let first_novel = data.category_names.len() - 10;
+    let novel: Vec<usize> = (first_novel..data.category_names.len()).collect();
+    let labels: Vec<String> = novel
+        .iter()
+        .map(|c| data.category_names[*c].clone())
+        .collect();
+    let embeddings = Matrix::new(
+        novel
+            .iter()
+            .flat_map(|c| data.category_embeddings.row(*c).iter().copied())
+            .collect(),
+        novel.len(),
+        24,
+    )
+    .unwrap();
+    let ranked = pollster::block_on(tasks::decode_categories(
+        &device,
+        &predicted.text,
+        &embeddings,
+        &labels,
+        outcome.mapper.config.logit_scale,
+        1,
+    ))
+    .unwrap();
+    let truth: Vec<usize> = data
+        .test
+        .categories
+        .iter()
+        .map(|c| c - first_novel)
+        .collect();
+    let hits = ranked
+        .iter()
+        .zip(&truth)
+        .filter(|(r, t)| r[0].index == **t)
+        .count();
+    // The ranking and the metric must agree.
+    let scores =
+        pollster::block_on(tasks::similarities(&device, &predicted.text, &embeddings)).unwrap();
+    let metric = top_k_accuracy(&scores, &truth, 1).unwrap();
+    assert_eq!(metric.value, hits as f64 / truth.len() as f64);
+    metric.value
+}
+
+#[test]
+fn learns_a_planted_mapping_and_decodes_novel_categories_zero_shot() {
+    let data = planted();
+    let outcome = train(
+        &training_data(&data, &data.train, None),
+        &train_config(25, 1),
+    );
+    let top1 = zero_shot_top1(&outcome, &data);
+    println!(
+        "planted zero-shot top-1: {:.1} % (chance 10 %)",
+        top1 * 100.0
+    );
+    assert!(
+        top1 >= 0.6,
+        "zero-shot top-1 {top1} is not far above chance (0.1)"
+    );
+    let last = outcome.history.last().unwrap();
+    assert!(last.val_image_top1.unwrap() > 5.0 * last.val_image_chance.unwrap());
+}
+
+#[test]
+fn a_shuffled_label_control_stays_at_chance() {
+    let data = planted();
+    let outcome = train(
+        &training_data(&data, &data.train, Some(11)),
+        &train_config(25, 1),
+    );
+    let top1 = zero_shot_top1(&outcome, &data);
+    println!(
+        "shuffled control zero-shot top-1: {:.1} % (chance 10 %)",
+        top1 * 100.0
+    );
+    // 50 test trials at chance 10 %: 30 % is more than 4 standard deviations above it.
+    assert!(
+        top1 <= 0.3,
+        "shuffled control reached {top1}; something leaks the labels"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_identical_weights_and_another_seed_does_not() {
+    let data = planted();
+    let train_data = training_data(&data, &data.train, None);
+    let a = train(&train_data, &train_config(2, 5))
+        .mapper
+        .to_safetensors()
+        .unwrap();
+    let b = train(&train_data, &train_config(2, 5))
+        .mapper
+        .to_safetensors()
+        .unwrap();
+    let c = train(&train_data, &train_config(2, 6))
+        .mapper
+        .to_safetensors()
+        .unwrap();
+    assert!(a == b, "same seed, different weights");
+    assert!(a != c, "different seeds, same weights");
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_result() {
+    let data = planted();
+    let train_data = training_data(&data, &data.train, None);
+    let config = train_config(4, 9);
+    let mapper_config = mapper_config(train_data.fmri.cols(), 24);
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = train_mapper(
+        &train_data,
+        &mapper_config,
+        &config,
+        Some(whole_dir.path()),
+        false,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let interrupted = train_mapper(
+        &train_data,
+        &mapper_config,
+        &config,
+        Some(dir.path()),
+        false,
+        &mut |report| report.epoch < 2,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(interrupted.history.len(), 2);
+    let resumed = train_mapper(
+        &train_data,
+        &mapper_config,
+        &config,
+        Some(dir.path()),
+        true,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(resumed.history.len(), 4);
+    assert_eq!(resumed.best_epoch, whole.best_epoch);
+    assert!(
+        resumed.mapper.to_safetensors().unwrap() == whole.mapper.to_safetensors().unwrap(),
+        "resumed weights differ from the uninterrupted run"
+    );
+    assert_eq!(
+        resumed.history.last().unwrap().loss,
+        whole.history.last().unwrap().loss
+    );
+
+    // Resuming with other settings is refused rather than silently mixing runs.
+    let err = train_mapper(
+        &train_data,
+        &mapper_config,
+        &train_config(4, 10),
+        Some(dir.path()),
+        true,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), "invalid_config");
+    assert!(err.to_string().contains("different settings"), "{err}");
+}
+
+#[test]
+fn a_bundle_round_trip_gives_identical_outputs() {
+    let data = planted();
+    let outcome = train(
+        &training_data(&data, &data.train, None),
+        &train_config(2, 2),
+    );
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        "train-categories".to_string(),
+        data.category_names[..40].to_vec(),
+    );
+    let bundle = mapper_bundle(&outcome, "planted", "test", "MIT", true, labels).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    bundle.write_dir(dir.path()).unwrap();
+    let loaded = Bundle::load_dir(dir.path()).unwrap();
+    assert!(loaded.manifest.simulated);
+    assert_eq!(loaded.manifest.voxels, 160);
+    let device = ComputeDevice::cpu(None);
+    let mapper = Mapper::from_bundle(&loaded, MAPPER_COMPONENT, &device.device).unwrap();
+    assert_eq!(mapper.config, outcome.mapper.config);
+
+    let mut batch = brainclip::data::FmriBatch::new(
+        data.test.fmri.values().to_vec(),
+        data.test.fmri.rows(),
+        160,
+        brainclip::data::FmriSource {
+            file_name: "test_fmri.npy".into(),
+            format: brainclip::data::SourceFormat::Npy,
+            array_name: None,
+            mask_name: None,
+            dtype: "float32".into(),
+            shape: vec![data.test.fmri.rows(), 160],
+        },
+    )
+    .unwrap();
+    batch.normalize(&loaded.normalization().unwrap()).unwrap();
+    let from_disk = pollster::block_on(mapper.embed(&device, batch.values(), 160)).unwrap();
+    let in_memory = pollster::block_on(outcome.mapper.embed(
+        &device,
+        &normalized(&outcome, &data.test.fmri),
+        160,
+    ))
+    .unwrap();
+    assert_eq!(from_disk.image.values(), in_memory.image.values());
+    assert_eq!(from_disk.text.values(), in_memory.text.values());
+}
+
+#[test]
+fn weights_are_stored_in_pytorch_layout_under_module_names() {
+    let data = planted();
+    let outcome = train(
+        &training_data(&data, &data.train, None),
+        &train_config(1, 2),
+    );
+    let bytes = outcome.mapper.to_safetensors().unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let shape = |key: &str| {
+        file.tensor(key)
+            .unwrap_or_else(|_| panic!("{key} missing"))
+            .shape()
+            .to_vec()
+    };
+    assert_eq!(
+        shape("trunk.weight"),
+        vec![128, 160],
+        "nn.Linear is [out, in]"
+    );
+    assert_eq!(shape("blocks.0.norm.weight"), vec![128]);
+    assert_eq!(shape("blocks.0.fc1.weight"), vec![128, 128]);
+    assert_eq!(shape("mu.weight"), vec![32, 128]);
+    assert_eq!(shape("logvar.bias"), vec![32]);
+    assert_eq!(shape("image_head.weight"), vec![24, 32]);
+    assert_eq!(shape("text_head.weight"), vec![24, 32]);
+
+    // A file for another voxel count is refused with the tensor named.
+    let mut other = outcome.mapper.config.clone();
+    other.voxels = 150;
+    let err = Mapper::from_safetensors(
+        other,
+        bytes,
+        "mapper.safetensors",
+        &burn::tensor::Device::flex(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), "bundle_tensor");
+    assert!(err.to_string().contains("trunk.weight"), "{err}");
+    assert!(err.to_string().contains("128 × 160"), "{err}");
+}
+
+#[test]
+fn mismatched_inputs_are_refused_with_what_was_wrong() {
+    let data = planted();
+    let good = training_data(&data, &data.train, None);
+    let run = |d: &TrainingData, m: &MapperConfig| {
+        train_mapper(
+            d,
+            m,
+            &train_config(1, 0),
+            None,
+            false,
+            &mut |_| true,
+            &mut |_, _| {},
+        )
+        .err()
+        .expect("must fail")
+    };
+    let config = mapper_config(160, 24);
+
+    let mut short_images = good.clone();
+    let images = good.images.clone().unwrap();
+    short_images.images =
+        Some(Matrix::new(images.values()[24..].to_vec(), images.rows() - 1, 24).unwrap());
+    let err = run(&short_images, &config);
+    assert_eq!(err.code(), "shape_mismatch");
+    assert!(
+        err.to_string().contains("image embeddings rows: got 319"),
+        "{err}"
+    );
+
+    let wide = mapper_config(160, 32);
+    let err = run(&good, &wide);
+    assert_eq!(err.code(), "shape_mismatch");
+    assert!(
+        err.to_string()
+            .contains("image embeddings size: got 24, expected 32"),
+        "{err}"
+    );
+
+    let err = run(&good, &mapper_config(4_466, 24));
+    assert_eq!(err.code(), "voxel_count_mismatch");
+    assert!(
+        err.to_string()
+            .contains("fMRI has 160 voxels; this model expects 4,466"),
+        "{err}"
+    );
+
+    let mut unsupervised = good.clone();
+    unsupervised.images = None;
+    unsupervised.texts = None;
+    assert_eq!(run(&unsupervised, &config).code(), "invalid_config");
+
+    let mut nan = good.clone();
+    let mut values = nan.fmri.values().to_vec();
+    values[3 * 160 + 7] = f32::NAN;
+    nan.fmri = Matrix::new(values, good.fmri.rows(), 160).unwrap();
+    let err = run(&nan, &config);
+    assert_eq!(err.code(), "non_finite");
+    assert!(err.to_string().contains("trial 3, voxel 7"), "{err}");
+}
+
+#[test]
+fn text_only_and_image_only_supervision_both_train() {
+    let data = planted();
+    let full = training_data(&data, &data.train, None);
+    let mut text_only = full.clone();
+    text_only.images = None;
+    let outcome = train(&text_only, &train_config(15, 4));
+    let top1 = zero_shot_top1(&outcome, &data);
+    assert!(top1 >= 0.5, "text-only zero-shot top-1 {top1}");
+    let mut image_only = full;
+    image_only.texts = None;
+    let outcome = train(&image_only, &train_config(2, 4));
+    assert!(outcome.history[0].val_text_top1.is_none());
+    assert!(outcome.history[0].val_image_top1.is_some());
+}
+
