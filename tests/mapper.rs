@@ -1,5 +1,6 @@
 //! The BrainCLIP mapper: learning a planted ground truth (and not learning a shuffled one),
 //! reproducibility, checkpoint/resume, bundle round trips and input validation.
+#![cfg(not(target_family = "wasm"))]
 
 use brainclip::ComputeDevice;
 use brainclip::data::bundle::Bundle;
@@ -449,3 +450,55 @@ fn text_only_and_image_only_supervision_both_train() {
     assert!(outcome.history[0].val_image_top1.is_some());
 }
 
+/// A mapper saved from PyTorch (`state_dict()` through safetensors, by
+/// tools/reference/mapper_fixtures.py) loads and reproduces PyTorch's outputs.
+#[test]
+fn pytorch_trained_mappers_load_and_match_their_outputs() {
+    for (name, config_json, weights, io) in [
+        (
+            "torch_vae",
+            &include_bytes!("fixtures/mapper/torch_vae/config.json")[..],
+            &include_bytes!("fixtures/mapper/torch_vae/mapper.safetensors")[..],
+            &include_bytes!("fixtures/mapper/torch_vae/io.safetensors")[..],
+        ),
+        (
+            "torch_mlp",
+            include_bytes!("fixtures/mapper/torch_mlp/config.json"),
+            include_bytes!("fixtures/mapper/torch_mlp/mapper.safetensors"),
+            include_bytes!("fixtures/mapper/torch_mlp/io.safetensors"),
+        ),
+        (
+            "torch_linear",
+            include_bytes!("fixtures/mapper/torch_linear/config.json"),
+            include_bytes!("fixtures/mapper/torch_linear/mapper.safetensors"),
+            include_bytes!("fixtures/mapper/torch_linear/io.safetensors"),
+        ),
+    ] {
+        let config: MapperConfig = serde_json::from_slice(config_json).unwrap();
+        let device = ComputeDevice::cpu(None);
+        let file = safetensors::SafeTensors::deserialize(weights).unwrap();
+        let stored: usize = file
+            .tensors()
+            .iter()
+            .map(|(_, t)| t.shape().iter().product::<usize>())
+            .sum();
+        assert_eq!(stored, config.parameter_count(), "{name}");
+        let mapper = Mapper::from_safetensors(
+            config,
+            weights.to_vec(),
+            "mapper.safetensors",
+            &device.device,
+        )
+        .unwrap();
+        let read =
+            |key: &str| brainclip::data::bundle::read_f32("io.safetensors", io, key).unwrap();
+        let out = pollster::block_on(mapper.embed(&device, &read("input"), 50)).unwrap();
+        let image_diff = tasks::max_abs_diff(out.image.values(), &read("image"));
+        let text_diff = tasks::max_abs_diff(out.text.values(), &read("text"));
+        println!("{name}: max abs diff vs PyTorch: image {image_diff:.2e}, text {text_diff:.2e}");
+        assert!(
+            image_diff <= 1e-5 && text_diff <= 1e-5,
+            "{name}: {image_diff} {text_diff}"
+        );
+    }
+}

@@ -1,11 +1,13 @@
-//! CLIP parity in the browser, on WebGPU and on the CPU backend, against the same
-//! transformers reference outputs the native tests use.
+//! Model parity in the browser, on WebGPU and on the CPU backend, against the same reference
+//! outputs the native tests use: CLIP against transformers, the mapper against PyTorch.
+//! (One file: each browser test file is a separate wasm binary to build and load.)
 #![cfg(target_family = "wasm")]
 
 use brainclip::clip::tokenizer::{CONTEXT_LENGTH, tokenize_padded};
 use brainclip::clip::{Clip, preprocess};
 use brainclip::data::bundle::read_f32;
 use brainclip::device::{BackendKind, BackendPreference, ComputeDevice, select_device};
+use brainclip::mapper::{Mapper, MapperConfig};
 use brainclip::tasks::max_abs_diff;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::SafeTensors;
@@ -147,4 +149,78 @@ fn tokenizer_and_preprocessing_match_in_the_browser() {
     )
     .unwrap();
     assert!(max_abs_diff(&got, &want) <= 1e-2);
+}
+
+/// Name, config.json, weights, inputs and PyTorch outputs.
+type MapperFixture = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+
+const MAPPERS: [MapperFixture; 3] = [
+    (
+        "torch_vae",
+        include_bytes!("fixtures/mapper/torch_vae/config.json"),
+        include_bytes!("fixtures/mapper/torch_vae/mapper.safetensors"),
+        include_bytes!("fixtures/mapper/torch_vae/io.safetensors"),
+    ),
+    (
+        "torch_mlp",
+        include_bytes!("fixtures/mapper/torch_mlp/config.json"),
+        include_bytes!("fixtures/mapper/torch_mlp/mapper.safetensors"),
+        include_bytes!("fixtures/mapper/torch_mlp/io.safetensors"),
+    ),
+    (
+        "torch_linear",
+        include_bytes!("fixtures/mapper/torch_linear/config.json"),
+        include_bytes!("fixtures/mapper/torch_linear/mapper.safetensors"),
+        include_bytes!("fixtures/mapper/torch_linear/io.safetensors"),
+    ),
+];
+
+async fn check_mappers(device: &ComputeDevice) {
+    for (name, config, weights, io) in MAPPERS {
+        let config: MapperConfig = serde_json::from_slice(config).unwrap();
+        let voxels = config.voxels;
+        let mapper = Mapper::from_safetensors(
+            config,
+            weights.to_vec(),
+            "mapper.safetensors",
+            &device.device,
+        )
+        .unwrap();
+        let read = |key: &str| read_f32("io.safetensors", io, key).unwrap();
+        let out = mapper.embed(device, &read("input"), voxels).await.unwrap();
+        let image_diff = max_abs_diff(out.image.values(), &read("image"));
+        let text_diff = max_abs_diff(out.text.values(), &read("text"));
+        web_sys::console::log_1(
+            &format!(
+                "mapper {name} on {}: max abs diff vs PyTorch: image {image_diff:.2e}, text {text_diff:.2e}",
+                device.backend
+            )
+            .into(),
+        );
+        assert!(
+            image_diff <= 1e-4,
+            "{name} image on {}: {image_diff}",
+            device.backend
+        );
+        assert!(
+            text_diff <= 1e-4,
+            "{name} text on {}: {text_diff}",
+            device.backend
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn mapper_matches_pytorch_on_webgpu() {
+    let device = select_device(BackendPreference::WebGpu)
+        .await
+        .expect("WebGPU (see webdriver.json)");
+    assert_eq!(device.backend, BackendKind::WebGpu);
+    check_mappers(&device).await;
+}
+
+#[wasm_bindgen_test]
+async fn mapper_matches_pytorch_on_cpu() {
+    let device = select_device(BackendPreference::Cpu).await.unwrap();
+    check_mappers(&device).await;
 }
