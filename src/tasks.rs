@@ -198,6 +198,146 @@ pub async fn retrieve(
     Ok(rank(&scores, scale, None, top_k))
 }
 
+/// Which of CLIP's spaces a retrieval happens in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Space {
+    /// Candidates are CLIP image embeddings; queries are the predicted image embeddings.
+    #[default]
+    Image,
+    /// Candidates are CLIP text embeddings; queries are the predicted text embeddings.
+    Text,
+}
+
+/// A bundle's models, loaded on one device: what decoding and retrieval run on.
+pub struct Decoder {
+    pub device: ComputeDevice,
+    pub mapper: crate::mapper::Mapper,
+    /// CLIP, when the bundle has one: needed to embed free-text labels.
+    pub clip: Option<crate::clip::Clip>,
+    normalization: crate::data::Normalization,
+}
+
+impl Decoder {
+    /// Loads the bundle's mapper (the first component of kind `mapper`) and its CLIP (the
+    /// first of kind `clip`, a Hugging Face `config.json` + `model.safetensors`), if any.
+    pub fn from_bundle(
+        bundle: &crate::data::bundle::Bundle,
+        device: ComputeDevice,
+    ) -> Result<Self> {
+        let components = &bundle.manifest.components;
+        let of_kind = |kind: &str| {
+            components
+                .iter()
+                .find(|(_, c)| c.kind == kind)
+                .map(|(name, _)| name.clone())
+        };
+        let mapper_name = of_kind("mapper").ok_or_else(|| Error::BundleManifest {
+            file: crate::data::bundle::MANIFEST_FILE.into(),
+            field: "components".into(),
+            reason: "has no component of kind 'mapper'".into(),
+        })?;
+        let mapper = crate::mapper::Mapper::from_bundle(bundle, &mapper_name, &device.device)?;
+        let clip = match of_kind("clip") {
+            None => None,
+            Some(name) => {
+                let (component, weights) = bundle.component(&name)?;
+                let config = serde_json::to_vec(&component.config).expect("JSON value serialises");
+                Some(crate::clip::Clip::from_hf(
+                    &config,
+                    weights.to_vec(),
+                    &component.weights,
+                    &device.device,
+                )?)
+            }
+        };
+        Ok(Decoder {
+            normalization: bundle.normalization()?,
+            device,
+            mapper,
+            clip,
+        })
+    }
+
+    /// Maps fMRI into CLIP space, normalising it as the bundle prescribes. The caller's
+    /// batch is left untouched.
+    pub async fn embed(
+        &self,
+        fmri: &crate::data::FmriBatch,
+    ) -> Result<crate::mapper::MappedEmbeddings> {
+        fmri.expect_voxels(self.mapper.config.voxels)?;
+        let mut batch = fmri.clone();
+        batch.normalize(&self.normalization)?;
+        self.mapper
+            .embed(&self.device, batch.values(), batch.voxels())
+            .await
+    }
+
+    /// Zero-shot category decoding of every trial against free-text labels, which CLIP
+    /// embeds through `templates` (default "an image of a {}."; several are ensembled).
+    pub async fn decode_categories(
+        &self,
+        fmri: &crate::data::FmriBatch,
+        labels: &[String],
+        templates: &[String],
+        top_k: usize,
+    ) -> Result<Vec<Vec<Ranked>>> {
+        let clip = self.clip.as_ref().ok_or_else(|| Error::InvalidConfig {
+            what: "category decoding".into(),
+            reason:
+                "this bundle has no CLIP text tower to embed labels; pass label embeddings instead"
+                    .into(),
+        })?;
+        let label_embeddings = embed_labels(&self.device, clip, labels, templates).await?;
+        self.decode_with_embeddings(fmri, labels, &label_embeddings, top_k)
+            .await
+    }
+
+    /// Category decoding against labels whose CLIP text embeddings the caller already has.
+    pub async fn decode_with_embeddings(
+        &self,
+        fmri: &crate::data::FmriBatch,
+        labels: &[String],
+        label_embeddings: &Matrix,
+        top_k: usize,
+    ) -> Result<Vec<Vec<Ranked>>> {
+        let predicted = self.embed(fmri).await?;
+        decode_categories(
+            &self.device,
+            &predicted.text,
+            label_embeddings,
+            labels,
+            self.mapper.config.logit_scale,
+            top_k,
+        )
+        .await
+    }
+
+    /// Ranks candidate embeddings (CLIP image or text embeddings, one row each) for every
+    /// trial.
+    pub async fn retrieve(
+        &self,
+        fmri: &crate::data::FmriBatch,
+        candidates: &Matrix,
+        space: Space,
+        top_k: usize,
+    ) -> Result<Vec<Vec<Ranked>>> {
+        let predicted = self.embed(fmri).await?;
+        let queries = match space {
+            Space::Image => &predicted.image,
+            Space::Text => &predicted.text,
+        };
+        retrieve(
+            &self.device,
+            queries,
+            candidates,
+            self.mapper.config.logit_scale,
+            top_k,
+        )
+        .await
+    }
+}
+
 /// Number of rows in a flat row-major matrix, or a typed error naming what is off.
 fn rows(values: &[f32], dim: usize, what: &str) -> Result<usize> {
     if dim == 0 {

@@ -502,3 +502,93 @@ fn pytorch_trained_mappers_load_and_match_their_outputs() {
         );
     }
 }
+
+#[path = "common/decoder_bundle.rs"]
+mod decoder_bundle;
+
+/// The pipeline the web API and the CLI call: bundle → Decoder → decode / retrieve, equal to
+/// the steps done one by one.
+#[test]
+fn the_decoder_pipeline_equals_its_steps() {
+    use brainclip::tasks::{Decoder, Space};
+    let device = ComputeDevice::cpu(None);
+    let decoder = Decoder::from_bundle(&decoder_bundle::bundle(true), device.clone()).unwrap();
+    let fmri = decoder_bundle::fmri(6, decoder_bundle::VOXELS);
+    let labels = decoder_bundle::labels();
+    let templates = vec![
+        "a photo of a {}.".to_string(),
+        "an image of a {label}.".to_string(),
+    ];
+    let ranked =
+        pollster::block_on(decoder.decode_categories(&fmri, &labels, &templates, 0)).unwrap();
+
+    let mut normalized = fmri.clone();
+    normalized
+        .normalize(&brainclip::data::Normalization::Batch)
+        .unwrap();
+    let predicted =
+        pollster::block_on(decoder.mapper.embed(&device, normalized.values(), 40)).unwrap();
+    let clip = decoder.clip.as_ref().unwrap();
+    let label_embeddings =
+        pollster::block_on(tasks::embed_labels(&device, clip, &labels, &templates)).unwrap();
+    let scores = pollster::block_on(tasks::similarities(
+        &device,
+        &predicted.text,
+        &label_embeddings,
+    ))
+    .unwrap();
+    assert_eq!(ranked.len(), 6);
+    for (row, trial) in ranked.iter().zip(scores.iter_rows()) {
+        assert_eq!(row.len(), labels.len(), "top_k 0 ranks every label");
+        let total: f32 = row.iter().map(|r| r.probability).sum();
+        assert!((total - 1.0).abs() < 1e-5);
+        for pair in row.windows(2) {
+            assert!(pair[0].similarity >= pair[1].similarity, "best first");
+        }
+        for r in row {
+            assert_eq!(r.similarity, trial[r.index]);
+            assert_eq!(r.label.as_deref(), Some(labels[r.index].as_str()));
+        }
+    }
+    // Retrieval among the label embeddings in text space gives the same order.
+    let retrieved =
+        pollster::block_on(decoder.retrieve(&fmri, &label_embeddings, Space::Text, 3)).unwrap();
+    for (r, d) in retrieved.iter().zip(&ranked) {
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            r.iter().map(|x| x.index).collect::<Vec<_>>(),
+            d[..3].iter().map(|x| x.index).collect::<Vec<_>>()
+        );
+    }
+    // The caller's batch is untouched.
+    assert_eq!(fmri.values(), decoder_bundle::fmri(6, 40).values());
+
+    let err = pollster::block_on(decoder.decode_categories(
+        &decoder_bundle::fmri(2, 39),
+        &labels,
+        &[],
+        5,
+    ))
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), "voxel_count_mismatch");
+    assert!(
+        err.to_string()
+            .contains("fMRI has 39 voxels; this model expects 40"),
+        "{err}"
+    );
+
+    let without_clip = Decoder::from_bundle(&decoder_bundle::bundle(false), device).unwrap();
+    let err = pollster::block_on(without_clip.decode_categories(&fmri, &labels, &[], 5))
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "invalid_config");
+    let ranked_again = pollster::block_on(without_clip.decode_with_embeddings(
+        &fmri,
+        &labels,
+        &label_embeddings,
+        0,
+    ))
+    .unwrap();
+    assert_eq!(ranked_again, ranked);
+}

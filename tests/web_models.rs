@@ -224,3 +224,49 @@ async fn mapper_matches_pytorch_on_cpu() {
     let device = select_device(BackendPreference::Cpu).await.unwrap();
     check_mappers(&device).await;
 }
+
+#[path = "common/decoder_bundle.rs"]
+mod decoder_bundle;
+
+/// The decoding pipeline (bundle → Decoder → category decoding and retrieval) in the browser:
+/// WebGPU and CPU rank the same and agree on probabilities.
+#[wasm_bindgen_test]
+async fn decoding_agrees_between_webgpu_and_cpu() {
+    use brainclip::tasks::{Decoder, Space};
+    let fmri = decoder_bundle::fmri(6, decoder_bundle::VOXELS);
+    let labels = decoder_bundle::labels();
+    let mut results = Vec::new();
+    for preference in [BackendPreference::WebGpu, BackendPreference::Cpu] {
+        let device = select_device(preference).await.unwrap();
+        let backend = device.backend;
+        let decoder = Decoder::from_bundle(&decoder_bundle::bundle(true), device).unwrap();
+        let ranked = decoder
+            .decode_categories(&fmri, &labels, &[], 0)
+            .await
+            .unwrap();
+        let images = decoder.embed(&fmri).await.unwrap().image;
+        let retrieved = decoder
+            .retrieve(&fmri, &images, Space::Image, 1)
+            .await
+            .unwrap();
+        // Each trial's own predicted embedding is its best match.
+        for (trial, r) in retrieved.iter().enumerate() {
+            assert_eq!(r[0].index, trial);
+        }
+        results.push((backend, ranked));
+    }
+    assert_eq!(results[0].0, BackendKind::WebGpu);
+    let (gpu, cpu) = (&results[0].1, &results[1].1);
+    let mut max_diff = 0f32;
+    for (g, c) in gpu.iter().zip(cpu) {
+        for (a, b) in g.iter().zip(c) {
+            assert_eq!(a.index, b.index, "rankings differ between backends");
+            max_diff = max_diff.max((a.probability - b.probability).abs());
+        }
+    }
+    web_sys::console::log_1(
+        &format!("decoding webgpu vs cpu: max abs diff of label probabilities {max_diff:.2e}")
+            .into(),
+    );
+    assert!(max_diff <= 1e-4, "{max_diff}");
+}

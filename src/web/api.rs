@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
@@ -10,7 +11,8 @@ use crate::data::fmri::{DEFAULT_MAX_BYTES, Mask, ReadOptions};
 use crate::data::{FmriBatch, Normalization};
 use crate::device::{BackendPreference, ComputeDevice, select_device};
 use crate::error::Error;
-use crate::tasks;
+use crate::matrix::Matrix;
+use crate::tasks::{self, Decoder};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -340,4 +342,173 @@ pub async fn load_bundle(
     }
     let bundle = Bundle::from_parts(manifest, files).map_err(to_js_error)?;
     Ok(BundleHandle { bundle })
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+
+/// A bundle's models loaded on a device, ready to decode fMRI.
+#[wasm_bindgen]
+pub struct DecoderHandle {
+    decoder: Rc<Decoder>,
+}
+
+/// Options of `decodeCategories`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsDecodeOptions {
+    /// Best labels per trial (0 or absent: 5).
+    top_k: usize,
+    /// Prompt templates, "{}" standing for the label; several are ensembled.
+    templates: Vec<String>,
+    /// CLIP text embeddings of the labels, row-major `[labels, dim]`, when the bundle has no
+    /// CLIP or the caller has them already.
+    label_embeddings: Option<Vec<f32>>,
+}
+
+/// Options of `retrieve`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsRetrieveOptions {
+    top_k: usize,
+    space: tasks::Space,
+}
+
+const DEFAULT_TOP_K: usize = 5;
+
+fn rows_of(values: Vec<f32>, dim: usize, what: &str) -> Result<Matrix, Error> {
+    if dim == 0 || values.is_empty() || !values.len().is_multiple_of(dim) {
+        return Err(Error::ShapeMismatch {
+            what: what.into(),
+            got: format!("{} values", values.len()),
+            expected: format!("a non-empty multiple of the embedding size {dim}"),
+        });
+    }
+    let rows = values.len() / dim;
+    Matrix::new(values, rows, dim)
+}
+
+#[wasm_bindgen]
+impl DecoderHandle {
+    /// `{ backend, adapter, fallbackReason, voxels, variant, imageDim, textDim, hasClip }`.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let d = &self.decoder;
+        let device = device_info(&d.device);
+        to_js(&serde_json::json!({
+            "backend": device.backend,
+            "adapter": device.adapter,
+            "fallbackReason": device.fallback_reason,
+            "voxels": d.mapper.config.voxels,
+            "variant": d.mapper.config.variant,
+            "imageDim": d.mapper.config.image_dim,
+            "textDim": d.mapper.config.text_dim,
+            "hasClip": d.clip.is_some(),
+        }))
+    }
+
+    /// Predicted CLIP embeddings of every trial:
+    /// `{ trials, imageDim, textDim, image: Float32Array, text: Float32Array }` (row-major,
+    /// L2-normalised). The fMRI handle is not modified.
+    pub fn embed(&self, fmri: &FmriHandle) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let batch = fmri.batch.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let out = decoder.embed(&batch).await.map_err(to_js_error)?;
+            let result = js_sys::Object::new();
+            let set =
+                |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
+            set("trials", out.image.rows().into())?;
+            set("imageDim", out.image.cols().into())?;
+            set("textDim", out.text.cols().into())?;
+            set(
+                "image",
+                js_sys::Float32Array::from(out.image.values()).into(),
+            )?;
+            set("text", js_sys::Float32Array::from(out.text.values()).into())?;
+            Ok(result.into())
+        })
+    }
+
+    /// Zero-shot category decoding: for every trial, the best `topK` of `labels`
+    /// (`[{ index, label, similarity, probability }]`, best first).
+    #[wasm_bindgen(js_name = decodeCategories)]
+    pub fn decode_categories(
+        &self,
+        fmri: &FmriHandle,
+        labels: Vec<String>,
+        options: JsValue,
+    ) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let batch = fmri.batch.clone();
+        let options: Result<JsDecodeOptions, JsValue> = from_js(options, "decodeCategories");
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            let top_k = if options.top_k == 0 {
+                DEFAULT_TOP_K
+            } else {
+                options.top_k
+            };
+            let ranked = match options.label_embeddings {
+                Some(values) => {
+                    let embeddings =
+                        rows_of(values, decoder.mapper.config.text_dim, "labelEmbeddings")
+                            .map_err(to_js_error)?;
+                    decoder
+                        .decode_with_embeddings(&batch, &labels, &embeddings, top_k)
+                        .await
+                }
+                None => {
+                    decoder
+                        .decode_categories(&batch, &labels, &options.templates, top_k)
+                        .await
+                }
+            }
+            .map_err(to_js_error)?;
+            to_js(&ranked)
+        })
+    }
+
+    /// Retrieval: for every trial, the best `topK` candidates (row-major CLIP embeddings in
+    /// `space` "image" (default) or "text"): `[{ index, similarity, probability }]`.
+    pub fn retrieve(
+        &self,
+        fmri: &FmriHandle,
+        candidates: Vec<f32>,
+        options: JsValue,
+    ) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let batch = fmri.batch.clone();
+        let options: Result<JsRetrieveOptions, JsValue> = from_js(options, "retrieve");
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            let dim = match options.space {
+                tasks::Space::Image => decoder.mapper.config.image_dim,
+                tasks::Space::Text => decoder.mapper.config.text_dim,
+            };
+            let candidates = rows_of(candidates, dim, "candidates").map_err(to_js_error)?;
+            let top_k = if options.top_k == 0 {
+                DEFAULT_TOP_K
+            } else {
+                options.top_k
+            };
+            let ranked = decoder
+                .retrieve(&batch, &candidates, options.space, top_k)
+                .await
+                .map_err(to_js_error)?;
+            to_js(&ranked)
+        })
+    }
+}
+
+/// Loads a bundle's models on a backend (`"auto"` by default, `"webgpu"` or `"cpu"`).
+#[wasm_bindgen(js_name = loadDecoder)]
+pub async fn load_decoder(
+    bundle: &BundleHandle,
+    preference: Option<String>,
+) -> Result<DecoderHandle, JsValue> {
+    let device = device_for(preference).await?;
+    let decoder = Decoder::from_bundle(&bundle.bundle, device).map_err(to_js_error)?;
+    Ok(DecoderHandle {
+        decoder: Rc::new(decoder),
+    })
 }
