@@ -166,3 +166,91 @@ pub fn clip(preset: &str, repeats: usize) -> Result<Value, Error> {
     println!("matmul {n}×{n}×{n} f32 on the CPU backend: {ms:.1} ms ({gflops:.1} GFLOP/s)");
     Ok(json!({ "preset": preset, "cases": cases, "matmul_gflops": gflops }))
 }
+
+/// Mapper training and inference throughput at GOD scale (4,466 voxels) and NSD scale
+/// (15,724 voxels), CLIP ViT-B size embeddings (512), default VAE architecture. Inference
+/// throughput is the in-run baseline training is compared against.
+pub fn mapper(trials: usize, epochs: usize) -> Result<Value, Error> {
+    use brainclip::ComputeDevice;
+    use brainclip::mapper::{MapperConfig, MapperVariant};
+    use brainclip::sim::{PlantedConfig, PlantedDataset};
+    use brainclip::train::{TextTargets, TrainConfig, TrainingData, train_mapper};
+
+    let mut rows = Vec::new();
+    for (scale, voxels) in [("GOD", 4_466usize), ("NSD", 15_724)] {
+        let per_category = 8;
+        let data = PlantedDataset::generate(&PlantedConfig {
+            voxels,
+            dim: 512,
+            train_categories: trials.div_ceil(per_category),
+            test_categories: 2,
+            train_per_category: per_category,
+            test_per_category: 1,
+            ..PlantedConfig::default()
+        })?;
+        let split = &data.train;
+        let n = split.fmri.rows();
+        let texts: Vec<f32> = split
+            .categories
+            .iter()
+            .flat_map(|c| data.category_embeddings.row(*c).iter().copied())
+            .collect();
+        let training = TrainingData {
+            fmri: split.fmri.clone(),
+            images: Some(split.images.clone()),
+            texts: Some(TextTargets::from_per_trial(&texts, n, 1, 512)?),
+            stimulus: None,
+        };
+        let config = MapperConfig::new(MapperVariant::Vae, voxels, 512, 512);
+        let settings = TrainConfig {
+            epochs,
+            val_fraction: 0.0,
+            patience: 0,
+            ..TrainConfig::default()
+        };
+        let mut per_epoch = Vec::new();
+        let outcome = train_mapper(
+            &training,
+            &config,
+            &settings,
+            None,
+            false,
+            &mut |report| {
+                per_epoch.push(report.samples_per_second);
+                true
+            },
+            &mut |_, _| {},
+        )?;
+        // The first epoch includes allocator and thread-pool warm-up.
+        let train_rate = per_epoch
+            .iter()
+            .skip(1)
+            .cloned()
+            .fold(0.0, f64::max)
+            .max(per_epoch[0]);
+        let device = ComputeDevice::cpu(None);
+        let values = split.fmri.values();
+        let mut embed =
+            || pollster::block_on(outcome.mapper.embed(&device, values, voxels)).map(|_| ());
+        embed()?;
+        let start = Instant::now();
+        embed()?;
+        let infer_rate = n as f64 / start.elapsed().as_secs_f64();
+        let params = config.parameter_count();
+        println!(
+            "{scale:>4}: {voxels:>6} voxels, {:>10} parameters ({:>5.1} MB f16) | train {train_rate:>7.0} samples/s | inference {infer_rate:>7.0} samples/s | train/inference {:.3}",
+            brainclip::error::thousands(params),
+            params as f64 * 2.0 / 1e6,
+            train_rate / infer_rate
+        );
+        rows.push(json!({
+            "scale": scale, "voxels": voxels, "parameters": params,
+            "f16_megabytes": params as f64 * 2.0 / 1e6,
+            "train_samples_per_second": train_rate,
+            "inference_samples_per_second": infer_rate,
+            "trials": n, "batch_size": settings.batch_size,
+            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        }));
+    }
+    Ok(json!({ "mapper": rows }))
+}

@@ -124,6 +124,16 @@ mod cli {
 
     #[derive(Subcommand)]
     enum Bench {
+        /// Mapper training and inference throughput (samples/s) at GOD scale (4,466 voxels)
+        /// and NSD scale (15,724 voxels) with 512-d CLIP embeddings.
+        Mapper {
+            /// Training trials per scale.
+            #[arg(long, default_value_t = 1200)]
+            trials: usize,
+            /// Epochs (the fastest after the first is reported).
+            #[arg(long, default_value_t = 3)]
+            epochs: usize,
+        },
         /// CLIP towers at ViT-B/32 size (random weights): image batch 1 and 16, text 50
         /// short and 50 full-length prompts.
         Clip {
@@ -176,6 +186,7 @@ mod cli {
             ),
             Command::Bench { what } => match what {
                 Bench::Clip { repeats, preset } => report(bench::clip(&preset, repeats), false),
+                Bench::Mapper { trials, epochs } => report(bench::mapper(trials, epochs), true),
             },
             Command::Inspect {
                 file,
