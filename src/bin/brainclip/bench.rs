@@ -230,7 +230,7 @@ pub fn mapper(trials: usize, epochs: usize) -> Result<Value, Error> {
             .max(per_epoch[0]);
         let device = ComputeDevice::cpu(None);
         let values = split.fmri.values();
-        let mut embed =
+        let embed =
             || pollster::block_on(outcome.mapper.embed(&device, values, voxels)).map(|_| ());
         embed()?;
         let start = Instant::now();
