@@ -14,11 +14,15 @@ export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 setup:
 	@tools/setup.sh
 
-## pkg: release wasm build + wasm-bindgen (--target web) into pkg/, the npm package.
+## pkg: wasm build + wasm-bindgen (--target web) into pkg/, the npm package.
+## Release by default; the end-to-end tests use the dev profile, whose dependencies the
+## browser tests have just built (same code paths, optimised dependencies, minutes saved).
+WASM_PROFILE ?= release
+WASM_OUT_DIR := $(if $(filter dev,$(WASM_PROFILE)),debug,$(WASM_PROFILE))
 pkg:
-	cargo build --release --lib --target $(WASM_TARGET)
+	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section \
-		target/$(WASM_TARGET)/release/brainclip.wasm
+		target/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
 	node tools/package.mjs
 
 serve: setup pkg
@@ -38,7 +42,8 @@ test-native:
 test-browser:
 	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --target $(WASM_TARGET) -- --nocapture
 
-test-e2e: pkg
+test-e2e:
+	$(MAKE) pkg WASM_PROFILE=dev
 	node --test --test-reporter=spec tests/e2e/
 
 clean:

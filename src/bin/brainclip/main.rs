@@ -51,6 +51,8 @@ mod cli {
         },
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
         TrainMapper(Box<mapper_cli::TrainMapperArgs>),
+        /// Rank candidate labels for every trial (zero-shot category decoding).
+        Decode(Box<mapper_cli::DecodeArgs>),
         /// Evaluate a mapper bundle: category decoding, retrieval, N-way and 2-way
         /// identification, each with its chance level.
         Eval(Box<mapper_cli::EvalArgs>),
@@ -153,6 +155,13 @@ mod cli {
                 what: Sim::Planted(args),
             } => report(mapper_cli::sim_planted(args), false),
             Command::TrainMapper(args) => report(mapper_cli::train(*args), false),
+            Command::Decode(args) => {
+                let json = args.json;
+                match (mapper_cli::decode(*args), json) {
+                    (Ok(_), false) => ExitCode::SUCCESS,
+                    (result, json) => report(result, json),
+                }
+            }
             Command::Eval(args) => {
                 let json = args.json;
                 match (mapper_cli::eval(*args), json) {

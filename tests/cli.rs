@@ -1,0 +1,159 @@
+//! The command-line tool end to end, as the README's worked example runs it: simulate a
+//! planted dataset, train a mapper, evaluate and decode with it.
+#![cfg(not(target_family = "wasm"))]
+
+use std::path::Path;
+use std::process::Command;
+
+fn brainclip(dir: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_brainclip"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "brainclip {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn simulate_train_evaluate_and_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    brainclip(
+        d,
+        &[
+            "sim", "planted", "--out", ".", "--voxels", "120", "--dim", "16",
+        ],
+    );
+    let train = brainclip(
+        d,
+        &[
+            "train-mapper",
+            "--fmri",
+            "train_fmri.npy",
+            "--image-embeddings",
+            "train_image_embeddings.npy",
+            "--text-embeddings",
+            "train_text_embeddings.npy",
+            "--out",
+            "mapper",
+            "--simulated",
+            "--hidden",
+            "128",
+            "--latent",
+            "32",
+            "--epochs",
+            "12",
+            "--batch-size",
+            "64",
+        ],
+    );
+    // One JSON line per epoch on stdout.
+    let epochs: Vec<serde_json::Value> = String::from_utf8(train.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 12);
+    assert!(
+        epochs[11]["val_text_top1"].as_f64().unwrap()
+            > epochs[11]["val_text_chance"].as_f64().unwrap()
+    );
+    assert!(d.join("mapper/manifest.json").exists());
+
+    let eval = brainclip(
+        d,
+        &[
+            "eval",
+            "--bundle",
+            "mapper",
+            "--fmri",
+            "test_fmri.npy",
+            "--labels",
+            "test_labels.json",
+            "--candidates",
+            "novel_categories.json",
+            "--label-embeddings",
+            "novel_category_embeddings.npy",
+            "--image-embeddings",
+            "test_image_embeddings.npy",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let metrics = report["metrics"].as_array().unwrap();
+    let names: Vec<&str> = metrics
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "category top-1 of 10 labels",
+            "category top-5 of 10 labels",
+            "fMRI → image top-1 of 50",
+            "image → fMRI top-1 of 50",
+            "fMRI → image 50-way top-1 (30 draws)",
+            "2-way identification (image)",
+        ]
+    );
+    for m in metrics {
+        let (value, chance) = (m["value"].as_f64().unwrap(), m["chance"].as_f64().unwrap());
+        assert!(value > chance, "{m}");
+    }
+    assert!(
+        metrics[0]["value"].as_f64().unwrap() >= 0.5,
+        "zero-shot top-1 {}",
+        metrics[0]
+    );
+
+    let decode = brainclip(
+        d,
+        &[
+            "decode",
+            "--bundle",
+            "mapper",
+            "--fmri",
+            "test_fmri.npy",
+            "--labels-file",
+            "novel_categories.json",
+            "--label-embeddings",
+            "novel_category_embeddings.npy",
+            "--top-k",
+            "3",
+        ],
+    );
+    let text = String::from_utf8(decode.stdout).unwrap();
+    assert_eq!(text.lines().count(), 50);
+    assert!(text.starts_with("trial 0: object "), "{text}");
+
+    // Bad input: a file with the wrong voxel count is refused with both numbers.
+    let wrong = Command::new(env!("CARGO_BIN_EXE_brainclip"))
+        .current_dir(d)
+        .args([
+            "eval",
+            "--bundle",
+            "mapper",
+            "--fmri",
+            "novel_category_embeddings.npy",
+            "--labels",
+            "test_labels.json",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let err: serde_json::Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "voxel_count_mismatch");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fMRI has 16 voxels; this model expects 120")
+    );
+}
