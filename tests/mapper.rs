@@ -450,30 +450,14 @@ fn text_only_and_image_only_supervision_both_train() {
     assert!(outcome.history[0].val_image_top1.is_some());
 }
 
+#[path = "common/mapper_fixtures.rs"]
+mod mapper_fixtures;
+
 /// A mapper saved from PyTorch (`state_dict()` through safetensors, by
 /// tools/reference/mapper_fixtures.py) loads and reproduces PyTorch's outputs.
 #[test]
 fn pytorch_trained_mappers_load_and_match_their_outputs() {
-    for (name, config_json, weights, io) in [
-        (
-            "torch_vae",
-            &include_bytes!("fixtures/mapper/torch_vae/config.json")[..],
-            &include_bytes!("fixtures/mapper/torch_vae/mapper.safetensors")[..],
-            &include_bytes!("fixtures/mapper/torch_vae/io.safetensors")[..],
-        ),
-        (
-            "torch_mlp",
-            include_bytes!("fixtures/mapper/torch_mlp/config.json"),
-            include_bytes!("fixtures/mapper/torch_mlp/mapper.safetensors"),
-            include_bytes!("fixtures/mapper/torch_mlp/io.safetensors"),
-        ),
-        (
-            "torch_linear",
-            include_bytes!("fixtures/mapper/torch_linear/config.json"),
-            include_bytes!("fixtures/mapper/torch_linear/mapper.safetensors"),
-            include_bytes!("fixtures/mapper/torch_linear/io.safetensors"),
-        ),
-    ] {
+    for (name, config_json, weights, io) in mapper_fixtures::MAPPERS {
         let config: MapperConfig = serde_json::from_slice(config_json).unwrap();
         let device = ComputeDevice::cpu(None);
         let file = safetensors::SafeTensors::deserialize(weights).unwrap();

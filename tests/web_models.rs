@@ -151,32 +151,11 @@ fn tokenizer_and_preprocessing_match_in_the_browser() {
     assert!(max_abs_diff(&got, &want) <= 1e-2);
 }
 
-/// Name, config.json, weights, inputs and PyTorch outputs.
-type MapperFixture = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
-
-const MAPPERS: [MapperFixture; 3] = [
-    (
-        "torch_vae",
-        include_bytes!("fixtures/mapper/torch_vae/config.json"),
-        include_bytes!("fixtures/mapper/torch_vae/mapper.safetensors"),
-        include_bytes!("fixtures/mapper/torch_vae/io.safetensors"),
-    ),
-    (
-        "torch_mlp",
-        include_bytes!("fixtures/mapper/torch_mlp/config.json"),
-        include_bytes!("fixtures/mapper/torch_mlp/mapper.safetensors"),
-        include_bytes!("fixtures/mapper/torch_mlp/io.safetensors"),
-    ),
-    (
-        "torch_linear",
-        include_bytes!("fixtures/mapper/torch_linear/config.json"),
-        include_bytes!("fixtures/mapper/torch_linear/mapper.safetensors"),
-        include_bytes!("fixtures/mapper/torch_linear/io.safetensors"),
-    ),
-];
+#[path = "common/mapper_fixtures.rs"]
+mod mapper_fixtures;
 
 async fn check_mappers(device: &ComputeDevice) {
-    for (name, config, weights, io) in MAPPERS {
+    for (name, config, weights, io) in mapper_fixtures::MAPPERS {
         let config: MapperConfig = serde_json::from_slice(config).unwrap();
         let voxels = config.voxels;
         let mapper = Mapper::from_safetensors(

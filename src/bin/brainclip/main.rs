@@ -259,7 +259,7 @@ mod cli {
                     what: "--input".into(),
                     unit: "pixels .npy file".into(),
                 })?;
-                let bytes = read_file(path)?;
+                let bytes = mapper_cli::read_bytes(path)?;
                 let name = path.display().to_string();
                 let pixels = read_npy_array(&bytes, &name, DEFAULT_MAX_BYTES, |shape| {
                     if shape.len() == 4 {
@@ -293,13 +293,6 @@ mod cli {
             reason: err.to_string(),
         })?;
         Ok(json!({ "output": output.display().to_string(), "shape": [rows, cols] }))
-    }
-
-    fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-        std::fs::read(path).map_err(|err| Error::Io {
-            path: path.display().to_string(),
-            reason: err.to_string(),
-        })
     }
 
     fn inspect(

@@ -10,7 +10,7 @@ use brainclip::data::npy::{read_npy_array, write_npy_f32};
 use brainclip::data::read_fmri_path;
 use brainclip::device::ComputeDevice;
 use brainclip::error::{Error, Result, thousands};
-use brainclip::mapper::{Mapper, MapperConfig, MapperVariant};
+use brainclip::mapper::{MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
 use brainclip::metrics::{self, Metric};
 use brainclip::sim::{PlantedConfig, PlantedDataset};
@@ -28,7 +28,7 @@ fn io_error(path: &Path, err: impl std::fmt::Display) -> Error {
     }
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|err| io_error(path, err))
 }
 
@@ -144,6 +144,32 @@ fn load_clip(dir: Option<&Path>, why: &str) -> Result<Clip> {
     Clip::from_hf_dir(dir, &cpu().device)
 }
 
+/// Where the fMRI comes from: shared by train-mapper, eval and decode.
+#[derive(Args)]
+pub struct FmriInput {
+    /// fMRI [trials, voxels]: .npy, .npz, or NIfTI (.nii, .nii.gz) with --mask.
+    #[arg(long)]
+    fmri: PathBuf,
+    /// Array to read from an .npz archive.
+    #[arg(long)]
+    array: Option<String>,
+    /// NIfTI mask selecting voxels (non-zero = keep), on the data's grid.
+    #[arg(long)]
+    mask: Option<PathBuf>,
+}
+
+impl FmriInput {
+    fn read(&self, expected_voxels: Option<usize>) -> Result<brainclip::data::FmriBatch> {
+        let options = ReadOptions {
+            array: self.array.clone(),
+            mask: self.mask.as_deref().map(read_mask_path).transpose()?,
+            expected_voxels,
+            ..ReadOptions::default()
+        };
+        read_fmri_path(&self.fmri, &options)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // sim planted
 
@@ -257,15 +283,8 @@ pub fn sim_planted(args: SimPlantedArgs) -> Result<serde_json::Value> {
 
 #[derive(Args)]
 pub struct TrainMapperArgs {
-    /// fMRI [trials, voxels]: .npy, .npz, or NIfTI with --mask.
-    #[arg(long)]
-    fmri: PathBuf,
-    /// Array to read from an .npz archive.
-    #[arg(long)]
-    array: Option<String>,
-    /// NIfTI mask selecting voxels.
-    #[arg(long)]
-    mask: Option<PathBuf>,
+    #[command(flatten)]
+    input: FmriInput,
     /// CLIP image embedding of each trial's stimulus, .npy [trials, dim].
     #[arg(long)]
     image_embeddings: Option<PathBuf>,
@@ -465,19 +484,10 @@ fn read_stimulus_ids(path: &Path) -> Result<Vec<usize>> {
         .collect())
 }
 
-fn read_fmri_matrix(path: &Path, array: Option<String>, mask: Option<&Path>) -> Result<Matrix> {
-    let options = ReadOptions {
-        array,
-        mask: mask.map(read_mask_path).transpose()?,
-        ..ReadOptions::default()
-    };
-    let batch = read_fmri_path(path, &options)?;
-    let (trials, voxels) = (batch.trials(), batch.voxels());
-    Matrix::new(batch.into_values(), trials, voxels)
-}
-
 pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
-    let fmri = read_fmri_matrix(&args.fmri, args.array.clone(), args.mask.as_deref())?;
+    let batch = args.input.read(None)?;
+    let (trials, voxels) = (batch.trials(), batch.voxels());
+    let fmri = Matrix::new(batch.into_values(), trials, voxels)?;
     let trials = fmri.rows();
     let images = args
         .image_embeddings
@@ -629,13 +639,9 @@ pub struct EvalArgs {
     /// Bundle with a mapper (as written by train-mapper).
     #[arg(long)]
     bundle: PathBuf,
-    /// Test fMRI [trials, voxels].
-    #[arg(long)]
-    fmri: PathBuf,
-    #[arg(long)]
-    array: Option<String>,
-    #[arg(long)]
-    mask: Option<PathBuf>,
+    /// Test fMRI.
+    #[command(flatten)]
+    input: FmriInput,
     /// True category label per trial, JSON.
     #[arg(long)]
     labels: Option<PathBuf>,
@@ -645,7 +651,7 @@ pub struct EvalArgs {
     /// CLIP text embeddings of the candidates, .npy [candidates, dim] (else --clip).
     #[arg(long)]
     label_embeddings: Option<PathBuf>,
-    /// Hugging Face CLIP directory to embed candidate labels (and captions).
+    /// Hugging Face CLIP directory to embed candidate labels (default: the bundle's CLIP).
     #[arg(long)]
     clip: Option<PathBuf>,
     /// Prompt template(s); several are ensembled.
@@ -760,23 +766,11 @@ fn retrieval_metrics(
 }
 
 pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
-    let device = cpu();
-    let bundle = Bundle::load_dir(&args.bundle)?;
-    let mapper = Mapper::from_bundle(
-        &bundle,
-        brainclip::train::mapper::MAPPER_COMPONENT,
-        &device.device,
-    )?;
-    let options = ReadOptions {
-        array: args.array.clone(),
-        mask: args.mask.as_deref().map(read_mask_path).transpose()?,
-        expected_voxels: Some(mapper.config.voxels),
-        ..ReadOptions::default()
-    };
-    let mut batch = read_fmri_path(&args.fmri, &options)?;
-    batch.normalize(&bundle.normalization()?)?;
+    let decoder = tasks::Decoder::from_bundle(&Bundle::load_dir(&args.bundle)?, cpu())?;
+    let device = &decoder.device;
+    let batch = args.input.read(Some(decoder.mapper.config.voxels))?;
     let trials = batch.trials();
-    let predicted = pollster::block_on(mapper.embed(&device, batch.values(), batch.voxels()))?;
+    let predicted = pollster::block_on(decoder.embed(&batch))?;
     let mut results: Vec<Metric> = Vec::new();
 
     if let Some(path) = &args.labels {
@@ -812,12 +806,18 @@ pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
                     })
             })
             .collect::<Result<Vec<usize>>>()?;
-        let label_embeddings = match &args.label_embeddings {
-            Some(p) => read_matrix(p)?,
-            None => {
-                let clip = load_clip(args.clip.as_deref(), "candidate labels")?;
+        let label_embeddings = match (&args.label_embeddings, &args.clip, &decoder.clip) {
+            (Some(p), _, _) => read_matrix(p)?,
+            (None, None, Some(clip)) => pollster::block_on(tasks::embed_labels(
+                device,
+                clip,
+                &candidates,
+                &args.templates,
+            ))?,
+            (None, dir, _) => {
+                let clip = load_clip(dir.as_deref(), "candidate labels")?;
                 pollster::block_on(tasks::embed_labels(
-                    &device,
+                    device,
                     &clip,
                     &candidates,
                     &args.templates,
@@ -832,7 +832,7 @@ pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
             });
         }
         let scores = pollster::block_on(tasks::similarities(
-            &device,
+            device,
             &predicted.text,
             &label_embeddings,
         ))?;
@@ -895,13 +895,8 @@ pub struct DecodeArgs {
     /// Bundle with a mapper (and, to embed free-text labels, a CLIP).
     #[arg(long)]
     bundle: PathBuf,
-    /// fMRI [trials, voxels].
-    #[arg(long)]
-    fmri: PathBuf,
-    #[arg(long)]
-    array: Option<String>,
-    #[arg(long)]
-    mask: Option<PathBuf>,
+    #[command(flatten)]
+    input: FmriInput,
     /// Candidate labels; repeatable.
     #[arg(long = "label")]
     labels: Vec<String>,
@@ -926,13 +921,7 @@ pub struct DecodeArgs {
 pub fn decode(args: DecodeArgs) -> Result<serde_json::Value> {
     let bundle = Bundle::load_dir(&args.bundle)?;
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
-    let options = ReadOptions {
-        array: args.array.clone(),
-        mask: args.mask.as_deref().map(read_mask_path).transpose()?,
-        expected_voxels: Some(decoder.mapper.config.voxels),
-        ..ReadOptions::default()
-    };
-    let fmri = read_fmri_path(&args.fmri, &options)?;
+    let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
     let mut labels = args.labels.clone();
     if let Some(path) = &args.labels_file {
         labels.extend(read_strings(path)?);
