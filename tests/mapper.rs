@@ -280,6 +280,23 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_result() {
     .unwrap();
     assert_eq!(err.code(), "invalid_config");
     assert!(err.to_string().contains("different settings"), "{err}");
+    // So is resuming on other data of the same shape.
+    let other_data = training_data(&data, &data.train, Some(1));
+    let err = train_mapper(
+        &other_data,
+        &mapper_config,
+        &config,
+        Some(dir.path()),
+        true,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains("different settings or data"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -159,6 +159,29 @@ impl TrainingData {
         Ok(())
     }
 
+    /// A hash of every value, so a checkpoint is never resumed on different data.
+    fn content_hash(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same data gives the same hash in every run.
+        let mut hasher = std::hash::DefaultHasher::new();
+        let mut matrix = |m: &Matrix| {
+            (m.rows(), m.cols()).hash(&mut hasher);
+            m.values()
+                .iter()
+                .for_each(|v| v.to_bits().hash(&mut hasher));
+        };
+        matrix(&self.fmri);
+        if let Some(images) = &self.images {
+            matrix(images);
+        }
+        if let Some(texts) = &self.texts {
+            matrix(&texts.embeddings);
+            texts.per_trial.hash(&mut hasher);
+        }
+        self.stimulus.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
     /// Stimulus id per trial (see [`TrainingData::stimulus`]).
     pub fn stimulus_ids(&self) -> Vec<usize> {
         if let Some(ids) = &self.stimulus {
@@ -590,6 +613,7 @@ pub fn train_mapper(
         "train": config,
         "trials": data.fmri.rows(),
         "voxels": voxels,
+        "data": data.content_hash(),
     })
     .to_string();
     let mut state = CheckpointState {
