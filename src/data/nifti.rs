@@ -173,7 +173,8 @@ fn read_volume(raw: &[u8], file_name: &str, max_bytes: u64) -> Result<Volume> {
         grid,
         frames,
         dtype,
-        shape: dims[..significant.max(3)].to_vec(),
+        // At least [x, y, z] as people describe volumes, never more than the header has.
+        shape: dims[..significant.max(3).min(dims.len())].to_vec(),
     })
 }
 

@@ -97,6 +97,38 @@ where
         .collect()
 }
 
+/// Refuses a header whose declared length runs past the end of the file before the header
+/// reader allocates that length (up to 4 GiB for format versions 2 and 3).
+fn check_header_length(bytes: &[u8], file_name: &str) -> Result<()> {
+    if bytes.len() < 8 || !bytes.starts_with(b"\x93NUMPY") {
+        return Ok(()); // Not a header we can measure; the reader reports what is wrong.
+    }
+    let (length, start) = match bytes[6] {
+        1 => (
+            bytes
+                .get(8..10)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as u64),
+            10u64,
+        ),
+        _ => (
+            bytes
+                .get(8..12)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64),
+            12u64,
+        ),
+    };
+    match length {
+        Some(length) if start + length > bytes.len() as u64 => Err(corrupt(
+            file_name,
+            format!(
+                "its .npy header is invalid (it declares a {length}-byte header, but only {} bytes follow)",
+                (bytes.len() as u64).saturating_sub(start)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A numeric `.npy` array of any rank, decoded to f32 in C (row-major) order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyArray {
@@ -114,6 +146,7 @@ pub fn read_npy_array(
     max_bytes: u64,
     check_shape: impl Fn(&[usize]) -> Result<()>,
 ) -> Result<NpyArray> {
+    check_header_length(bytes, file_name)?;
     let mut cursor = Cursor::new(bytes);
     let header = NpyHeader::from_reader(&mut cursor)
         .map_err(|err| corrupt(file_name, format!("its .npy header is invalid ({err})")))?;
