@@ -22,8 +22,8 @@ mod cli {
 
     use brainclip::clip::Clip;
     use brainclip::clip::tokenizer::tokenize_padded;
-    use brainclip::data::fmri::{DEFAULT_MAX_BYTES, ReadOptions, read_mask_path};
-    use brainclip::data::npy::{read_npy_array, write_npy_f32};
+    use brainclip::data::fmri::{ReadOptions, read_mask_path};
+    use brainclip::data::npy::write_npy_f32;
     use brainclip::data::read_fmri_path;
     use brainclip::device::{BackendPreference, ComputeDevice, select_device};
     use brainclip::error::{Error, thousands};
@@ -259,21 +259,9 @@ mod cli {
                     what: "--input".into(),
                     unit: "pixels .npy file".into(),
                 })?;
-                let bytes = mapper_cli::read_bytes(path)?;
-                let name = path.display().to_string();
-                let pixels = read_npy_array(&bytes, &name, DEFAULT_MAX_BYTES, |shape| {
-                    if shape.len() == 4 {
-                        Ok(())
-                    } else {
-                        Err(Error::UnsupportedShape {
-                            file: name.clone(),
-                            shape: shape.to_vec(),
-                        })
-                    }
-                })?;
-                let s = &pixels.shape;
+                let (values, s) = mapper_cli::read_array(path, &[4])?;
                 let tensor = Tensor::<4>::from_data(
-                    TensorData::new(pixels.values, [s[0], s[1], s[2], s[3]]),
+                    TensorData::new(values, [s[0], s[1], s[2], s[3]]),
                     &device.device,
                 );
                 clip.image_features(tensor)?

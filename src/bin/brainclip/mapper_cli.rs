@@ -36,8 +36,8 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|err| io_error(path, err))
 }
 
-/// A `.npy` array of rank 2 (or `allowed` ranks), as f32.
-fn read_array(path: &Path, ranks: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+/// A `.npy` array of one of the `ranks`, as f32, refusing NaN/±Inf.
+pub fn read_array(path: &Path, ranks: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
     let name = path.display().to_string();
     let array = read_npy_array(&read_bytes(path)?, &name, DEFAULT_MAX_BYTES, |shape| {
         if ranks.contains(&shape.len()) {
