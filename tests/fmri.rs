@@ -214,6 +214,23 @@ fn oversized_headers_are_refused_before_allocating() {
     assert_error(&err, "too_large", &["4 × 5 × 6 × 3"]);
 }
 
+/// Fuzzer findings: a format 3.0 header declaring a 2.4 GB header length in a 61-byte
+/// file, as `.npy` and as an archive name; both must be refused before allocating.
+#[test]
+fn header_lengths_beyond_the_file_are_refused() {
+    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/npz/oom-a6bd0443de570feba4da575ec3215dc4f6dbe3ce");
+    let bytes = std::fs::read(found).unwrap();
+    for name in ["fuzzed.npz", "fuzzed.npy"] {
+        let err = read_fmri(&bytes, name, &ReadOptions::default()).unwrap_err();
+        assert_error(
+            &err,
+            "corrupt_file",
+            &[name, "header", "only 49 bytes follow"],
+        );
+    }
+}
+
 #[test]
 fn npz_arrays_are_chosen_by_name() {
     let err = read_err("bad_ambiguous.npz", &ReadOptions::default());
