@@ -231,6 +231,21 @@ fn header_lengths_beyond_the_file_are_refused() {
     }
 }
 
+/// Fuzzer finding: a header of 125 nested brackets sent the header parser into
+/// exponential backtracking (over 15 s); it is refused before parsing.
+#[test]
+fn deeply_nested_headers_are_refused() {
+    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/npy/timeout-17c87f04325a44442cc020f0eb64912812e2c96c");
+    let bytes = std::fs::read(found).unwrap();
+    let err = read_fmri(&bytes, "nested.npy", &ReadOptions::default()).unwrap_err();
+    assert_error(
+        &err,
+        "corrupt_file",
+        &["nested.npy", "nest more than 6 deep"],
+    );
+}
+
 #[test]
 fn npz_arrays_are_chosen_by_name() {
     let err = read_err("bad_ambiguous.npz", &ReadOptions::default());

@@ -125,8 +125,38 @@ fn check_header_length(bytes: &[u8], file_name: &str) -> Result<()> {
                 (bytes.len() as u64).saturating_sub(start)
             ),
         )),
-        _ => Ok(()),
+        Some(length) => {
+            check_header_nesting(&bytes[start as usize..(start + length) as usize], file_name)
+        }
+        None => Ok(()),
     }
+}
+
+/// Deepest bracket nesting a numeric array's header needs: `{'shape': (2, 3), }` is 2;
+/// structured dtypes (refused later anyway) reach 4.
+const MAX_HEADER_NESTING: usize = 6;
+
+/// The header parser backtracks exponentially on deeply nested brackets (a 500-byte
+/// header took over 15 s), so absurd nesting is refused before it is parsed.
+fn check_header_nesting(header: &[u8], file_name: &str) -> Result<()> {
+    let mut depth = 0usize;
+    for byte in header {
+        match byte {
+            b'[' | b'(' | b'{' => depth += 1,
+            b']' | b')' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_HEADER_NESTING {
+            return Err(corrupt(
+                file_name,
+                format!(
+                    "its .npy header is invalid (brackets nest more than {MAX_HEADER_NESTING} deep; \
+                     a numeric array's header needs 2)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A numeric `.npy` array of any rank, decoded to f32 in C (row-major) order.
