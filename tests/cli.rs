@@ -157,3 +157,86 @@ fn simulate_train_evaluate_and_decode() {
             .contains("fMRI has 16 voxels; this model expects 120")
     );
 }
+
+/// `sim world` writes arrays, labels, captions and images that line up trial by trial and
+/// read back through the same ingest as real data.
+#[test]
+fn simulated_world_is_written_like_real_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    brainclip(
+        d,
+        &[
+            "sim",
+            "world",
+            "--out",
+            "w",
+            "--subjects",
+            "2",
+            "--voxels",
+            "150",
+            "--train-images",
+            "2",
+            "--test-repeats",
+            "3",
+        ],
+    );
+    let w = d.join("w");
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(w.join(name)).unwrap()).unwrap()
+    };
+    let world = json("world.json");
+    assert_eq!(world["simulated"], true);
+    assert_eq!(world["subjects"].as_array().unwrap().len(), 2);
+    let labels = json("train_labels.json");
+    let captions = json("train_captions.json");
+    let ids = json("train_stimulus_ids.json");
+    assert_eq!(labels.as_array().unwrap().len(), 300);
+    assert_eq!(captions.as_array().unwrap().len(), 300);
+    for i in 0..300 {
+        let label = labels[i].as_str().unwrap();
+        assert_eq!(captions[i][0], format!("an image of a {label}."));
+        assert!(captions[i][1].as_str().unwrap().contains(label));
+        let id = ids[i].as_str().unwrap();
+        assert!(
+            id.starts_with(&format!("train-{}-", label.replace(' ', "-"))),
+            "{id}"
+        );
+        assert!(
+            w.join("stimuli").join(format!("{id}.png")).exists(),
+            "{id}.png"
+        );
+    }
+    let unique: std::collections::HashSet<_> = ids.as_array().unwrap().iter().collect();
+    assert_eq!(unique.len(), 300);
+    let novel = json("novel_categories.json");
+    let test_labels = json("test_labels.json");
+    assert_eq!(novel.as_array().unwrap().len(), 50);
+    assert!(
+        test_labels
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| novel.as_array().unwrap().contains(l))
+    );
+    for subject in ["sub-01", "sub-02"] {
+        let options = brainclip::data::fmri::ReadOptions {
+            expected_voxels: Some(150),
+            ..Default::default()
+        };
+        let train =
+            brainclip::data::read_fmri_path(&w.join(subject).join("train_fmri.npy"), &options)
+                .unwrap();
+        let test =
+            brainclip::data::read_fmri_path(&w.join(subject).join("test_fmri.npy"), &options)
+                .unwrap();
+        assert_eq!((train.trials(), test.trials()), (300, 50));
+    }
+    assert!(!w.join("sub-03").exists());
+    let image = std::fs::read(
+        w.join("stimuli")
+            .join(format!("{}.png", ids[0].as_str().unwrap())),
+    )
+    .unwrap();
+    assert!(image.starts_with(b"\x89PNG"));
+}

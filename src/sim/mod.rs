@@ -2,5 +2,8 @@
 //! tested and demonstrated without real fMRI.
 
 pub mod planted;
+pub mod protocol;
+pub mod stimuli;
+pub mod subject;
 
 pub use planted::{PlantedConfig, PlantedDataset, PlantedSplit};

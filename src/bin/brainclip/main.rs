@@ -12,11 +12,14 @@ fn main() -> std::process::ExitCode {
 mod bench;
 #[cfg(not(target_family = "wasm"))]
 mod mapper_cli;
+#[cfg(not(target_family = "wasm"))]
+mod sim_cli;
 
 #[cfg(not(target_family = "wasm"))]
 mod cli {
     use crate::bench;
     use crate::mapper_cli;
+    use crate::sim_cli;
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
 
@@ -122,6 +125,10 @@ mod cli {
         /// A dataset with a planted linear ground truth (fMRI, image and text embeddings,
         /// seen and novel categories) for trying train-mapper and eval.
         Planted(mapper_cli::SimPlantedArgs),
+        /// The simulated world: procedural stimuli (25 shapes × 8 colours), simulated
+        /// subjects and a GOD-style protocol (150 seen categories × 8 images, 50 novel
+        /// categories × 35 averaged repeats), written as .npy/.json/.png like real data.
+        World(sim_cli::SimWorldArgs),
     }
 
     #[derive(Subcommand)]
@@ -154,6 +161,9 @@ mod cli {
             Command::Sim {
                 what: Sim::Planted(args),
             } => report(mapper_cli::sim_planted(args), false),
+            Command::Sim {
+                what: Sim::World(args),
+            } => report(sim_cli::sim_world(args), false),
             Command::TrainMapper(args) => report(mapper_cli::train(*args), false),
             Command::Decode(args) => {
                 let json = args.json;

@@ -21,7 +21,7 @@ use brainclip::train::{
 use clap::Args;
 use serde_json::json;
 
-fn io_error(path: &Path, err: impl std::fmt::Display) -> Error {
+pub fn io_error(path: &Path, err: impl std::fmt::Display) -> Error {
     Error::Io {
         path: path.display().to_string(),
         reason: err.to_string(),
@@ -32,7 +32,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|err| io_error(path, err))
 }
 
-fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|err| io_error(path, err))
 }
 
@@ -121,7 +121,7 @@ fn read_strings(path: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     write_bytes(
         path,
         serde_json::to_string_pretty(value)

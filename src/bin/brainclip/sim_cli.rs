@@ -1,0 +1,196 @@
+//! `brainclip sim world`: the simulated GOD-style experiment written as files shaped like
+//! real preprocessed data, so train-mapper, eval and the site read it as they read real data.
+
+use std::path::{Path, PathBuf};
+
+use brainclip::data::npy::write_npy_f32;
+use brainclip::error::{Error, Result};
+use brainclip::matrix::Matrix;
+use brainclip::sim::protocol::{Protocol, ProtocolConfig};
+use brainclip::sim::stimuli::{Category, IMAGE_SIZE, Stimulus};
+use brainclip::sim::subject::{Subject, SubjectConfig};
+use clap::Args;
+use serde_json::json;
+
+use crate::mapper_cli::{io_error, write_bytes, write_json};
+
+#[derive(Args)]
+pub struct SimWorldArgs {
+    /// Directory to write the world into.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// How many of the simulated subjects to record (1–3).
+    #[arg(long, default_value_t = 3)]
+    subjects: usize,
+    /// Single-trial signal-to-noise ratio of every subject.
+    #[arg(long, default_value_t = SubjectConfig::defaults()[0].snr)]
+    snr: f32,
+    /// Voxels per subject instead of the GOD-like defaults (4,466 / 4,404 / 4,643).
+    #[arg(long)]
+    voxels: Option<usize>,
+    /// Training images per category.
+    #[arg(long, default_value_t = ProtocolConfig::default().train_images_per_category)]
+    train_images: usize,
+    /// Presentations averaged into each test trial.
+    #[arg(long, default_value_t = ProtocolConfig::default().test_repeats)]
+    test_repeats: usize,
+    /// Skip writing stimulus PNGs.
+    #[arg(long)]
+    no_images: bool,
+}
+
+/// "red star" → "red-star".
+fn slug(category: Category) -> String {
+    category.name().replace(' ', "-")
+}
+
+/// Stimulus ids: the category slug and the stimulus's index within its split and category.
+fn stimulus_ids(stimuli: &[Stimulus], split: &str) -> Vec<String> {
+    let mut seen = std::collections::HashMap::new();
+    let mut ids = vec![String::new(); stimuli.len()];
+    // Number images of a category in a stable (category, generation) order, not presentation order.
+    let mut order: Vec<usize> = (0..stimuli.len()).collect();
+    order.sort_by_key(|&i| (stimuli[i].category.index(), stimulus_key(&stimuli[i])));
+    for i in order {
+        let count = seen.entry(stimuli[i].category).or_insert(0usize);
+        ids[i] = format!("{split}-{}-{}", slug(stimuli[i].category), count);
+        *count += 1;
+    }
+    ids
+}
+
+/// A total order on stimuli of one category that does not depend on presentation order.
+fn stimulus_key(stimulus: &Stimulus) -> [u32; 4] {
+    [
+        stimulus.scale.to_bits(),
+        stimulus.centre[0].to_bits(),
+        stimulus.centre[1].to_bits(),
+        stimulus.rotation.to_bits(),
+    ]
+}
+
+fn write_png(path: &Path, pixels: &[f32]) -> Result<()> {
+    let bytes: Vec<u8> = pixels
+        .iter()
+        .map(|p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let image = image::RgbImage::from_raw(IMAGE_SIZE as u32, IMAGE_SIZE as u32, bytes)
+        .expect("rendered stimulus has IMAGE_SIZE² RGB pixels");
+    image.save(path).map_err(|err| io_error(path, err))
+}
+
+fn write_matrix(path: &Path, matrix: &Matrix) -> Result<()> {
+    write_bytes(
+        path,
+        &write_npy_f32(matrix.values(), &[matrix.rows(), matrix.cols()])?,
+    )
+}
+
+pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
+    let mut subjects = SubjectConfig::defaults();
+    if args.subjects == 0 || args.subjects > subjects.len() {
+        return Err(Error::InvalidConfig {
+            what: "--subjects".into(),
+            reason: format!(
+                "{} given; the world has 1 to {} subjects",
+                args.subjects,
+                subjects.len()
+            ),
+        });
+    }
+    if !(args.snr.is_finite() && args.snr > 0.0) {
+        return Err(Error::InvalidConfig {
+            what: "--snr".into(),
+            reason: format!("{} given; it must be a positive number", args.snr),
+        });
+    }
+    subjects.truncate(args.subjects);
+    for subject in &mut subjects {
+        subject.snr = args.snr;
+        if let Some(voxels) = args.voxels {
+            subject.voxels = voxels.max(1);
+        }
+    }
+    let protocol = Protocol::new(ProtocolConfig {
+        seed: args.seed,
+        train_images_per_category: args.train_images,
+        test_repeats: args.test_repeats,
+        ..ProtocolConfig::default()
+    })?;
+    let out = &args.out;
+    std::fs::create_dir_all(out).map_err(|err| io_error(out, err))?;
+    let mut splits = Vec::new();
+    for (split, stimuli) in [("train", &protocol.train), ("test", &protocol.test)] {
+        let ids = stimulus_ids(stimuli, split);
+        let labels: Vec<String> = stimuli.iter().map(|s| s.category.name()).collect();
+        let captions: Vec<[String; 2]> = stimuli
+            .iter()
+            .map(|s| [s.template_caption(), s.descriptive_caption()])
+            .collect();
+        write_json(&out.join(format!("{split}_labels.json")), &json!(labels))?;
+        write_json(
+            &out.join(format!("{split}_captions.json")),
+            &json!(captions),
+        )?;
+        write_json(&out.join(format!("{split}_stimulus_ids.json")), &json!(ids))?;
+        if !args.no_images {
+            let dir = out.join("stimuli");
+            std::fs::create_dir_all(&dir).map_err(|err| io_error(&dir, err))?;
+            for (stimulus, id) in stimuli.iter().zip(&ids) {
+                write_png(&dir.join(format!("{id}.png")), &stimulus.render(IMAGE_SIZE))?;
+            }
+        }
+        splits.push(json!({ "split": split, "trials": stimuli.len() }));
+    }
+    let names =
+        |categories: &[Category]| -> Vec<String> { categories.iter().map(|c| c.name()).collect() };
+    write_json(
+        &out.join("seen_categories.json"),
+        &json!(names(&protocol.train_categories)),
+    )?;
+    write_json(
+        &out.join("novel_categories.json"),
+        &json!(names(&protocol.test_categories)),
+    )?;
+    let mut recorded = Vec::new();
+    for config in subjects {
+        let subject = Subject::new(config.clone());
+        let recording = protocol.record(&subject)?;
+        let dir = out.join(&config.name);
+        std::fs::create_dir_all(&dir).map_err(|err| io_error(&dir, err))?;
+        write_matrix(&dir.join("train_fmri.npy"), &recording.train)?;
+        write_matrix(&dir.join("test_fmri.npy"), &recording.test)?;
+        write_bytes(
+            &dir.join("voxel_sheet.npy"),
+            &write_npy_f32(&subject.sheet_coordinates(), &[config.voxels, 2])?,
+        )?;
+        recorded.push(json!({
+            "name": config.name,
+            "seed": config.seed,
+            "voxels": config.voxels,
+            "early_visual_voxels": subject.early_voxels(),
+            "snr": config.snr,
+        }));
+    }
+    let world = json!({
+        "simulated": true,
+        "note": "Simulated subjects viewing procedural stimuli; not real fMRI.",
+        "seed": args.seed,
+        "image_size": IMAGE_SIZE,
+        "categories": Category::all_names(),
+        "protocol": protocol.config,
+        "splits": splits,
+        "subjects": recorded,
+    });
+    write_json(&out.join("world.json"), &world)?;
+    Ok(json!({
+        "out": out.display().to_string(),
+        "train_trials": protocol.train.len(),
+        "test_trials": protocol.test.len(),
+        "seen_categories": protocol.train_categories.len(),
+        "novel_categories": protocol.test_categories.len(),
+        "subjects": world["subjects"],
+    }))
+}

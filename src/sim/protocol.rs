@@ -1,0 +1,136 @@
+//! The simulated experiment, shaped like Generic Object Decoding (Horikawa & Kamitani 2017),
+//! the protocol BrainCLIP reports zero-shot decoding on: training runs show 8 images of each
+//! of 150 categories once; test runs show one image of each of 50 *other* categories 35
+//! times, and the repeats are averaged. A mapper trained on the training trials never sees a
+//! test category, so decoding one is zero-shot (chance: 2 % top-1, 10 % top-5).
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use crate::sim::stimuli::{CATEGORIES, COLOURS, Category, SHAPES, Stimulus};
+use crate::sim::subject::Subject;
+
+/// Sizes of the experiment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProtocolConfig {
+    pub seed: u64,
+    /// Novel categories per shape: each shape keeps this many of its colours for the test.
+    pub test_colours_per_shape: usize,
+    pub train_images_per_category: usize,
+    pub test_images_per_category: usize,
+    /// Presentations of each test image, averaged into one test trial.
+    pub test_repeats: usize,
+}
+
+impl Default for ProtocolConfig {
+    fn default() -> Self {
+        ProtocolConfig {
+            seed: 0,
+            test_colours_per_shape: 2,
+            train_images_per_category: 8,
+            test_images_per_category: 1,
+            test_repeats: 35,
+        }
+    }
+}
+
+/// Which stimuli the experiment shows, in presentation order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protocol {
+    pub config: ProtocolConfig,
+    pub train_categories: Vec<Category>,
+    pub test_categories: Vec<Category>,
+    pub train: Vec<Stimulus>,
+    pub test: Vec<Stimulus>,
+}
+
+/// One subject's recordings: `[trials, voxels]`, rows in the protocol's stimulus order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    pub train: Matrix,
+    pub test: Matrix,
+}
+
+impl Protocol {
+    /// Splits the categories so that every shape and every colour is seen in training (the
+    /// novel categories are new *combinations*), with novel colours spread evenly over shapes.
+    pub fn new(config: ProtocolConfig) -> Result<Protocol> {
+        if config.test_colours_per_shape >= COLOURS.len() {
+            return Err(Error::InvalidConfig {
+                what: "simulated protocol".into(),
+                reason: format!(
+                    "test_colours_per_shape is {}; it must be below {} so every shape keeps a training colour",
+                    config.test_colours_per_shape,
+                    COLOURS.len()
+                ),
+            });
+        }
+        if config.train_images_per_category == 0 || config.test_images_per_category == 0 {
+            return Err(Error::InvalidConfig {
+                what: "simulated protocol".into(),
+                reason: "images per category must be at least 1".into(),
+            });
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut colour_order: Vec<usize> = (0..COLOURS.len()).collect();
+        colour_order.shuffle(&mut rng);
+        let mut test_categories = Vec::new();
+        let mut train_categories = Vec::new();
+        for shape in 0..SHAPES.len() {
+            let novel: Vec<usize> = (0..config.test_colours_per_shape)
+                .map(|k| colour_order[(shape * config.test_colours_per_shape + k) % COLOURS.len()])
+                .collect();
+            for colour in 0..COLOURS.len() {
+                let category = Category { shape, colour };
+                if novel.contains(&colour) {
+                    test_categories.push(category);
+                } else {
+                    train_categories.push(category);
+                }
+            }
+        }
+        debug_assert_eq!(train_categories.len() + test_categories.len(), CATEGORIES);
+        let images = |categories: &[Category], per: usize, offset: u64| -> Vec<Stimulus> {
+            categories
+                .iter()
+                .flat_map(|&category| {
+                    (0..per as u64)
+                        .map(move |k| Stimulus::generate(config.seed, category, offset + k))
+                })
+                .collect()
+        };
+        // Test images use their own index range so they never coincide with training images.
+        let mut train = images(&train_categories, config.train_images_per_category, 0);
+        let test = images(&test_categories, config.test_images_per_category, 1 << 20);
+        // Presentation order is shuffled, as in a real session.
+        train.shuffle(&mut rng);
+        Ok(Protocol {
+            config,
+            train_categories,
+            test_categories,
+            train,
+            test,
+        })
+    }
+
+    /// Records a subject: single-presentation training trials and averaged test trials.
+    pub fn record(&self, subject: &Subject) -> Result<Recording> {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(subject.config.seed ^ self.config.seed.rotate_left(17));
+        let voxels = subject.config.voxels;
+        let mut run = |stimuli: &[Stimulus], repeats: usize| {
+            let mut values = Vec::with_capacity(stimuli.len() * voxels);
+            for stimulus in stimuli {
+                values.extend(subject.trial(stimulus, repeats, &mut rng));
+            }
+            Matrix::new(values, stimuli.len(), voxels)
+        };
+        Ok(Recording {
+            train: run(&self.train, 1)?,
+            test: run(&self.test, self.config.test_repeats)?,
+        })
+    }
+}
