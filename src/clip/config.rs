@@ -238,6 +238,14 @@ impl ClipConfig {
         )
     }
 
+    /// A Hugging Face `config.json` for this configuration.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("config serialises");
+        value["model_type"] = "clip".into();
+        value["architectures"] = serde_json::json!(["CLIPModel"]);
+        value
+    }
+
     /// Reads a Hugging Face `config.json` (a `CLIPConfig`).
     pub fn from_hf_json(bytes: &[u8]) -> Result<Self> {
         let config: ClipConfig =

@@ -1,15 +1,16 @@
 //! `CLIPModel`: both towers and their projections into the joint space, loadable from a
 //! Hugging Face checkpoint (`config.json` + `model.safetensors`, f32 or f16).
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::clip::config::ClipConfig;
 use crate::clip::text::{ClipTextTransformer, TokenBatch};
 use crate::clip::tokenizer;
 use crate::clip::vision::ClipVisionTransformer;
-use crate::data::bundle::{LoadOptions, load_module, read_f32};
+use crate::data::bundle::{LoadOptions, StoredDtype, load_module, read_f32, recast_safetensors};
 use crate::device::ComputeDevice;
 use crate::error::{Error, Result, thousands};
 use crate::matrix::Matrix;
@@ -23,8 +24,40 @@ pub struct ClipModel {
     pub text_projection: Linear,
 }
 
+/// burn draws initial weights from one process-wide generator, lazily, when a parameter is
+/// first used. Random models are therefore built and materialised while holding this lock,
+/// so a seeded build gets the same numbers even while other threads build models.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Forces every lazily initialised parameter to draw its values now.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
 impl ClipModel {
+    /// A skeleton whose weights are drawn only if used: loading replaces them unread.
     pub fn new(config: &ClipConfig, device: &Device) -> Self {
+        Self::build(config, device)
+    }
+
+    /// Random weights, drawn now; reproducible from `seed` when one is given.
+    pub fn random(config: &ClipConfig, device: &Device, seed: Option<u64>) -> Self {
+        let _guard = INIT_LOCK
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(seed) = seed {
+            device.seed(seed);
+        }
+        let model = Self::build(config, device);
+        model.visit(&mut Materialize);
+        model
+    }
+
+    fn build(config: &ClipConfig, device: &Device) -> Self {
         let projection = |from: usize| {
             LinearConfig::new(from, config.projection_dim)
                 .with_bias(false)
@@ -58,7 +91,7 @@ impl Clip {
     pub fn new(config: ClipConfig, device: &Device) -> Result<Self> {
         config.validate()?;
         Ok(Clip {
-            model: ClipModel::new(&config, device),
+            model: ClipModel::random(&config, device, None),
             logit_scale: config.logit_scale_init.exp(),
             config,
         })
@@ -127,6 +160,27 @@ impl Clip {
             read("model.safetensors")?,
             "model.safetensors",
             device,
+        )
+    }
+
+    /// The weights as a Hugging Face `model.safetensors` (PyTorch layouts and key names,
+    /// `logit_scale` included), stored as `dtype`.
+    pub fn to_hf_safetensors(&self, dtype: StoredDtype) -> Result<Vec<u8>> {
+        let failed = |err: String| Error::InvalidConfig {
+            what: "CLIP weights".into(),
+            reason: format!("could not serialise: {err}"),
+        };
+        let mut store = SafetensorsStore::from_bytes(None)
+            .clear_metadata()
+            .with_to_adapter(BurnToPyTorchAdapter);
+        self.model
+            .save_into(&mut store)
+            .map_err(|err| failed(err.to_string()))?;
+        let bytes = store.get_bytes().map_err(|err| failed(err.to_string()))?;
+        recast_safetensors(
+            &bytes,
+            dtype,
+            &[("logit_scale", Vec::new(), vec![self.logit_scale.ln()])],
         )
     }
 

@@ -371,6 +371,62 @@ pub fn f32_safetensors(tensors: &[(&str, &[f32])]) -> Result<Vec<u8>> {
         .map_err(|err| tensor_error("(new file)", "(all)", err.to_string()))
 }
 
+/// Rewrites a safetensors file with every floating tensor stored as `dtype`, plus `extra`
+/// f32 tensors (name, shape, values), and one metadata entry so identical weights always
+/// give identical bytes.
+pub fn recast_safetensors(
+    bytes: &[u8],
+    dtype: StoredDtype,
+    extra: &[(&str, Vec<usize>, Vec<f32>)],
+) -> Result<Vec<u8>> {
+    let file = "(new file)";
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|err| tensor_error(file, "(header)", err.to_string()))?;
+    let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for name in tensors.names() {
+        let shape = tensors
+            .tensor(name)
+            .map_err(|err| tensor_error(file, name, err.to_string()))?
+            .shape()
+            .to_vec();
+        owned.push((name.to_string(), shape, read_f32(file, bytes, name)?));
+    }
+    owned.extend(
+        extra
+            .iter()
+            .map(|(name, shape, values)| (name.to_string(), shape.clone(), values.clone())),
+    );
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = owned
+        .into_iter()
+        .map(|(name, shape, values)| {
+            let data = match dtype {
+                StoredDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                StoredDtype::F16 => values
+                    .iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            };
+            (name, shape, data)
+        })
+        .collect();
+    let stored = match dtype {
+        StoredDtype::F32 => Dtype::F32,
+        StoredDtype::F16 => Dtype::F16,
+    };
+    let views = encoded
+        .iter()
+        .map(|(name, shape, data)| {
+            safetensors::tensor::TensorView::new(stored, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|err| tensor_error(file, name, err.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata =
+        std::collections::HashMap::from([("producer".to_string(), "brainclip".to_string())]);
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|err| tensor_error(file, "(all)", err.to_string()))
+}
+
 fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {
     Error::BundleTensor {
         file: file.into(),

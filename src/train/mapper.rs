@@ -6,13 +6,12 @@
 //! resumed from a checkpoint continues exactly as the uninterrupted run would have.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -31,6 +30,10 @@ use crate::error::{Error, Result, thousands};
 use crate::mapper::{Mapper, MapperConfig, MapperModel, NoNoise, TrainingNoise};
 use crate::matrix::Matrix;
 use crate::metrics;
+use crate::train::checkpoint::{
+    checkpoint_error, load_module_from, read_state, save_module, scalar, stream_seed,
+    warmup_cosine, write_state_atomically,
+};
 use crate::train::losses;
 
 /// Text supervision: a table of distinct text embeddings and, per trial, the rows that are
@@ -318,12 +321,7 @@ impl TrainConfig {
     }
 
     fn learning_rate_at(&self, step: usize, total: usize) -> f64 {
-        let warmup = ((total as f64) * self.warmup_fraction).ceil() as usize;
-        if step < warmup {
-            return self.learning_rate * (step + 1) as f64 / warmup as f64;
-        }
-        let progress = (step - warmup) as f64 / (total - warmup).max(1) as f64;
-        self.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+        warmup_cosine(self.learning_rate, self.warmup_fraction, step, total)
     }
 }
 
@@ -411,17 +409,6 @@ impl TrainingNoise for SeededNoise {
     }
 }
 
-/// A seed for one purpose at one point of the run, so each stream is independent and
-/// reproducible on resume.
-fn stream_seed(seed: u64, purpose: u64, epoch: usize, step: usize) -> u64 {
-    let mut x = seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    for v in [epoch as u64, step as u64] {
-        x = (x ^ v).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x ^= x >> 31;
-    }
-    x
-}
-
 const PURPOSE_INIT: u64 = 1;
 const PURPOSE_SPLIT: u64 = 2;
 const PURPOSE_ORDER: u64 = 3;
@@ -446,29 +433,6 @@ const STATE_FILE: &str = "state.json";
 const TRAINEE_FILE: &str = "trainee.bpk";
 const BEST_FILE: &str = "best.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
-
-fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-fn save_module<M: Module>(module: &M, path: &Path) -> Result<()> {
-    let mut store = BurnpackStore::from_file(path).overwrite(true);
-    module
-        .save_into(&mut store)
-        .map_err(|err| checkpoint_error(path, err))
-}
-
-fn load_module_from<M: Module>(module: M, path: &Path) -> Result<M> {
-    let mut module = module;
-    let mut store = BurnpackStore::from_file(path);
-    module
-        .load_from(&mut store)
-        .map_err(|err| checkpoint_error(path, err))?;
-    Ok(module)
-}
 
 /// Splits stimuli into training and validation sets; returns trial indices of each.
 fn split_by_stimulus(stimulus: &[usize], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
@@ -498,13 +462,6 @@ fn gather(matrix: &Matrix, rows: &[usize]) -> Vec<f32> {
     rows.iter()
         .flat_map(|&r| matrix.row(r).iter().copied())
         .collect()
-}
-
-fn scalar(t: Tensor<1>) -> f64 {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map(|v| v[0] as f64)
-        .unwrap_or(f64::NAN)
 }
 
 /// Trains a mapper. With `checkpoint_dir`, state is saved after every epoch; with `resume`
@@ -627,31 +584,26 @@ pub fn train_mapper(
         folder: String::new(),
     };
     let mut best = trainee.valid();
-    if let (Some(dir), true) = (checkpoint_dir, resume) {
-        let state_path = dir.join(STATE_FILE);
-        if state_path.exists() {
-            let text = std::fs::read_to_string(&state_path)
-                .map_err(|err| checkpoint_error(&state_path, err))?;
-            let saved: CheckpointState = serde_json::from_str(&text)
-                .map_err(|err| checkpoint_error(&state_path, format!("unreadable ({err})")))?;
-            if saved.fingerprint != fingerprint {
-                return Err(Error::InvalidConfig {
-                    what: "resume".into(),
-                    reason: format!(
-                        "the checkpoint in {} was made with different settings or data; \
+    if let (Some(dir), true) = (checkpoint_dir, resume)
+        && let Some(saved) = read_state::<CheckpointState>(dir, STATE_FILE)?
+    {
+        if saved.fingerprint != fingerprint {
+            return Err(Error::InvalidConfig {
+                what: "resume".into(),
+                reason: format!(
+                    "the checkpoint in {} was made with different settings or data; \
                          rerun with the same options, or without --resume to start over",
-                        dir.display()
-                    ),
-                });
-            }
-            let folder = dir.join(&saved.folder);
-            trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
-            best = load_module_from(best, &folder.join(BEST_FILE))?;
-            optimizer = optimizer
-                .load(folder.join(OPTIMIZER_FILE))
-                .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
-            state = saved;
+                    dir.display()
+                ),
+            });
         }
+        let folder = dir.join(&saved.folder);
+        trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
+        best = load_module_from(best, &folder.join(BEST_FILE))?;
+        optimizer = optimizer
+            .load(folder.join(OPTIMIZER_FILE))
+            .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
+        state = saved;
     }
 
     let early_stopped = |state: &CheckpointState| {
@@ -845,11 +797,7 @@ pub fn train_mapper(
             optimizer
                 .save(folder.join(OPTIMIZER_FILE))
                 .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
-            let tmp: PathBuf = dir.join(format!("{STATE_FILE}.tmp"));
-            let json = serde_json::to_string_pretty(&state).expect("state serialises");
-            std::fs::write(&tmp, json).map_err(|err| checkpoint_error(&tmp, err))?;
-            std::fs::rename(&tmp, dir.join(STATE_FILE))
-                .map_err(|err| checkpoint_error(&dir.join(STATE_FILE), err))?;
+            write_state_atomically(dir, STATE_FILE, &state)?;
             if !previous.is_empty() && previous != state.folder {
                 // Best effort: a stale folder only costs disk space.
                 let _ = std::fs::remove_dir_all(dir.join(previous));

@@ -1,5 +1,7 @@
 //! Training (native only: burn's autodiff on the CPU backend).
 
+pub mod checkpoint;
+pub mod clip;
 pub mod losses;
 pub mod mapper;
 

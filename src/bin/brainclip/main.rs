@@ -11,6 +11,8 @@ fn main() -> std::process::ExitCode {
 #[cfg(not(target_family = "wasm"))]
 mod bench;
 #[cfg(not(target_family = "wasm"))]
+mod clip_cli;
+#[cfg(not(target_family = "wasm"))]
 mod mapper_cli;
 #[cfg(not(target_family = "wasm"))]
 mod sim_cli;
@@ -18,6 +20,7 @@ mod sim_cli;
 #[cfg(not(target_family = "wasm"))]
 mod cli {
     use crate::bench;
+    use crate::clip_cli;
     use crate::mapper_cli;
     use crate::sim_cli;
     use std::path::{Path, PathBuf};
@@ -52,6 +55,11 @@ mod cli {
             #[command(subcommand)]
             what: Sim,
         },
+        /// Pretrain a CLIP contrastively on simulated-world images of every category (the
+        /// demo's tiny CLIP); writes a Hugging Face directory.
+        TrainClip(Box<clip_cli::TrainClipArgs>),
+        /// CLIP image embeddings (L2-normalised) of image files, as .npy.
+        EmbedImages(Box<clip_cli::EmbedImagesArgs>),
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
         TrainMapper(Box<mapper_cli::TrainMapperArgs>),
         /// Rank candidate labels for every trial (zero-shot category decoding).
@@ -164,6 +172,8 @@ mod cli {
             Command::Sim {
                 what: Sim::World(args),
             } => report(sim_cli::sim_world(args), false),
+            Command::TrainClip(args) => report(clip_cli::train(*args), false),
+            Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
             Command::TrainMapper(args) => report(mapper_cli::train(*args), false),
             Command::Decode(args) => {
                 let json = args.json;

@@ -1,0 +1,175 @@
+//! `brainclip train-clip` (the simulated world's tiny CLIP) and `brainclip embed-images`.
+
+use std::path::PathBuf;
+
+use brainclip::clip::{Clip, ClipConfig, preprocess};
+use brainclip::data::bundle::StoredDtype;
+use brainclip::data::npy::write_npy_f32;
+use brainclip::device::ComputeDevice;
+use brainclip::error::{Error, Result, thousands};
+use brainclip::sim::stimuli::CATEGORIES;
+use brainclip::train::clip::{ClipTrainConfig, ClipTrainingData, train_clip};
+use clap::Args;
+use serde_json::json;
+
+use crate::mapper_cli::{read_bytes, write_bytes, write_json};
+
+#[derive(Args)]
+pub struct TrainClipArgs {
+    /// Directory for the trained model (config.json, model.safetensors) and checkpoint/.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue from OUT/checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Seed of the simulated world whose images it learns from.
+    #[arg(long, default_value_t = 0)]
+    world_seed: u64,
+    /// Images per category (every one of the 200 categories).
+    #[arg(long, default_value_t = 40)]
+    images_per_category: usize,
+    /// Model size preset.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    #[arg(long, default_value_t = ClipTrainConfig::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = ClipTrainConfig::default().batch_size)]
+    batch_size: usize,
+    #[arg(long, default_value_t = ClipTrainConfig::default().learning_rate)]
+    lr: f64,
+    #[arg(long, default_value_t = ClipTrainConfig::default().weight_decay)]
+    weight_decay: f32,
+    /// Store the weights as f16 (half the size).
+    #[arg(long)]
+    f16: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
+    let clip_config = ClipConfig::preset(&args.preset)?;
+    let config = ClipTrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        weight_decay: args.weight_decay,
+        seed: args.seed,
+        ..ClipTrainConfig::default()
+    };
+    eprintln!(
+        "rendering {} world images ({} categories × {})",
+        thousands(CATEGORIES * args.images_per_category),
+        CATEGORIES,
+        args.images_per_category
+    );
+    let data = ClipTrainingData::from_world(
+        args.world_seed,
+        CATEGORIES,
+        args.images_per_category,
+        clip_config.vision.image_size,
+    )?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps · {per_sec} · eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    std::fs::create_dir_all(&args.out)
+        .map_err(|err| crate::mapper_cli::io_error(&args.out, err))?;
+    let outcome = train_clip(
+        &clip_config,
+        &data,
+        &config,
+        Some(&args.out.join("checkpoint")),
+        args.resume,
+        &mut |report| {
+            bar.suspend(|| {
+                println!(
+                    "{}",
+                    serde_json::to_string(report).expect("report serialises")
+                )
+            });
+            true
+        },
+        &mut |step, total| {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    let dtype = if args.f16 {
+        StoredDtype::F16
+    } else {
+        StoredDtype::F32
+    };
+    write_bytes(
+        &args.out.join("model.safetensors"),
+        &outcome.clip.to_hf_safetensors(dtype)?,
+    )?;
+    write_json(&args.out.join("config.json"), &clip_config.to_hf_json())?;
+    write_json(&args.out.join("history.json"), &json!(outcome.history))?;
+    let last = outcome.history.last();
+    Ok(json!({
+        "out": args.out.display().to_string(),
+        "images": data.images.len(),
+        "epochs": outcome.history.len(),
+        "zero_shot_top1": last.map(|r| r.zero_shot_top1),
+        "chance": last.map(|r| r.chance),
+        "temperature": last.map(|r| r.temperature),
+    }))
+}
+
+#[derive(Args)]
+pub struct EmbedImagesArgs {
+    /// Hugging Face CLIP directory (config.json + model.safetensors).
+    #[arg(long)]
+    clip: PathBuf,
+    /// Image files (PNG or JPEG), in order.
+    images: Vec<PathBuf>,
+    /// JSON list of ids; each image is DIR/<id>.png (with --dir).
+    #[arg(long)]
+    ids: Option<PathBuf>,
+    /// Folder the ids' images are in.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Output .npy [images, dim] of L2-normalised embeddings.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn embed_images(args: EmbedImagesArgs) -> Result<serde_json::Value> {
+    let mut paths = args.images.clone();
+    if let Some(ids) = &args.ids {
+        let list: Vec<String> =
+            serde_json::from_slice(&read_bytes(ids)?).map_err(|err| Error::CorruptFile {
+                file: ids.display().to_string(),
+                reason: format!("expected a JSON list of id strings ({err})"),
+            })?;
+        let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        paths.extend(list.iter().map(|id| dir.join(format!("{id}.png"))));
+    }
+    if paths.is_empty() {
+        return Err(Error::InvalidConfig {
+            what: "embed-images".into(),
+            reason: "no images: pass image files or --ids (with --dir)".into(),
+        });
+    }
+    let device = ComputeDevice::cpu(None);
+    let clip = Clip::from_hf_dir(&args.clip, &device.device)?;
+    let size = clip.config.vision.image_size;
+    let images = paths
+        .iter()
+        .map(|path| preprocess::from_encoded(&read_bytes(path)?, &path.display().to_string(), size))
+        .collect::<Result<Vec<_>>>()?;
+    let embeddings = pollster::block_on(clip.embed_images(&device, &images))?;
+    write_bytes(
+        &args.out,
+        &write_npy_f32(embeddings.values(), &[embeddings.rows(), embeddings.cols()])?,
+    )?;
+    Ok(json!({
+        "out": args.out.display().to_string(),
+        "images": embeddings.rows(),
+        "dim": embeddings.cols(),
+    }))
+}

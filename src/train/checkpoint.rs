@@ -1,0 +1,87 @@
+//! What every trainer shares: seeded random streams, the learning-rate schedule, and
+//! per-epoch checkpoints that an interruption cannot corrupt.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Tensor;
+
+use crate::error::{Error, Result};
+
+/// A seed for one purpose at one point of the run, so each stream is independent and
+/// reproducible on resume.
+pub fn stream_seed(seed: u64, purpose: u64, epoch: usize, step: usize) -> u64 {
+    let mut x = seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for v in [epoch as u64, step as u64] {
+        x = (x ^ v).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 31;
+    }
+    x
+}
+
+/// Linear warm-up over `warmup_fraction` of the steps, then cosine decay to zero.
+pub fn warmup_cosine(learning_rate: f64, warmup_fraction: f64, step: usize, total: usize) -> f64 {
+    let warmup = ((total as f64) * warmup_fraction).ceil() as usize;
+    if step < warmup {
+        return learning_rate * (step + 1) as f64 / warmup as f64;
+    }
+    let progress = (step - warmup) as f64 / (total - warmup).max(1) as f64;
+    learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+}
+
+pub fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<()> {
+    let mut store = BurnpackStore::from_file(path).overwrite(true);
+    module
+        .save_into(&mut store)
+        .map_err(|err| checkpoint_error(path, err))
+}
+
+pub fn load_module_from<M: Module>(module: M, path: &Path) -> Result<M> {
+    let mut module = module;
+    let mut store = BurnpackStore::from_file(path);
+    module
+        .load_from(&mut store)
+        .map_err(|err| checkpoint_error(path, err))?;
+    Ok(module)
+}
+
+/// Writes `state` as `dir/name` by writing a temporary file and renaming it, so a reader
+/// sees the old state or the new one, never half of one.
+pub fn write_state_atomically<S: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    state: &S,
+) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let json = serde_json::to_string_pretty(state).expect("state serialises");
+    std::fs::write(&tmp, json).map_err(|err| checkpoint_error(&tmp, err))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(|err| checkpoint_error(&dir.join(name), err))
+}
+
+/// Reads a saved state, if any.
+pub fn read_state<S: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<S>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|err| checkpoint_error(&path, err))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|err| checkpoint_error(&path, format!("unreadable ({err})")))
+}
+
+/// The first value of a tensor, for logging.
+pub fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map(|v| v[0] as f64)
+        .unwrap_or(f64::NAN)
+}

@@ -1,0 +1,501 @@
+//! Contrastive pretraining of a CLIP from scratch, as OpenAI trained theirs: a symmetric
+//! InfoNCE loss between image and caption embeddings with a learnable temperature. The
+//! simulated world's tiny CLIP is trained this way on world images of *all* categories, as
+//! real CLIP had seen the kinds of objects GOD shows.
+//!
+//! Reproducible and resumable like the mapper trainer: seeded streams per epoch and step,
+//! and an atomic checkpoint after every epoch.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::clip::text::TokenBatch;
+use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, preprocess, tokenizer};
+use crate::error::{Error, Result};
+use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, Stimulus};
+use crate::train::checkpoint::{
+    checkpoint_error, load_module_from, read_state, save_module, scalar, stream_seed,
+    warmup_cosine, write_state_atomically,
+};
+use crate::train::losses;
+
+/// Optimisation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipTrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f32,
+    pub warmup_fraction: f64,
+    /// Per-tensor gradient-norm clip.
+    pub grad_clip: Option<f32>,
+    /// Every this many images is held out to measure zero-shot classification.
+    pub holdout_every: usize,
+    pub seed: u64,
+}
+
+impl Default for ClipTrainConfig {
+    fn default() -> Self {
+        ClipTrainConfig {
+            epochs: 20,
+            batch_size: 128,
+            learning_rate: 2e-3,
+            weight_decay: 0.1,
+            warmup_fraction: 0.05,
+            grad_clip: Some(1.0),
+            holdout_every: 20,
+            seed: 0,
+        }
+    }
+}
+
+/// Images with their captions, and a category per image for measuring zero-shot
+/// classification on held-out images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipTrainingData {
+    /// Preprocessed images, each `[3, size, size]` flattened.
+    pub images: Vec<Vec<f32>>,
+    /// One or more captions per image; one is drawn per step.
+    pub captions: Vec<Vec<String>>,
+    /// Category of each image, an index into `class_prompts`.
+    pub categories: Vec<usize>,
+    /// One prompt per category ("an image of a red star.").
+    pub class_prompts: Vec<String>,
+}
+
+impl ClipTrainingData {
+    fn validate(&self, config: &ClipConfig) -> Result<()> {
+        let bad = |reason: String| {
+            Err(Error::InvalidConfig {
+                what: "CLIP training data".into(),
+                reason,
+            })
+        };
+        let n = self.images.len();
+        if n < 2 {
+            return bad(format!("{n} images; at least 2 are needed"));
+        }
+        if self.captions.len() != n || self.categories.len() != n {
+            return bad(format!(
+                "{n} images but {} caption lists and {} categories; expected one of each per image",
+                self.captions.len(),
+                self.categories.len()
+            ));
+        }
+        let size = config.vision.image_size;
+        let per_image = config.vision.num_channels * size * size;
+        if let Some(i) = self.images.iter().position(|img| img.len() != per_image) {
+            return bad(format!(
+                "image {i} has {} values; expected {} × {size} × {size}",
+                self.images[i].len(),
+                config.vision.num_channels
+            ));
+        }
+        if let Some(i) = self.captions.iter().position(|c| c.is_empty()) {
+            return bad(format!("image {i} has no caption"));
+        }
+        if let Some(i) = self
+            .categories
+            .iter()
+            .position(|&c| c >= self.class_prompts.len())
+        {
+            return bad(format!(
+                "image {i} has category {}, but there are {} class prompts",
+                self.categories[i],
+                self.class_prompts.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Images of the first `categories` categories of the simulated world with `seed`,
+    /// `per_category` each, with their template and descriptive captions. They are rendered,
+    /// rounded to 8 bits and preprocessed exactly as a PNG of them would be.
+    pub fn from_world(
+        seed: u64,
+        categories: usize,
+        per_category: usize,
+        size: usize,
+    ) -> Result<Self> {
+        let mut data = ClipTrainingData {
+            images: Vec::new(),
+            captions: Vec::new(),
+            categories: Vec::new(),
+            class_prompts: Vec::new(),
+        };
+        for index in 0..categories.min(CATEGORIES) {
+            let category = Category::from_index(index).expect("index in range");
+            for k in 0..per_category as u64 {
+                let stimulus = Stimulus::generate(seed, category, PRETRAINING_INDEX + k);
+                let rgba: Vec<u8> = stimulus
+                    .render(IMAGE_SIZE)
+                    .chunks_exact(3)
+                    .flat_map(|p| {
+                        let [r, g, b] =
+                            [p[0], p[1], p[2]].map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8);
+                        [r, g, b, 255]
+                    })
+                    .collect();
+                data.images
+                    .push(preprocess::from_rgba(&rgba, IMAGE_SIZE, IMAGE_SIZE, size)?);
+                data.captions.push(vec![
+                    stimulus.template_caption(),
+                    stimulus.descriptive_caption(),
+                ]);
+                data.categories.push(index);
+            }
+            data.class_prompts
+                .push(format!("an image of a {}.", category.name()));
+        }
+        Ok(data)
+    }
+
+    fn content_hash(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for image in &self.images {
+            image.iter().for_each(|v| v.to_bits().hash(&mut hasher));
+        }
+        self.captions.hash(&mut hasher);
+        self.categories.hash(&mut hasher);
+        self.class_prompts.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+}
+
+/// One line of the training log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipEpochReport {
+    pub epoch: usize,
+    pub loss: f64,
+    /// Held-out images classified by their nearest class prompt.
+    pub zero_shot_top1: f64,
+    pub chance: f64,
+    pub learning_rate: f64,
+    pub temperature: f64,
+    pub samples_per_second: f64,
+}
+
+pub struct ClipTrainOutcome {
+    pub clip: Clip,
+    pub history: Vec<ClipEpochReport>,
+}
+
+#[derive(Module, Debug)]
+struct ClipTrainee {
+    network: ClipModel,
+    log_scale: Param<Tensor<1>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ClipCheckpointState {
+    fingerprint: String,
+    epochs_done: usize,
+    step: usize,
+    history: Vec<ClipEpochReport>,
+    folder: String,
+}
+
+/// World images for CLIP pretraining use their own index range, apart from the protocol's.
+const PRETRAINING_INDEX: u64 = 1 << 24;
+
+const STATE_FILE: &str = "state.json";
+const TRAINEE_FILE: &str = "trainee.bpk";
+const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const PURPOSE_INIT: u64 = 11;
+const PURPOSE_ORDER: u64 = 12;
+const PURPOSE_STEP: u64 = 13;
+
+fn pixels(images: &[&Vec<f32>], config: &ClipConfig, device: &Device) -> Tensor<4> {
+    let size = config.vision.image_size;
+    let flat: Vec<f32> = images.iter().flat_map(|img| img.iter().copied()).collect();
+    Tensor::from_data(
+        TensorData::new(flat, [images.len(), config.vision.num_channels, size, size]),
+        device,
+    )
+}
+
+fn embed_images(model: &ClipModel, pixels: Tensor<4>) -> Tensor<2> {
+    l2_normalize(
+        model
+            .visual_projection
+            .forward(model.vision_model.forward(pixels)),
+    )
+}
+
+fn embed_tokens(model: &ClipModel, tokens: &TokenBatch) -> Tensor<2> {
+    l2_normalize(
+        model
+            .text_projection
+            .forward(model.text_model.forward(tokens)),
+    )
+}
+
+/// Zero-shot classification of held-out images against every class prompt.
+fn zero_shot_top1(
+    model: &ClipModel,
+    config: &ClipConfig,
+    data: &ClipTrainingData,
+    holdout: &[usize],
+    device: &Device,
+) -> Result<f64> {
+    if holdout.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let prompts: Vec<&str> = data.class_prompts.iter().map(String::as_str).collect();
+    let mut class_embeddings = Vec::new();
+    for chunk in prompts.chunks(64) {
+        let tokens = tokenizer::batch(
+            chunk,
+            config.text.max_position_embeddings,
+            config.text.eos_token_id,
+        );
+        class_embeddings.push(embed_tokens(model, &tokens));
+    }
+    let classes = Tensor::cat(class_embeddings, 0);
+    let mut correct = 0usize;
+    for chunk in holdout.chunks(64) {
+        let images: Vec<&Vec<f32>> = chunk.iter().map(|&i| &data.images[i]).collect();
+        let scores = embed_images(model, pixels(&images, config, device))
+            .matmul(classes.clone().transpose());
+        let best: Vec<i64> = scores
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .map_err(|err| Error::InvalidConfig {
+                what: "CLIP evaluation".into(),
+                reason: format!("{err:?}"),
+            })?;
+        correct += chunk
+            .iter()
+            .zip(best)
+            .filter(|(i, b)| data.categories[**i] as i64 == *b)
+            .count();
+    }
+    Ok(correct as f64 / holdout.len() as f64)
+}
+
+/// Trains a CLIP of `clip_config` from random initialisation. With `checkpoint_dir`, state
+/// is saved after every epoch; with `resume` the run continues from it (refusing other
+/// settings or data). `on_epoch` returns whether to go on.
+pub fn train_clip(
+    clip_config: &ClipConfig,
+    data: &ClipTrainingData,
+    config: &ClipTrainConfig,
+    checkpoint_dir: Option<&Path>,
+    resume: bool,
+    on_epoch: &mut dyn FnMut(&ClipEpochReport) -> bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ClipTrainOutcome> {
+    clip_config.validate()?;
+    data.validate(clip_config)?;
+    if config.batch_size < 2 || config.epochs == 0 {
+        return Err(Error::InvalidConfig {
+            what: "CLIP training".into(),
+            reason: "needs batch_size ≥ 2 and epochs ≥ 1".into(),
+        });
+    }
+    let device = Device::flex().autodiff();
+    let mut trainee = ClipTrainee {
+        network: ClipModel::random(
+            clip_config,
+            &device,
+            Some(stream_seed(config.seed, PURPOSE_INIT, 0, 0)),
+        ),
+        log_scale: Param::from_tensor(Tensor::<1>::from_data(
+            TensorData::new(vec![clip_config.logit_scale_init], [1]),
+            &device,
+        )),
+    };
+    let mut optimizer: ModuleOptimizer = {
+        let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
+        if let Some(clip) = config.grad_clip {
+            adamw = adamw.with_grad_clipping(Some(GradientClippingConfig::Norm(clip)));
+        }
+        adamw.init()
+    };
+
+    let holdout_every = config.holdout_every.max(2);
+    let (holdout, train): (Vec<usize>, Vec<usize>) = if config.holdout_every == 0 {
+        (Vec::new(), (0..data.images.len()).collect())
+    } else {
+        (0..data.images.len()).partition(|i| i % holdout_every == holdout_every - 1)
+    };
+    // Distinct captions, tokenised once.
+    let mut caption_ids: HashMap<&str, usize> = HashMap::new();
+    let mut caption_tokens: Vec<Vec<u32>> = Vec::new();
+    let per_image: Vec<Vec<usize>> = data
+        .captions
+        .iter()
+        .map(|captions| {
+            captions
+                .iter()
+                .map(|caption| {
+                    *caption_ids.entry(caption.as_str()).or_insert_with(|| {
+                        caption_tokens.push(tokenizer::tokenize(
+                            caption,
+                            clip_config.text.max_position_embeddings,
+                        ));
+                        caption_tokens.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
+    let total_steps = steps_per_epoch * config.epochs;
+    let fingerprint = serde_json::json!({
+        "clip": clip_config,
+        "train": config,
+        "data": data.content_hash(),
+    })
+    .to_string();
+    let mut state = ClipCheckpointState {
+        fingerprint: fingerprint.clone(),
+        epochs_done: 0,
+        step: 0,
+        history: Vec::new(),
+        folder: String::new(),
+    };
+    if let (Some(dir), true) = (checkpoint_dir, resume)
+        && let Some(saved) = read_state::<ClipCheckpointState>(dir, STATE_FILE)?
+    {
+        if saved.fingerprint != fingerprint {
+            return Err(Error::InvalidConfig {
+                what: "resume".into(),
+                reason: format!(
+                    "the checkpoint in {} was made with different settings or data; \
+                     rerun with the same options, or without --resume to start over",
+                    dir.display()
+                ),
+            });
+        }
+        let folder = dir.join(&saved.folder);
+        trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
+        optimizer = optimizer
+            .load(folder.join(OPTIMIZER_FILE))
+            .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
+        state = saved;
+    }
+
+    while state.epochs_done < config.epochs {
+        let epoch = state.epochs_done;
+        let started = Instant::now();
+        let mut order = train.clone();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream_seed(
+            config.seed,
+            PURPOSE_ORDER,
+            epoch,
+            0,
+        )));
+        let (mut sum_loss, mut batches, mut learning_rate) = (0.0, 0usize, 0.0);
+        for batch in order.chunks(config.batch_size) {
+            if batch.len() < 2 {
+                continue;
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(
+                config.seed,
+                PURPOSE_STEP,
+                epoch,
+                state.step,
+            ));
+            let chosen: Vec<usize> = batch
+                .iter()
+                .map(|&i| per_image[i][rng.random_range(0..per_image[i].len())])
+                .collect();
+            let rows: Vec<Vec<u32>> = chosen.iter().map(|&c| caption_tokens[c].clone()).collect();
+            let tokens = TokenBatch::from_rows(&rows, clip_config.text.eos_token_id);
+            let images: Vec<&Vec<f32>> = batch.iter().map(|&i| &data.images[i]).collect();
+            let image_embeddings =
+                embed_images(&trainee.network, pixels(&images, clip_config, &device));
+            let text_embeddings = embed_tokens(&trainee.network, &tokens);
+            // Images that drew the same caption are all correct matches for it.
+            let positives = Tensor::<2>::from_data(
+                TensorData::new(
+                    losses::positives_from_groups(&chosen),
+                    [batch.len(), batch.len()],
+                ),
+                &device,
+            );
+            let scale = trainee.log_scale.val().exp().clamp_max(100.0);
+            let loss = losses::info_nce(image_embeddings, text_embeddings, scale, positives);
+            let loss_value = scalar(loss.clone());
+            if !loss_value.is_finite() {
+                return Err(Error::InvalidConfig {
+                    what: "CLIP training".into(),
+                    reason: format!(
+                        "the loss became {loss_value} at epoch {epoch}, step {}; lower the learning rate",
+                        state.step
+                    ),
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &trainee);
+            learning_rate = warmup_cosine(
+                config.learning_rate,
+                config.warmup_fraction,
+                state.step,
+                total_steps,
+            );
+            trainee = optimizer.step(learning_rate, trainee, grads);
+            state.step += 1;
+            sum_loss += loss_value;
+            batches += 1;
+            progress(state.step, total_steps);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let eval = trainee.valid();
+        let plain = Device::flex();
+        let top1 = zero_shot_top1(&eval.network, clip_config, data, &holdout, &plain)?;
+        let report = ClipEpochReport {
+            epoch: epoch + 1,
+            loss: sum_loss / batches.max(1) as f64,
+            zero_shot_top1: top1,
+            chance: 1.0 / data.class_prompts.len().max(1) as f64,
+            learning_rate,
+            temperature: 1.0 / scalar(eval.log_scale.val()).exp(),
+            samples_per_second: train.len() as f64 / elapsed.max(1e-9),
+        };
+        let keep_going = on_epoch(&report);
+        state.history.push(report);
+        state.epochs_done += 1;
+        if let Some(dir) = checkpoint_dir {
+            let previous = state.folder.clone();
+            state.folder = format!("epoch-{:05}", state.epochs_done);
+            let folder = dir.join(&state.folder);
+            std::fs::create_dir_all(&folder).map_err(|err| checkpoint_error(&folder, err))?;
+            save_module(&trainee, &folder.join(TRAINEE_FILE))?;
+            optimizer
+                .save(folder.join(OPTIMIZER_FILE))
+                .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
+            write_state_atomically(dir, STATE_FILE, &state)?;
+            if !previous.is_empty() && previous != state.folder {
+                let _ = std::fs::remove_dir_all(dir.join(previous));
+            }
+        }
+        if !keep_going {
+            break;
+        }
+    }
+    let trained = trainee.valid();
+    let logit_scale = scalar(trained.log_scale.val()).exp() as f32;
+    Ok(ClipTrainOutcome {
+        clip: Clip {
+            config: clip_config.clone(),
+            model: trained.network.to_device(&Device::flex()),
+            logit_scale,
+        },
+        history: state.history,
+    })
+}
