@@ -4,14 +4,17 @@
 
 use brainclip::ComputeDevice;
 use brainclip::data::bundle::Bundle;
+use brainclip::data::bundle::StoredDtype;
 use brainclip::mapper::{Mapper, MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
 use brainclip::metrics::{permutation, top_k_accuracy};
 use brainclip::sim::{PlantedConfig, PlantedDataset, PlantedSplit};
 use brainclip::tasks;
+use brainclip::tasks::Decoder;
 use brainclip::train::mapper::MAPPER_COMPONENT;
 use brainclip::train::{
-    TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle, train_mapper,
+    BundleContents, TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle,
+    train_mapper,
 };
 use std::collections::BTreeMap;
 
@@ -311,7 +314,16 @@ fn a_bundle_round_trip_gives_identical_outputs() {
         "train-categories".to_string(),
         data.category_names[..40].to_vec(),
     );
-    let bundle = mapper_bundle(&outcome, "planted", "test", "MIT", true, labels).unwrap();
+    let bundle = mapper_bundle(
+        &outcome,
+        "planted",
+        "test",
+        "MIT",
+        true,
+        labels,
+        Default::default(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     bundle.write_dir(dir.path()).unwrap();
     let loaded = Bundle::load_dir(dir.path()).unwrap();
@@ -345,6 +357,83 @@ fn a_bundle_round_trip_gives_identical_outputs() {
     .unwrap();
     assert_eq!(from_disk.image.values(), in_memory.image.values());
     assert_eq!(from_disk.text.values(), in_memory.text.values());
+}
+
+/// A bundle carrying its own CLIP, stored as f16: it loads into a Decoder that decodes
+/// like the f32 original, and is about half the size.
+#[test]
+fn an_f16_bundle_with_clip_decodes_like_the_f32_one() {
+    let data = planted();
+    let outcome = train(
+        &training_data(&data, &data.train, None),
+        &train_config(1, 2),
+    );
+    let device = ComputeDevice::cpu(None);
+    // The planted embeddings are 16-d, so the bundled CLIP projects to 16 dimensions.
+    let mut clip_config = brainclip::clip::ClipConfig::tiny();
+    clip_config.projection_dim = outcome.mapper.config.text_dim;
+    let clip = brainclip::clip::Clip::new(clip_config, &device.device).unwrap();
+    let write = |dtype| {
+        let bundle = mapper_bundle(
+            &outcome,
+            "planted",
+            "test",
+            "MIT",
+            true,
+            BTreeMap::new(),
+            BundleContents {
+                clip: Some(&clip),
+                dtype,
+            },
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        bundle.write_dir(dir.path()).unwrap();
+        let size: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        (Bundle::load_dir(dir.path()).unwrap(), size, dir)
+    };
+    let (full, full_size, _a) = write(StoredDtype::F32);
+    let (half, half_size, _b) = write(StoredDtype::F16);
+    assert_eq!(half.manifest.dtype, StoredDtype::F16);
+    assert!(
+        (half_size as f64) < full_size as f64 * 0.55,
+        "{half_size} vs {full_size} bytes"
+    );
+    let labels: Vec<String> = ["object 60", "object 61", "object 62"]
+        .map(String::from)
+        .to_vec();
+    let decode = |bundle: &Bundle| {
+        let decoder = Decoder::from_bundle(bundle, device.clone()).unwrap();
+        let batch = brainclip::data::FmriBatch::new(
+            data.test.fmri.row(0).to_vec(),
+            1,
+            160,
+            brainclip::data::FmriSource {
+                file_name: "trial.npy".into(),
+                format: brainclip::data::SourceFormat::Npy,
+                array_name: None,
+                mask_name: None,
+                dtype: "float32".into(),
+                shape: vec![160],
+            },
+        )
+        .unwrap();
+        pollster::block_on(decoder.decode_categories(&batch, &labels, &[], labels.len())).unwrap()
+    };
+    let (a, b) = (decode(&full), decode(&half));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.len(), y.len());
+        for (p, q) in x.iter().zip(y) {
+            assert!(
+                (p.probability - q.probability).abs() < 2e-2,
+                "{p:?} vs {q:?}"
+            );
+        }
+    }
 }
 
 #[test]

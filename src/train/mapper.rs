@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use crate::data::bundle::{
     BUNDLE_FORMAT, BUNDLE_VERSION, Bundle, Component, Manifest, NormalizationSpec, StoredDtype,
-    f32_safetensors,
+    f32_safetensors, recast_safetensors,
 };
 use crate::data::normalize::{MIN_STD, batch_statistics};
 use crate::error::{Error, Result, thousands};
@@ -922,8 +922,19 @@ fn validate(
 pub const MAPPER_COMPONENT: &str = "mapper";
 const MAPPER_WEIGHTS: &str = "mapper.safetensors";
 const NORMALIZATION_FILE: &str = "normalization.safetensors";
+pub const CLIP_COMPONENT: &str = "clip";
+const CLIP_WEIGHTS: &str = "clip.safetensors";
 
 /// A bundle holding the trained mapper and the training split's normalisation statistics.
+/// What a bundle carries besides the mapper.
+#[derive(Default)]
+pub struct BundleContents<'a> {
+    /// A CLIP to embed label prompts with, stored as component "clip".
+    pub clip: Option<&'a crate::clip::Clip>,
+    /// How weights are stored on disk (normalisation statistics stay f32).
+    pub dtype: StoredDtype,
+}
+
 pub fn mapper_bundle(
     outcome: &TrainOutcome,
     name: &str,
@@ -931,9 +942,11 @@ pub fn mapper_bundle(
     license: &str,
     simulated: bool,
     labels: BTreeMap<String, Vec<String>>,
+    contents: BundleContents,
 ) -> Result<Bundle> {
     let voxels = outcome.mapper.config.voxels;
     let mut components = BTreeMap::new();
+    let mut files = BTreeMap::new();
     components.insert(
         MAPPER_COMPONENT.to_string(),
         Component {
@@ -942,6 +955,28 @@ pub fn mapper_bundle(
             weights: MAPPER_WEIGHTS.into(),
         },
     );
+    let mapper_weights = outcome.mapper.to_safetensors()?;
+    files.insert(
+        MAPPER_WEIGHTS.to_string(),
+        match contents.dtype {
+            StoredDtype::F32 => mapper_weights,
+            StoredDtype::F16 => recast_safetensors(&mapper_weights, StoredDtype::F16, &[])?,
+        },
+    );
+    if let Some(clip) = contents.clip {
+        components.insert(
+            CLIP_COMPONENT.to_string(),
+            Component {
+                kind: "clip".into(),
+                config: clip.config.to_hf_json(),
+                weights: CLIP_WEIGHTS.into(),
+            },
+        );
+        files.insert(
+            CLIP_WEIGHTS.to_string(),
+            clip.to_hf_safetensors(contents.dtype)?,
+        );
+    }
     let manifest = Manifest {
         format: BUNDLE_FORMAT.into(),
         format_version: BUNDLE_VERSION,
@@ -960,12 +995,10 @@ pub fn mapper_bundle(
         normalization: NormalizationSpec::Stats {
             file: NORMALIZATION_FILE.into(),
         },
-        dtype: StoredDtype::F32,
+        dtype: contents.dtype,
         labels,
         components,
     };
-    let mut files = BTreeMap::new();
-    files.insert(MAPPER_WEIGHTS.to_string(), outcome.mapper.to_safetensors()?);
     files.insert(
         NORMALIZATION_FILE.to_string(),
         f32_safetensors(&[("mean", &outcome.mean), ("std", &outcome.std)])?,

@@ -6,6 +6,6 @@ pub mod losses;
 pub mod mapper;
 
 pub use mapper::{
-    AuxLoss, EpochReport, TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle,
-    train_mapper,
+    AuxLoss, BundleContents, EpochReport, TextTargets, TrainConfig, TrainOutcome, TrainingData,
+    mapper_bundle, train_mapper,
 };

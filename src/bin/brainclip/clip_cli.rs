@@ -31,6 +31,9 @@ pub struct TrainClipArgs {
     /// Model size preset.
     #[arg(long, default_value = "tiny")]
     preset: String,
+    /// A Hugging Face CLIP config.json to use instead of the preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
     #[arg(long, default_value_t = ClipTrainConfig::default().epochs)]
     epochs: usize,
     #[arg(long, default_value_t = ClipTrainConfig::default().batch_size)]
@@ -47,7 +50,10 @@ pub struct TrainClipArgs {
 }
 
 pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
-    let clip_config = ClipConfig::preset(&args.preset)?;
+    let clip_config = match &args.config {
+        Some(path) => ClipConfig::from_hf_json(&read_bytes(path)?)?,
+        None => ClipConfig::preset(&args.preset)?,
+    };
     let config = ClipTrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use brainclip::clip::Clip;
-use brainclip::data::bundle::Bundle;
+use brainclip::data::bundle::{Bundle, StoredDtype};
 use brainclip::data::fmri::{DEFAULT_MAX_BYTES, ReadOptions, read_mask_path};
 use brainclip::data::npy::{read_npy_array, write_npy_f32};
 use brainclip::data::read_fmri_path;
@@ -16,7 +16,7 @@ use brainclip::metrics::{self, Metric};
 use brainclip::sim::{PlantedConfig, PlantedDataset};
 use brainclip::tasks::{self, DEFAULT_TEMPLATE, fill_template};
 use brainclip::train::{
-    AuxLoss, TextTargets, TrainConfig, TrainingData, mapper_bundle, train_mapper,
+    AuxLoss, BundleContents, TextTargets, TrainConfig, TrainingData, mapper_bundle, train_mapper,
 };
 use clap::Args;
 use serde_json::json;
@@ -379,6 +379,12 @@ pub struct TrainMapperArgs {
     /// Mark the bundle's data as simulated.
     #[arg(long)]
     simulated: bool,
+    /// Put the --clip model into the bundle, so decoding needs nothing else.
+    #[arg(long)]
+    bundle_clip: bool,
+    /// Store the bundle's weights as f16 (half the size).
+    #[arg(long)]
+    f16: bool,
 }
 
 /// Text supervision from whichever inputs were given.
@@ -610,6 +616,11 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
     if !seen_labels.is_empty() {
         labels.insert("train-categories".to_string(), seen_labels);
     }
+    let bundled_clip = if args.bundle_clip {
+        Some(load_clip(args.clip.as_deref(), "--bundle-clip")?)
+    } else {
+        None
+    };
     let bundle = mapper_bundle(
         &outcome,
         &args.name,
@@ -617,6 +628,14 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         &args.license,
         args.simulated,
         labels,
+        BundleContents {
+            clip: bundled_clip.as_ref(),
+            dtype: if args.f16 {
+                StoredDtype::F16
+            } else {
+                StoredDtype::F32
+            },
+        },
     )?;
     bundle.write_dir(&args.out)?;
     let last = outcome.history.last();
