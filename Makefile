@@ -9,7 +9,7 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 # The runner prints each test's console output only with --nocapture.
 export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 
-.PHONY: setup serve pkg test lint test-native test-browser test-e2e clean
+.PHONY: setup serve pkg test lint test-native test-browser test-e2e demo-bundle clean
 
 setup:
 	@tools/setup.sh
@@ -45,6 +45,11 @@ test-browser:
 test-e2e:
 	$(MAKE) pkg WASM_PROFILE=dev
 	node --test --test-reporter=spec tests/e2e/
+
+## demo-bundle: retrain the embedded demo (simulated world → tiny CLIP → mapper) into
+## www/models/demo/ and www/samples/; resumable, about 20 minutes on 2 cores.
+demo-bundle:
+	tools/demo_bundle.sh
 
 clean:
 	cargo clean

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::clip::text::TokenBatch;
 use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, preprocess, tokenizer};
 use crate::error::{Error, Result};
-use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, Stimulus};
+use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, SHAPES, Stimulus};
 use crate::train::checkpoint::{
     checkpoint_error, load_module_from, read_state, save_module, scalar, stream_seed,
     warmup_cosine, write_state_atomically,
@@ -148,9 +148,13 @@ impl ClipTrainingData {
                     .collect();
                 data.images
                     .push(preprocess::from_rgba(&rgba, IMAGE_SIZE, IMAGE_SIZE, size)?);
+                // People describe one image at several grains: the category, the details,
+                // or just the object; the shape-only caption makes shape worth learning on its
+                // own rather than only through its colour-shape combination.
                 data.captions.push(vec![
                     stimulus.template_caption(),
                     stimulus.descriptive_caption(),
+                    format!("a {}.", SHAPES[category.shape]),
                 ]);
                 data.categories.push(index);
             }
@@ -180,6 +184,8 @@ pub struct ClipEpochReport {
     pub loss: f64,
     /// Held-out images classified by their nearest class prompt.
     pub zero_shot_top1: f64,
+    /// The same on as many training images (a gap to the above means overfitting).
+    pub train_top1: f64,
     pub chance: f64,
     pub learning_rate: f64,
     pub temperature: f64,
@@ -458,10 +464,15 @@ pub fn train_clip(
         let eval = trainee.valid();
         let plain = Device::flex();
         let top1 = zero_shot_top1(&eval.network, clip_config, data, &holdout, &plain)?;
+        // Every k-th training image: a sample spread over all categories.
+        let stride = (train.len() / holdout.len().max(1)).max(1);
+        let seen: Vec<usize> = train.iter().step_by(stride).copied().collect();
+        let train_top1 = zero_shot_top1(&eval.network, clip_config, data, &seen, &plain)?;
         let report = ClipEpochReport {
             epoch: epoch + 1,
             loss: sum_loss / batches.max(1) as f64,
             zero_shot_top1: top1,
+            train_top1,
             chance: 1.0 / data.class_prompts.len().max(1) as f64,
             learning_rate,
             temperature: 1.0 / scalar(eval.log_scale.val()).exp(),
