@@ -313,6 +313,27 @@ impl Decoder {
         .await
     }
 
+    /// CLIP image embeddings of encoded images (PNG or JPEG bytes with their file names),
+    /// preprocessed as Hugging Face's `CLIPImageProcessor` does: candidates for `retrieve`.
+    pub async fn embed_images(&self, images: &[(Vec<u8>, String)]) -> Result<Matrix> {
+        let clip = self.clip.as_ref().ok_or_else(|| Error::InvalidConfig {
+            what: "image embedding".into(),
+            reason: "this bundle has no CLIP vision tower; pass image embeddings instead".into(),
+        })?;
+        if images.is_empty() {
+            return Err(Error::Empty {
+                what: "image list".into(),
+                unit: "image".into(),
+            });
+        }
+        let size = clip.config.vision.image_size;
+        let pixels = images
+            .iter()
+            .map(|(bytes, name)| crate::clip::preprocess::from_encoded(bytes, name, size))
+            .collect::<Result<Vec<_>>>()?;
+        clip.embed_images(&self.device, &pixels).await
+    }
+
     /// Ranks candidate embeddings (CLIP image or text embeddings, one row each) for every
     /// trial.
     pub async fn retrieve(

@@ -468,6 +468,32 @@ impl DecoderHandle {
         })
     }
 
+    /// CLIP image embeddings (L2-normalised, row-major `Float32Array [images, imageDim]`) of
+    /// encoded images (`Uint8Array`s of PNG or JPEG files, with their names), for `retrieve`.
+    #[wasm_bindgen(js_name = embedImages)]
+    pub fn embed_images(
+        &self,
+        images: Vec<js_sys::Uint8Array>,
+        names: Vec<String>,
+    ) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let encoded: Vec<(Vec<u8>, String)> = images
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let name = names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("image {i}"));
+                (bytes.to_vec(), name)
+            })
+            .collect();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let embeddings = decoder.embed_images(&encoded).await.map_err(to_js_error)?;
+            Ok(js_sys::Float32Array::from(embeddings.values()).into())
+        })
+    }
+
     /// Retrieval: for every trial, the best `topK` candidates (row-major CLIP embeddings in
     /// `space` "image" (default) or "text"): `[{ index, similarity, probability }]`.
     pub fn retrieve(
