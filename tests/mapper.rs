@@ -369,7 +369,7 @@ fn an_f16_bundle_with_clip_decodes_like_the_f32_one() {
         &train_config(1, 2),
     );
     let device = ComputeDevice::cpu(None);
-    // The planted embeddings are 16-d, so the bundled CLIP projects to 16 dimensions.
+    // The bundled CLIP projects to the planted embeddings' size.
     let mut clip_config = brainclip::clip::ClipConfig::tiny();
     clip_config.projection_dim = outcome.mapper.config.text_dim;
     let clip = brainclip::clip::Clip::new(clip_config, &device.device).unwrap();
@@ -423,6 +423,44 @@ fn an_f16_bundle_with_clip_decodes_like_the_f32_one() {
         .unwrap();
         pollster::block_on(decoder.decode_categories(&batch, &labels, &[], labels.len())).unwrap()
     };
+    // The bundled CLIP also embeds encoded images (the candidates of N-way identification).
+    let png = |shape: usize| {
+        let stimulus = brainclip::sim::stimuli::Stimulus::generate(
+            0,
+            brainclip::sim::stimuli::Category { shape, colour: 0 },
+            0,
+        );
+        let pixels: Vec<u8> = stimulus
+            .render(64)
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        let mut bytes = Vec::new();
+        image::RgbImage::from_raw(64, 64, pixels)
+            .unwrap()
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        (bytes, format!("shape{shape}.png"))
+    };
+    let decoder = Decoder::from_bundle(&half, device.clone()).unwrap();
+    let images = pollster::block_on(decoder.embed_images(&[png(0), png(7)])).unwrap();
+    assert_eq!(
+        (images.rows(), images.cols()),
+        (2, outcome.mapper.config.text_dim)
+    );
+    for row in images.iter_rows() {
+        let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+    }
+    assert_ne!(images.row(0), images.row(1));
+    let err =
+        pollster::block_on(decoder.embed_images(&[(b"not an image".to_vec(), "x.png".into())]))
+            .unwrap_err();
+    assert!(err.to_string().contains("x.png"), "{err}");
+
     let (a, b) = (decode(&full), decode(&half));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
