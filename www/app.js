@@ -1,7 +1,4 @@
-import init, {
-  initDevice, candidateProbabilities, readFmri, loadBundle, loadDecoder,
-} from './pkg/brainclip.js';
-
+// The page: user interface only. brainclip itself runs in a module worker (worker.js).
 const BUNDLE_URL = 'models/demo/';
 const SAMPLE = {
   fmri: 'samples/sub-01-test-fmri.npy',
@@ -24,26 +21,44 @@ const showError = (id, err) => {
 };
 
 const state = {
-  decoder: null,
-  bundleInfo: null,
-  // The fMRI being decoded, with ground truth when it is the sample recording.
+  modelReady: false,
+  // The fMRI loaded in the worker (its summary), with ground truth for the sample recording.
   fmri: null,
   truth: null,
   stimulusIds: null,
 };
 
-async function startDevice() {
-  const info = await initDevice('auto');
-  show('backend', info.backend);
-  show('adapter', info.adapter);
-  show('fallback-reason', info.fallbackReason ?? 'none');
-  document.body.dataset.backend = info.backend;
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const pending = new Map();
+let nextId = 0;
+let onProgress = () => {};
+worker.onmessage = ({ data }) => {
+  if (data.progress) {
+    onProgress(data.progress);
+    return;
+  }
+  const { resolve, reject } = pending.get(data.id);
+  pending.delete(data.id);
+  if (data.error) reject(Object.assign(new Error(data.error.message), { code: data.error.code }));
+  else resolve(data.value);
+};
 
-  // Two orthogonal queries against themselves: each must pick its own match.
-  const probabilities = await candidateProbabilities(
-    new Float32Array([1, 0, 0, 1]), new Float32Array([1, 0, 0, 1]), 2, 10, 'auto');
-  const ok = probabilities[0] > 0.99 && probabilities[3] > 0.99;
-  show('self-check', ok ? 'ok' : `unexpected ${Array.from(probabilities)}`, !ok);
+/** Runs `op` in the worker; byte buffers in `transfer` move there without a copy. */
+function call(op, args = {}, transfer = []) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, op, args }, transfer);
+  });
+}
+
+async function startDevice() {
+  const { device, selfCheck } = await call('start');
+  show('backend', device.backend);
+  show('adapter', device.adapter);
+  show('fallback-reason', device.fallbackReason ?? 'none');
+  document.body.dataset.backend = device.backend;
+  show('self-check', selfCheck, selfCheck !== 'ok');
 }
 
 async function fetchJson(url) {
@@ -54,13 +69,10 @@ async function fetchJson(url) {
 
 async function loadModel() {
   try {
-    const bundle = await loadBundle(BUNDLE_URL, (p) => {
-      show('bundle-name', `loading ${p.file} (${p.index + 1} of ${p.count})…`);
-    });
-    const info = bundle.info();
-    state.decoder = await loadDecoder(bundle, 'auto');
-    bundle.free();
-    state.bundleInfo = info;
+    onProgress = (p) => show('bundle-name', `loading ${p.file} (${p.index + 1} of ${p.count})…`);
+    const url = new URL(BUNDLE_URL, document.baseURI).href;
+    const info = await call('loadModel', { url });
+    state.modelReady = true;
     show('bundle-name', info.name);
     show('bundle-voxels', `${grouped(info.voxels)} voxels`);
     show('bundle-provenance', info.provenance);
@@ -75,8 +87,11 @@ async function loadModel() {
   }
 }
 
+async function readIntoWorker(bytes, name, options) {
+  return call('readFmri', { bytes, name, options }, [bytes]);
+}
+
 function setFmri(handle, truth = null, stimulusIds = null) {
-  state.fmri?.free();
   state.fmri = handle;
   state.truth = truth;
   state.stimulusIds = stimulusIds;
@@ -87,8 +102,8 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   show('fmri-source', [source.fileName, source.arrayName, source.maskName && `mask ${source.maskName}`]
     .filter(Boolean).join(' · '));
   $('fmri-summary').hidden = false;
-  $('decode-button').disabled = !state.decoder;
-  $('identify-button').disabled = !state.decoder;
+  $('decode-button').disabled = !state.modelReady;
+  $('identify-button').disabled = !state.modelReady;
   $('identify-results').hidden = true;
   $('identify-summary').hidden = true;
   $('decode-results').hidden = true;
@@ -109,7 +124,7 @@ async function loadFmri() {
   $('fmri-error').hidden = true;
   $('fmri-summary').hidden = true;
   try {
-    setFmri(await readFmri(new Uint8Array(await file.arrayBuffer()), file.name, options));
+    setFmri(await readIntoWorker(await file.arrayBuffer(), file.name, options));
   } catch (err) {
     showError('fmri-error', err);
   }
@@ -124,7 +139,7 @@ async function useSample() {
       fetchJson(SAMPLE.stimulusIds),
       fetchJson(SAMPLE.candidates),
     ]);
-    const handle = await readFmri(new Uint8Array(bytes), 'sub-01-test-fmri.npy', {});
+    const handle = await readIntoWorker(bytes, 'sub-01-test-fmri.npy', {});
     setFmri(handle, truth, stimulusIds);
     $('labels').value = candidates.join('\n');
   } catch (err) {
@@ -199,7 +214,7 @@ async function decode() {
   show('decode-status', `decoding ${grouped(state.fmri.trials)} trials against ${labels.length} labels…`);
   const started = performance.now();
   try {
-    const ranked = await state.decoder.decodeCategories(state.fmri, labels, { topK: 5 });
+    const ranked = await call('decode', { labels, topK: 5 });
     renderResults(ranked);
     show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     document.body.dataset.decoded = 'true';
@@ -247,10 +262,11 @@ async function identify() {
     const candidates = await candidateImages();
     if (candidates.length < 2) throw new Error('Pick at least two candidate images.');
     show('identify-status', `embedding ${candidates.length} images…`);
-    const embeddings = await state.decoder.embedImages(
-      candidates.map((c) => c.bytes), candidates.map((c) => c.name));
-    show('identify-status', `ranking them for ${grouped(state.fmri.trials)} trials…`);
-    const ranked = await state.decoder.retrieve(state.fmri, embeddings, { space: 'image', topK: 5 });
+    const ranked = await call('identify', {
+      images: candidates.map((c) => c.bytes.buffer),
+      names: candidates.map((c) => c.name),
+      topK: 5,
+    });
     const body = $('identify-results').querySelector('tbody');
     body.replaceChildren();
     // With the sample, trial i saw candidate i.
@@ -293,7 +309,6 @@ async function identify() {
 }
 
 async function main() {
-  await init();
   for (const id of ['fmri-file', 'mask-file', 'array-name']) {
     $(id).addEventListener('change', () => loadFmri());
   }

@@ -1,0 +1,65 @@
+// Runs brainclip off the page's main thread, so the page stays responsive while models load
+// and decode. The page sends { id, op, args }; the worker answers { id, value } or
+// { id, error: { message, code } }, and { progress } while a bundle loads. The fMRI and
+// the models live here; the page only ever sees summaries and results.
+import init, {
+  initDevice, candidateProbabilities, readFmri, loadBundle, loadDecoder,
+} from './pkg/brainclip.js';
+
+let decoder = null;
+let fmri = null;
+
+const summary = (handle) => ({
+  trials: handle.trials, voxels: handle.voxels, dtype: handle.dtype, source: handle.source,
+});
+
+const ops = {
+  async start() {
+    await init();
+    const device = await initDevice('auto');
+    // Two orthogonal queries against themselves: each must pick its own match.
+    const probabilities = await candidateProbabilities(
+      new Float32Array([1, 0, 0, 1]), new Float32Array([1, 0, 0, 1]), 2, 10, 'auto');
+    const selfCheck = probabilities[0] > 0.99 && probabilities[3] > 0.99
+      ? 'ok' : `unexpected ${Array.from(probabilities)}`;
+    return { device, selfCheck };
+  },
+
+  async loadModel({ url }) {
+    const bundle = await loadBundle(url, (progress) => postMessage({ progress }));
+    try {
+      const info = bundle.info();
+      decoder?.free();
+      decoder = await loadDecoder(bundle, 'auto');
+      return info;
+    } finally {
+      bundle.free();
+    }
+  },
+
+  async readFmri({ bytes, name, options }) {
+    const handle = await readFmri(new Uint8Array(bytes), name, options);
+    fmri?.free();
+    fmri = handle;
+    return summary(handle);
+  },
+
+  async decode({ labels, topK }) {
+    if (!decoder || !fmri) throw new Error('load a model and fMRI first');
+    return decoder.decodeCategories(fmri, labels, { topK });
+  },
+
+  async identify({ images, names, topK }) {
+    if (!decoder || !fmri) throw new Error('load a model and fMRI first');
+    const embeddings = await decoder.embedImages(images.map((b) => new Uint8Array(b)), names);
+    return decoder.retrieve(fmri, embeddings, { space: 'image', topK });
+  },
+};
+
+self.onmessage = async ({ data: { id, op, args } }) => {
+  try {
+    postMessage({ id, value: await ops[op](args ?? {}) });
+  } catch (err) {
+    postMessage({ id, error: { message: err?.message ?? String(err), code: err?.code ?? 'unknown' } });
+  }
+};
