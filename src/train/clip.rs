@@ -127,6 +127,26 @@ impl ClipTrainingData {
         per_category: usize,
         size: usize,
     ) -> Result<Self> {
+        Self::world_images(seed, categories, per_category, size, PRETRAINING_INDEX)
+    }
+
+    /// Like [`Self::from_world`], but images no pretraining run sees: for evaluation.
+    pub fn world_evaluation(
+        seed: u64,
+        categories: usize,
+        per_category: usize,
+        size: usize,
+    ) -> Result<Self> {
+        Self::world_images(seed, categories, per_category, size, EVALUATION_INDEX)
+    }
+
+    fn world_images(
+        seed: u64,
+        categories: usize,
+        per_category: usize,
+        size: usize,
+        first_index: u64,
+    ) -> Result<Self> {
         let mut data = ClipTrainingData {
             images: Vec::new(),
             captions: Vec::new(),
@@ -136,7 +156,7 @@ impl ClipTrainingData {
         for index in 0..categories.min(CATEGORIES) {
             let category = Category::from_index(index).expect("index in range");
             for k in 0..per_category as u64 {
-                let stimulus = Stimulus::generate(seed, category, PRETRAINING_INDEX + k);
+                let stimulus = Stimulus::generate(seed, category, first_index + k);
                 let rgba: Vec<u8> = stimulus
                     .render(IMAGE_SIZE)
                     .chunks_exact(3)
@@ -214,6 +234,7 @@ struct ClipCheckpointState {
 
 /// World images for CLIP pretraining use their own index range, apart from the protocol's.
 const PRETRAINING_INDEX: u64 = 1 << 24;
+const EVALUATION_INDEX: u64 = 1 << 25;
 
 const STATE_FILE: &str = "state.json";
 const TRAINEE_FILE: &str = "trainee.bpk";
@@ -247,17 +268,21 @@ fn embed_tokens(model: &ClipModel, tokens: &TokenBatch) -> Tensor<2> {
     )
 }
 
-/// Zero-shot classification of held-out images against every class prompt.
-fn zero_shot_top1(
+/// The class each image is closest to among `class_prompts` (zero-shot classification).
+pub fn classify(clip: &Clip, data: &ClipTrainingData) -> Result<Vec<usize>> {
+    let device = clip.model.visual_projection.weight.device();
+    let all: Vec<usize> = (0..data.images.len()).collect();
+    predictions(&clip.model, &clip.config, data, &all, &device)
+}
+
+/// The nearest class prompt of each of `images` (indices into `data`).
+fn predictions(
     model: &ClipModel,
     config: &ClipConfig,
     data: &ClipTrainingData,
-    holdout: &[usize],
+    images: &[usize],
     device: &Device,
-) -> Result<f64> {
-    if holdout.is_empty() {
-        return Ok(f64::NAN);
-    }
+) -> Result<Vec<usize>> {
     let prompts: Vec<&str> = data.class_prompts.iter().map(String::as_str).collect();
     let mut class_embeddings = Vec::new();
     for chunk in prompts.chunks(64) {
@@ -269,11 +294,11 @@ fn zero_shot_top1(
         class_embeddings.push(embed_tokens(model, &tokens));
     }
     let classes = Tensor::cat(class_embeddings, 0);
-    let mut correct = 0usize;
-    for chunk in holdout.chunks(64) {
-        let images: Vec<&Vec<f32>> = chunk.iter().map(|&i| &data.images[i]).collect();
-        let scores = embed_images(model, pixels(&images, config, device))
-            .matmul(classes.clone().transpose());
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(64) {
+        let batch: Vec<&Vec<f32>> = chunk.iter().map(|&i| &data.images[i]).collect();
+        let scores =
+            embed_images(model, pixels(&batch, config, device)).matmul(classes.clone().transpose());
         let best: Vec<i64> = scores
             .argmax(1)
             .into_data()
@@ -283,12 +308,28 @@ fn zero_shot_top1(
                 what: "CLIP evaluation".into(),
                 reason: format!("{err:?}"),
             })?;
-        correct += chunk
-            .iter()
-            .zip(best)
-            .filter(|(i, b)| data.categories[**i] as i64 == *b)
-            .count();
+        out.extend(best.into_iter().map(|b| b as usize));
     }
+    Ok(out)
+}
+
+/// Zero-shot classification accuracy on `holdout` images against every class prompt.
+fn zero_shot_top1(
+    model: &ClipModel,
+    config: &ClipConfig,
+    data: &ClipTrainingData,
+    holdout: &[usize],
+    device: &Device,
+) -> Result<f64> {
+    if holdout.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let predicted = predictions(model, config, data, holdout, device)?;
+    let correct = holdout
+        .iter()
+        .zip(predicted)
+        .filter(|(i, p)| data.categories[**i] == *p)
+        .count();
     Ok(correct as f64 / holdout.len() as f64)
 }
 

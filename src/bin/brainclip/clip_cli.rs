@@ -7,8 +7,8 @@ use brainclip::data::bundle::StoredDtype;
 use brainclip::data::npy::write_npy_f32;
 use brainclip::device::ComputeDevice;
 use brainclip::error::{Error, Result, thousands};
-use brainclip::sim::stimuli::CATEGORIES;
-use brainclip::train::clip::{ClipTrainConfig, ClipTrainingData, train_clip};
+use brainclip::sim::stimuli::{CATEGORIES, Category};
+use brainclip::train::clip::{ClipTrainConfig, ClipTrainingData, classify, train_clip};
 use clap::Args;
 use serde_json::json;
 
@@ -115,14 +115,45 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
     )?;
     write_json(&args.out.join("config.json"), &clip_config.to_hf_json())?;
     write_json(&args.out.join("history.json"), &json!(outcome.history))?;
+    // Fresh world images: which attribute of the category does the model get right?
+    let evaluation = ClipTrainingData::world_evaluation(
+        args.world_seed,
+        CATEGORIES,
+        5,
+        clip_config.vision.image_size,
+    )?;
+    let predicted = classify(&outcome.clip, &evaluation)?;
+    let fraction = |hit: &dyn Fn(Category, Category) -> bool| {
+        let hits = evaluation
+            .categories
+            .iter()
+            .zip(&predicted)
+            .filter(|(truth, guess)| {
+                let (Some(t), Some(g)) =
+                    (Category::from_index(**truth), Category::from_index(**guess))
+                else {
+                    return false;
+                };
+                hit(t, g)
+            })
+            .count();
+        hits as f64 / predicted.len().max(1) as f64
+    };
+    let evaluation_report = json!({
+        "images": predicted.len(),
+        "category_top1": fraction(&|t, g| t == g),
+        "colour_correct": fraction(&|t, g| t.colour == g.colour),
+        "shape_correct": fraction(&|t, g| t.shape == g.shape),
+        "chance": { "category": 1.0 / CATEGORIES as f64, "colour": 1.0 / 8.0, "shape": 1.0 / 25.0 },
+    });
+    write_json(&args.out.join("evaluation.json"), &evaluation_report)?;
     let last = outcome.history.last();
     Ok(json!({
         "out": args.out.display().to_string(),
         "images": data.images.len(),
         "epochs": outcome.history.len(),
-        "zero_shot_top1": last.map(|r| r.zero_shot_top1),
-        "chance": last.map(|r| r.chance),
         "temperature": last.map(|r| r.temperature),
+        "evaluation": evaluation_report,
     }))
 }
 
