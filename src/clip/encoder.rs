@@ -2,7 +2,7 @@
 //! `layers.{i}.{layer_norm1, self_attn.{q,k,v,out}_proj, layer_norm2, mlp.fc1, mlp.fc2}`.
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::module::attention;
@@ -20,14 +20,32 @@ pub struct ClipAttention {
     pub num_heads: usize,
 }
 
+/// Hugging Face's `CLIPPreTrainedModel._init_weights`: normal weights with these standard
+/// deviations (small, scaled by width and depth), which is what training from scratch
+/// expects. Loading a checkpoint replaces them unread (burn initialises lazily).
+pub fn normal(std: f64) -> Initializer {
+    Initializer::Normal { mean: 0.0, std }
+}
+
 impl ClipAttention {
-    pub fn new(hidden: usize, num_heads: usize, device: &burn::tensor::Device) -> Self {
-        let linear = || LinearConfig::new(hidden, hidden).init(device);
+    /// `layers`: depth of the encoder, which scales the input projections' initialisation.
+    pub fn new(
+        hidden: usize,
+        num_heads: usize,
+        layers: usize,
+        device: &burn::tensor::Device,
+    ) -> Self {
+        let in_std = (hidden as f64).powf(-0.5) * ((2 * layers) as f64).powf(-0.5);
+        let linear = |std: f64| {
+            LinearConfig::new(hidden, hidden)
+                .with_initializer(normal(std))
+                .init(device)
+        };
         ClipAttention {
-            q_proj: linear(),
-            k_proj: linear(),
-            v_proj: linear(),
-            out_proj: linear(),
+            q_proj: linear(in_std),
+            k_proj: linear(in_std),
+            v_proj: linear(in_std),
+            out_proj: linear((hidden as f64).powf(-0.5)),
             num_heads,
         }
     }
@@ -115,14 +133,21 @@ impl ClipEncoder {
                 .with_epsilon(shape.eps)
                 .init(device)
         };
+        let hidden = shape.hidden as f64;
+        let fc1_std = (2.0 * hidden).powf(-0.5);
+        let fc2_std = hidden.powf(-0.5) * ((2 * shape.layers) as f64).powf(-0.5);
         let layers = (0..shape.layers)
             .map(|_| ClipEncoderLayer {
                 layer_norm1: norm(),
-                self_attn: ClipAttention::new(shape.hidden, shape.heads, device),
+                self_attn: ClipAttention::new(shape.hidden, shape.heads, shape.layers, device),
                 layer_norm2: norm(),
                 mlp: ClipMlp {
-                    fc1: LinearConfig::new(shape.hidden, shape.intermediate).init(device),
-                    fc2: LinearConfig::new(shape.intermediate, shape.hidden).init(device),
+                    fc1: LinearConfig::new(shape.hidden, shape.intermediate)
+                        .with_initializer(normal(fc1_std))
+                        .init(device),
+                    fc2: LinearConfig::new(shape.intermediate, shape.hidden)
+                        .with_initializer(normal(fc2_std))
+                        .init(device),
                     activation: shape.activation,
                 },
             })

@@ -61,6 +61,7 @@ impl ClipModel {
         let projection = |from: usize| {
             LinearConfig::new(from, config.projection_dim)
                 .with_bias(false)
+                .with_initializer(crate::clip::encoder::normal((from as f64).powf(-0.5)))
                 .init(device)
         };
         ClipModel {

@@ -6,7 +6,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::clip::config::ClipTextConfig;
-use crate::clip::encoder::{ClipEncoder, EncoderShape};
+use crate::clip::encoder::{ClipEncoder, EncoderShape, normal};
 
 /// `text_model.embeddings`.
 #[derive(Module, Debug)]
@@ -39,8 +39,11 @@ impl ClipTextTransformer {
         let hidden = config.hidden_size;
         ClipTextTransformer {
             embeddings: ClipTextEmbeddings {
-                token_embedding: EmbeddingConfig::new(config.vocab_size, hidden).init(device),
+                token_embedding: EmbeddingConfig::new(config.vocab_size, hidden)
+                    .with_initializer(normal(0.02))
+                    .init(device),
                 position_embedding: EmbeddingConfig::new(config.max_position_embeddings, hidden)
+                    .with_initializer(normal(0.02))
                     .init(device),
             },
             encoder: ClipEncoder::new(

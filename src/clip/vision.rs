@@ -7,7 +7,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::clip::config::ClipVisionConfig;
-use crate::clip::encoder::{ClipEncoder, EncoderShape};
+use crate::clip::encoder::{ClipEncoder, EncoderShape, normal};
 
 /// `vision_model.embeddings`.
 #[derive(Module, Debug)]
@@ -38,12 +38,15 @@ impl ClipVisionTransformer {
         };
         ClipVisionTransformer {
             embeddings: ClipVisionEmbeddings {
-                class_embedding: Param::from_tensor(Tensor::zeros([hidden], device)),
+                class_embedding: normal((hidden as f64).powf(-0.5)).init([hidden], device),
                 patch_embedding: Conv2dConfig::new([config.num_channels, hidden], [patch, patch])
                     .with_stride([patch, patch])
                     .with_bias(false)
+                    .with_initializer(normal(0.02))
                     .init(device),
-                position_embedding: EmbeddingConfig::new(positions, hidden).init(device),
+                position_embedding: EmbeddingConfig::new(positions, hidden)
+                    .with_initializer(normal(0.02))
+                    .init(device),
             },
             pre_layrnorm: norm(),
             encoder: ClipEncoder::new(
