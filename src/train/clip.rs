@@ -71,6 +71,10 @@ pub struct ClipTrainingData {
     pub categories: Vec<usize>,
     /// One prompt per category ("an image of a red star.").
     pub class_prompts: Vec<String>,
+    /// Optional group of each image (e.g. its colour). Half of each epoch's batches are then
+    /// drawn from one group at a time, so the easy attribute cannot tell the images apart
+    /// and the loss can only fall by learning the others (hard negatives). Empty: off.
+    pub hard_negative_groups: Vec<usize>,
 }
 
 impl ClipTrainingData {
@@ -99,6 +103,12 @@ impl ClipTrainingData {
                 "image {i} has {} values; expected {} × {size} × {size}",
                 self.images[i].len(),
                 config.vision.num_channels
+            ));
+        }
+        if !self.hard_negative_groups.is_empty() && self.hard_negative_groups.len() != n {
+            return bad(format!(
+                "{n} images but {} hard-negative groups; expected one per image or none",
+                self.hard_negative_groups.len()
             ));
         }
         if let Some(i) = self.captions.iter().position(|c| c.is_empty()) {
@@ -152,6 +162,7 @@ impl ClipTrainingData {
             captions: Vec::new(),
             categories: Vec::new(),
             class_prompts: Vec::new(),
+            hard_negative_groups: Vec::new(),
         };
         for index in 0..categories.min(CATEGORIES) {
             let category = Category::from_index(index).expect("index in range");
@@ -177,6 +188,9 @@ impl ClipTrainingData {
                     format!("a {}.", SHAPES[category.shape]),
                 ]);
                 data.categories.push(index);
+                // Colour is what a small vision tower learns first; same-colour batches
+                // make shape the only way to tell images apart.
+                data.hard_negative_groups.push(category.colour);
             }
             data.class_prompts
                 .push(format!("an image of a {}.", category.name()));
@@ -193,6 +207,7 @@ impl ClipTrainingData {
         self.captions.hash(&mut hasher);
         self.categories.hash(&mut hasher);
         self.class_prompts.hash(&mut hasher);
+        self.hard_negative_groups.hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 }
@@ -273,6 +288,30 @@ pub fn classify(clip: &Clip, data: &ClipTrainingData) -> Result<Vec<usize>> {
     let device = clip.model.visual_projection.weight.device();
     let all: Vec<usize> = (0..data.images.len()).collect();
     predictions(&clip.model, &clip.config, data, &all, &device)
+}
+
+/// One epoch's batches from a shuffled `order`: plain chunks, or with `groups`, half of them
+/// from one group at a time, interleaved with plain ones.
+fn epoch_batches(order: &[usize], groups: &[usize], size: usize) -> Vec<Vec<usize>> {
+    if groups.is_empty() {
+        return order.chunks(size).map(<[usize]>::to_vec).collect();
+    }
+    let (grouped, mixed) = order.split_at(order.len() / 2);
+    let mut by_group: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for &i in grouped {
+        by_group.entry(groups[i]).or_default().push(i);
+    }
+    // Each group is cut into its own batches, so none mixes two groups.
+    let hard_batches: Vec<&[usize]> = by_group.values().flat_map(|g| g.chunks(size)).collect();
+    let mut hard = hard_batches.into_iter();
+    let mut plain = mixed.chunks(size);
+    let mut out = Vec::new();
+    loop {
+        match (hard.next(), plain.next()) {
+            (None, None) => break out,
+            (a, b) => out.extend([a, b].into_iter().flatten().map(<[usize]>::to_vec)),
+        }
+    }
 }
 
 /// The nearest class prompt of each of `images` (indices into `data`).
@@ -448,7 +487,8 @@ pub fn train_clip(
             0,
         )));
         let (mut sum_loss, mut batches, mut learning_rate) = (0.0, 0usize, 0.0);
-        for batch in order.chunks(config.batch_size) {
+        for batch in epoch_batches(&order, &data.hard_negative_groups, config.batch_size) {
+            let batch = batch.as_slice();
             if batch.len() < 2 {
                 continue;
             }
@@ -550,4 +590,38 @@ pub fn train_clip(
         },
         history: state.history,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_negative_batches_cover_every_image_once_and_half_are_single_group() {
+        let groups: Vec<usize> = (0..64).map(|i| i % 4).collect();
+        let mut order: Vec<usize> = (0..64).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(1));
+        let batches = epoch_batches(&order, &groups, 8);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..64).collect::<Vec<_>>());
+        let single_group = batches
+            .iter()
+            .filter(|b| b.iter().all(|&i| groups[i] == groups[b[0]]))
+            .count();
+        // Half the images come in single-colour batches (a plain batch may be one by chance).
+        assert!(
+            single_group >= 4,
+            "{single_group} of {} batches",
+            batches.len()
+        );
+        let in_hard: usize = batches
+            .iter()
+            .filter(|b| b.iter().all(|&i| groups[i] == groups[b[0]]))
+            .map(Vec::len)
+            .sum();
+        assert!(in_hard >= 32, "{in_hard} images in single-group batches");
+        // Without groups, batches are the order's plain chunks.
+        assert_eq!(epoch_batches(&order, &[], 8).concat(), order);
+    }
 }
