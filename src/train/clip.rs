@@ -140,6 +140,18 @@ impl ClipTrainingData {
         Self::world_images(seed, categories, per_category, size, PRETRAINING_INDEX)
     }
 
+    /// Groups the images by their category's colour for hard-negative batches: colour is
+    /// what a small vision tower learns first, and same-colour batches leave shape as the
+    /// only way to tell images apart.
+    pub fn with_colour_hard_negatives(mut self) -> Self {
+        self.hard_negative_groups = self
+            .categories
+            .iter()
+            .map(|&c| Category::from_index(c).map_or(0, |c| c.colour))
+            .collect();
+        self
+    }
+
     /// Like [`Self::from_world`], but images no pretraining run sees: for evaluation.
     pub fn world_evaluation(
         seed: u64,
@@ -188,9 +200,6 @@ impl ClipTrainingData {
                     format!("a {}.", SHAPES[category.shape]),
                 ]);
                 data.categories.push(index);
-                // Colour is what a small vision tower learns first; same-colour batches
-                // make shape the only way to tell images apart.
-                data.hard_negative_groups.push(category.colour);
             }
             data.class_prompts
                 .push(format!("an image of a {}.", category.name()));

@@ -45,6 +45,10 @@ pub struct TrainClipArgs {
     /// Store the weights as f16 (half the size).
     #[arg(long)]
     f16: bool,
+    /// Draw half the batches from images of one colour (hard negatives for shape). In short
+    /// runs it slows learning; it is there for experiments.
+    #[arg(long)]
+    hard_negatives: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -68,12 +72,15 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
         CATEGORIES,
         args.images_per_category
     );
-    let data = ClipTrainingData::from_world(
+    let mut data = ClipTrainingData::from_world(
         args.world_seed,
         CATEGORIES,
         args.images_per_category,
         clip_config.vision.image_size,
     )?;
+    if args.hard_negatives {
+        data = data.with_colour_hard_negatives();
+    }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
