@@ -216,7 +216,9 @@ impl ClipTrainingData {
         self.captions.hash(&mut hasher);
         self.categories.hash(&mut hasher);
         self.class_prompts.hash(&mut hasher);
-        self.hard_negative_groups.hash(&mut hasher);
+        if !self.hard_negative_groups.is_empty() {
+            self.hard_negative_groups.hash(&mut hasher);
+        }
         format!("{:016x}", hasher.finish())
     }
 }
