@@ -11,7 +11,7 @@ before(async () => { site = await serveSite(); });
 after(() => site.server.close());
 
 for (const webgpu of [true, false]) {
-  test(`the sample recording decodes novel categories above chance (${webgpu ? 'WebGPU' : 'CPU'})`, async () => {
+  test(`the sample recording decodes novel categories above chance (${webgpu ? 'WebGPU' : 'CPU'})`, async (t) => {
     const browser = await launch({ webgpu });
     try {
       const { page, errors } = await openPage(browser, site.url);
@@ -32,15 +32,19 @@ for (const webgpu of [true, false]) {
       await page.waitForSelector('body[data-decoded="true"]', { timeout: 300_000 });
       assert.equal(await page.locator('#decode-results tbody tr').count(), 50);
       const top1 = Number(await page.getAttribute('#decode-summary', 'data-top1'));
-      // Chance is 1 of 50 per trial: one hit expected by luck, five is far beyond it.
-      assert.ok(top1 >= 5, `top-1 ${top1} of 50: ${await page.textContent('#decode-summary')}`);
+      t.diagnostic(`decoding: ${await page.textContent('#decode-summary')}`);
+      // Chance is 1 of 50 per trial. `brainclip eval` gives the committed bundle 22 of 50
+      // natively; the page must match it on both backends, not merely beat chance.
+      assert.ok(top1 >= 20, `top-1 ${top1} of 50: ${await page.textContent('#decode-summary')}`);
 
       // N-way identification among the 50 test images, embedded in the page by CLIP.
       await page.click('#identify-button');
       await page.waitForSelector('body[data-identified="true"]', { timeout: 300_000 });
       assert.equal(await page.locator('#identify-results tbody tr').count(), 50);
       const identified = Number(await page.getAttribute('#identify-summary', 'data-top1'));
-      assert.ok(identified >= 5, `identification top-1 ${identified} of 50: ${await page.textContent('#identify-summary')}`);
+      t.diagnostic(`identification: ${await page.textContent('#identify-summary')}`);
+      // Natively 44 of 50 (chance 1 of 50).
+      assert.ok(identified >= 40, `identification top-1 ${identified} of 50: ${await page.textContent('#identify-summary')}`);
 
       const offOrigin = requests.filter((r) => !r.url.startsWith(site.url));
       assert.deepEqual(offOrigin, [], 'no request may leave the page origin');
