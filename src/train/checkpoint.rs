@@ -53,6 +53,39 @@ pub fn load_module_from<M: Module>(module: M, path: &Path) -> Result<M> {
     Ok(module)
 }
 
+/// Starts an epoch's checkpoint: a new folder `epoch-NNNNN` under `dir` (returned by name),
+/// so writing it never touches the checkpoint it replaces.
+pub fn epoch_folder(dir: &Path, epochs_done: usize) -> Result<String> {
+    let name = format!("epoch-{epochs_done:05}");
+    let folder = dir.join(&name);
+    std::fs::create_dir_all(&folder).map_err(|err| checkpoint_error(&folder, err))?;
+    Ok(name)
+}
+
+/// Finishes an epoch's checkpoint once its folder is written: the state file, which names
+/// that folder, replaces the old one atomically, and only then is the previous folder
+/// removed. An interruption at any point leaves a complete checkpoint.
+pub fn finish_epoch<S: serde::Serialize>(
+    dir: &Path,
+    state_file: &str,
+    state: &S,
+    previous: &str,
+    current: &str,
+) -> Result<()> {
+    write_state_atomically(dir, state_file, state)?;
+    if !previous.is_empty() && previous != current {
+        // Best effort: a stale folder only costs disk space.
+        let _ = std::fs::remove_dir_all(dir.join(previous));
+    }
+    Ok(())
+}
+
+pub fn save_optimizer(optimizer: &burn::optim::ModuleOptimizer, path: &Path) -> Result<()> {
+    optimizer
+        .save(path)
+        .map_err(|err| checkpoint_error(path, err))
+}
+
 /// Writes `state` as `dir/name` by writing a temporary file and renaming it, so a reader
 /// sees the old state or the new one, never half of one.
 pub fn write_state_atomically<S: serde::Serialize>(

@@ -31,8 +31,8 @@ use crate::mapper::{Mapper, MapperConfig, MapperModel, NoNoise, TrainingNoise};
 use crate::matrix::Matrix;
 use crate::metrics;
 use crate::train::checkpoint::{
-    checkpoint_error, load_module_from, read_state, save_module, scalar, stream_seed,
-    warmup_cosine, write_state_atomically,
+    checkpoint_error, epoch_folder, finish_epoch, load_module_from, read_state, save_module,
+    save_optimizer, scalar, stream_seed, warmup_cosine,
 };
 use crate::train::losses;
 
@@ -786,22 +786,13 @@ pub fn train_mapper(
         state.history.push(report);
         state.epochs_done += 1;
         if let Some(dir) = checkpoint_dir {
-            // Each epoch's files go to a new folder; the state file, replaced atomically last,
-            // names the folder. An interrupted write leaves the previous checkpoint intact.
-            let previous = state.folder.clone();
-            state.folder = format!("epoch-{:05}", state.epochs_done);
+            let previous =
+                std::mem::replace(&mut state.folder, epoch_folder(dir, state.epochs_done)?);
             let folder = dir.join(&state.folder);
-            std::fs::create_dir_all(&folder).map_err(|err| checkpoint_error(&folder, err))?;
             save_module(&trainee, &folder.join(TRAINEE_FILE))?;
             save_module(&best, &folder.join(BEST_FILE))?;
-            optimizer
-                .save(folder.join(OPTIMIZER_FILE))
-                .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
-            write_state_atomically(dir, STATE_FILE, &state)?;
-            if !previous.is_empty() && previous != state.folder {
-                // Best effort: a stale folder only costs disk space.
-                let _ = std::fs::remove_dir_all(dir.join(previous));
-            }
+            save_optimizer(&optimizer, &folder.join(OPTIMIZER_FILE))?;
+            finish_epoch(dir, STATE_FILE, &state, &previous, &state.folder)?;
         }
         if !keep_going {
             break;

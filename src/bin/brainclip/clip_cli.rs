@@ -12,7 +12,7 @@ use brainclip::train::clip::{ClipTrainConfig, ClipTrainingData, classify, train_
 use clap::Args;
 use serde_json::json;
 
-use crate::mapper_cli::{read_bytes, write_bytes, write_json};
+use crate::mapper_cli::{TrainingProgress, read_bytes, write_bytes, write_json};
 
 #[derive(Args)]
 pub struct TrainClipArgs {
@@ -81,13 +81,7 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
     if args.hard_negatives {
         data = data.with_colour_hard_negatives();
     }
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} steps · {per_sec} · eta {eta}",
-        )
-        .expect("valid template"),
-    );
+    let bar = TrainingProgress::new();
     std::fs::create_dir_all(&args.out)
         .map_err(|err| crate::mapper_cli::io_error(&args.out, err))?;
     let outcome = train_clip(
@@ -96,21 +90,10 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
         &config,
         Some(&args.out.join("checkpoint")),
         args.resume,
-        &mut |report| {
-            bar.suspend(|| {
-                println!(
-                    "{}",
-                    serde_json::to_string(report).expect("report serialises")
-                )
-            });
-            true
-        },
-        &mut |step, total| {
-            bar.set_length(total as u64);
-            bar.set_position(step as u64);
-        },
+        &mut |report| bar.report(report),
+        &mut |step, total| bar.step(step, total),
     )?;
-    bar.finish_and_clear();
+    bar.finish();
     let dtype = if args.f16 {
         StoredDtype::F16
     } else {

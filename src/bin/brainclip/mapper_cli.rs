@@ -170,6 +170,38 @@ impl FmriInput {
     }
 }
 
+/// A step progress bar on stderr, with each epoch's report printed above it as JSON.
+pub struct TrainingProgress(indicatif::ProgressBar);
+
+impl TrainingProgress {
+    pub fn new() -> Self {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} steps · {per_sec} · eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        TrainingProgress(bar)
+    }
+
+    /// Prints an epoch's report; training goes on.
+    pub fn report(&self, report: &impl serde::Serialize) -> bool {
+        let line = serde_json::to_string(report).expect("report serialises");
+        self.0.suspend(|| println!("{line}"));
+        true
+    }
+
+    pub fn step(&self, step: usize, total: usize) {
+        self.0.set_length(total as u64);
+        self.0.set_position(step as u64);
+    }
+
+    pub fn finish(self) {
+        self.0.finish_and_clear();
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // sim planted
 
@@ -583,13 +615,7 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         thousands(mapper_config.parameter_count()),
         mapper_config.parameter_count() as f64 * 2.0 / 1e6
     );
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} steps · {per_sec} · eta {eta}",
-        )
-        .expect("valid template"),
-    );
+    let bar = TrainingProgress::new();
     let checkpoint = args.out.join("checkpoint");
     let outcome = train_mapper(
         &data,
@@ -597,21 +623,10 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         &config,
         Some(&checkpoint),
         args.resume,
-        &mut |report| {
-            bar.suspend(|| {
-                println!(
-                    "{}",
-                    serde_json::to_string(report).expect("report serialises")
-                )
-            });
-            true
-        },
-        &mut |step, total| {
-            bar.set_length(total as u64);
-            bar.set_position(step as u64);
-        },
+        &mut |report| bar.report(report),
+        &mut |step, total| bar.step(step, total),
     )?;
-    bar.finish_and_clear();
+    bar.finish();
     let mut labels = BTreeMap::new();
     if !seen_labels.is_empty() {
         labels.insert("train-categories".to_string(), seen_labels);
