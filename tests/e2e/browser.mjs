@@ -25,14 +25,25 @@ export async function launch({ webgpu }) {
   });
 }
 
-/** Opens `url`, collecting console errors and uncaught page errors. */
+/** Opens `url`, collecting console errors, uncaught page errors and every request made
+ * (the page's workers included). */
 export async function openPage(browser, url) {
   const page = await browser.newPage();
   const errors = [];
+  const requests = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(msg.text());
   });
   page.on('pageerror', (err) => errors.push(String(err)));
+  page.context().on('request', (req) => requests.push({ url: req.url(), method: req.method(), body: req.postData() }));
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, requests };
+}
+
+/** Nothing the user loads may leave the page: every request stays on the site's origin and
+ * none carries a body. */
+export function assertNothingLeft(assert, requests, siteUrl) {
+  const offOrigin = requests.filter((r) => !r.url.startsWith(siteUrl));
+  assert.deepEqual(offOrigin, [], 'no request may leave the page origin');
+  assert.deepEqual(requests.filter((r) => r.method !== 'GET' || r.body), [], 'no uploads');
 }

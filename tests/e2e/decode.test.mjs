@@ -3,7 +3,7 @@
 // size gets a typed error, and no request leaves the page's origin.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveSite, launch, openPage } from './browser.mjs';
+import { serveSite, launch, openPage, assertNothingLeft } from './browser.mjs';
 
 const FIXTURES = new URL('../fixtures/fmri/', import.meta.url).pathname;
 let site;
@@ -14,9 +14,7 @@ for (const webgpu of [true, false]) {
   test(`the sample recording decodes novel categories above chance (${webgpu ? 'WebGPU' : 'CPU'})`, async (t) => {
     const browser = await launch({ webgpu });
     try {
-      const { page, errors } = await openPage(browser, site.url);
-      const requests = [];
-      page.on('request', (req) => requests.push({ url: req.url(), method: req.method(), body: req.postData() }));
+      const { page, errors, requests } = await openPage(browser, site.url);
       await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
       assert.equal(await page.getAttribute('body', 'data-backend'), webgpu ? 'webgpu' : 'cpu');
       assert.equal(await page.isVisible('#simulated-notice'), true, 'the demo says its subjects are simulated');
@@ -46,9 +44,7 @@ for (const webgpu of [true, false]) {
       // Natively 44 of 50 (chance 1 of 50).
       assert.ok(identified >= 40, `identification top-1 ${identified} of 50: ${await page.textContent('#identify-summary')}`);
 
-      const offOrigin = requests.filter((r) => !r.url.startsWith(site.url));
-      assert.deepEqual(offOrigin, [], 'no request may leave the page origin');
-      assert.deepEqual(requests.filter((r) => r.method !== 'GET' || r.body), [], 'no uploads');
+      assertNothingLeft(assert, requests, site.url);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

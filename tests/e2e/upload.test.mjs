@@ -2,7 +2,7 @@
 // typed error, and nothing about the file is sent anywhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveSite, launch, openPage } from './browser.mjs';
+import { serveSite, launch, openPage, assertNothingLeft } from './browser.mjs';
 
 const FIXTURES = new URL('../fixtures/fmri/', import.meta.url).pathname;
 let site;
@@ -12,9 +12,7 @@ after(() => site.server.close());
 test('uploaded NIfTI with mask and .npz are read in the page, nothing leaves it', async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors } = await openPage(browser, site.url);
-    const requests = [];
-    page.on('request', (req) => requests.push({ url: req.url(), method: req.method(), body: req.postData() }));
+    const { page, errors, requests } = await openPage(browser, site.url);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
 
     await page.setInputFiles('#mask-file', `${FIXTURES}mask.nii.gz`);
@@ -31,9 +29,7 @@ test('uploaded NIfTI with mask and .npz are read in the page, nothing leaves it'
     assert.equal(await page.textContent('#fmri-voxels'), '6');
     assert.match(await page.textContent('#fmri-dtype'), /int64/);
 
-    const offOrigin = requests.filter((r) => !r.url.startsWith(site.url));
-    assert.deepEqual(offOrigin, [], 'no request may leave the page origin');
-    assert.deepEqual(requests.filter((r) => r.method !== 'GET' || r.body), [], 'no uploads');
+    assertNothingLeft(assert, requests, site.url);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
