@@ -80,6 +80,39 @@ pub fn finish_epoch<S: serde::Serialize>(
     Ok(())
 }
 
+/// The state to resume from in `dir`, if one was saved; refuses one whose fingerprint (the
+/// settings and data it was made with) differs from this run's.
+pub fn resume_state<S: serde::de::DeserializeOwned>(
+    dir: &Path,
+    state_file: &str,
+    fingerprint: &str,
+    fingerprint_of: impl Fn(&S) -> &str,
+) -> Result<Option<S>> {
+    let Some(saved) = read_state::<S>(dir, state_file)? else {
+        return Ok(None);
+    };
+    if fingerprint_of(&saved) != fingerprint {
+        return Err(Error::InvalidConfig {
+            what: "resume".into(),
+            reason: format!(
+                "the checkpoint in {} was made with different settings or data; \
+                 rerun with the same options, or without --resume to start over",
+                dir.display()
+            ),
+        });
+    }
+    Ok(Some(saved))
+}
+
+pub fn load_optimizer(
+    optimizer: burn::optim::ModuleOptimizer,
+    path: &Path,
+) -> Result<burn::optim::ModuleOptimizer> {
+    optimizer
+        .load(path)
+        .map_err(|err| checkpoint_error(path, err))
+}
+
 pub fn save_optimizer(optimizer: &burn::optim::ModuleOptimizer, path: &Path) -> Result<()> {
     optimizer
         .save(path)

@@ -24,7 +24,7 @@ use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, preprocess, tokeniz
 use crate::error::{Error, Result};
 use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, SHAPES, Stimulus};
 use crate::train::checkpoint::{
-    checkpoint_error, epoch_folder, finish_epoch, load_module_from, read_state, save_module,
+    epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state, save_module,
     save_optimizer, scalar, stream_seed, warmup_cosine,
 };
 use crate::train::losses;
@@ -467,23 +467,14 @@ pub fn train_clip(
         folder: String::new(),
     };
     if let (Some(dir), true) = (checkpoint_dir, resume)
-        && let Some(saved) = read_state::<ClipCheckpointState>(dir, STATE_FILE)?
+        && let Some(saved) =
+            resume_state(dir, STATE_FILE, &fingerprint, |s: &ClipCheckpointState| {
+                s.fingerprint.as_str()
+            })?
     {
-        if saved.fingerprint != fingerprint {
-            return Err(Error::InvalidConfig {
-                what: "resume".into(),
-                reason: format!(
-                    "the checkpoint in {} was made with different settings or data; \
-                     rerun with the same options, or without --resume to start over",
-                    dir.display()
-                ),
-            });
-        }
         let folder = dir.join(&saved.folder);
         trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
-        optimizer = optimizer
-            .load(folder.join(OPTIMIZER_FILE))
-            .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
+        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
         state = saved;
     }
 

@@ -31,7 +31,7 @@ use crate::mapper::{Mapper, MapperConfig, MapperModel, NoNoise, TrainingNoise};
 use crate::matrix::Matrix;
 use crate::metrics;
 use crate::train::checkpoint::{
-    checkpoint_error, epoch_folder, finish_epoch, load_module_from, read_state, save_module,
+    epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state, save_module,
     save_optimizer, scalar, stream_seed, warmup_cosine,
 };
 use crate::train::losses;
@@ -585,24 +585,14 @@ pub fn train_mapper(
     };
     let mut best = trainee.valid();
     if let (Some(dir), true) = (checkpoint_dir, resume)
-        && let Some(saved) = read_state::<CheckpointState>(dir, STATE_FILE)?
+        && let Some(saved) = resume_state(dir, STATE_FILE, &fingerprint, |s: &CheckpointState| {
+            s.fingerprint.as_str()
+        })?
     {
-        if saved.fingerprint != fingerprint {
-            return Err(Error::InvalidConfig {
-                what: "resume".into(),
-                reason: format!(
-                    "the checkpoint in {} was made with different settings or data; \
-                         rerun with the same options, or without --resume to start over",
-                    dir.display()
-                ),
-            });
-        }
         let folder = dir.join(&saved.folder);
         trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
         best = load_module_from(best, &folder.join(BEST_FILE))?;
-        optimizer = optimizer
-            .load(folder.join(OPTIMIZER_FILE))
-            .map_err(|err| checkpoint_error(&folder.join(OPTIMIZER_FILE), err))?;
+        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
         state = saved;
     }
 
