@@ -61,11 +61,13 @@ async function startDevice() {
   show('self-check', selfCheck, selfCheck !== 'ok');
 }
 
-async function fetchJson(url) {
+async function fetchOk(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`could not fetch ${url}: HTTP ${response.status}`);
-  return response.json();
+  return response;
 }
+const fetchJson = async (url) => (await fetchOk(url)).json();
+const fetchBytes = async (url) => (await fetchOk(url)).arrayBuffer();
 
 async function loadModel() {
   try {
@@ -134,7 +136,7 @@ async function useSample() {
   $('fmri-error').hidden = true;
   try {
     const [bytes, truth, stimulusIds, candidates] = await Promise.all([
-      fetch(SAMPLE.fmri).then((r) => r.arrayBuffer()),
+      fetchBytes(SAMPLE.fmri),
       fetchJson(SAMPLE.labels),
       fetchJson(SAMPLE.stimulusIds),
       fetchJson(SAMPLE.candidates),
@@ -237,7 +239,7 @@ async function candidateImages() {
   if (!state.stimulusIds) return [];
   return Promise.all(state.stimulusIds.map(async (id) => {
     const url = `${SAMPLE.stimuli}${id}.png`;
-    return { name: `${id}.png`, url, bytes: new Uint8Array(await (await fetch(url)).arrayBuffer()) };
+    return { name: `${id}.png`, url, bytes: new Uint8Array(await fetchBytes(url)) };
   }));
 }
 
