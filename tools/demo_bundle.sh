@@ -24,7 +24,7 @@ for split in train test; do
 done
 [ -f "$M/manifest.json" ] || $B train-mapper --fmri "$W/$SUBJECT/train_fmri.npy" \
   --image-embeddings "$W/train_image_embeddings.npy" --captions "$W/train_captions.json" \
-  --clip "$C" --stimulus-ids "$W/train_stimulus_ids.json" --hidden 256 --blocks 2 --latent 128 \
+  --clip "$C" --stimulus-ids "$W/train_stimulus_ids.json" --label-set "test-categories=$W/novel_categories.json" --hidden 256 --blocks 2 --latent 128 \
   --epochs "$MAPPER_EPOCHS" --patience 15 --out "$M" --resume --simulated --bundle-clip --f16 \
   --name "brainclip demo: simulated $SUBJECT" \
   --provenance "simulated world (brainclip sim world, seed 0), $SUBJECT; tiny CLIP pretrained on world images by brainclip train-clip; mapper by brainclip train-mapper" \

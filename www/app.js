@@ -79,6 +79,10 @@ async function loadModel() {
     show('bundle-voxels', `${grouped(info.voxels)} voxels`);
     show('bundle-provenance', info.provenance);
     $('simulated-notice').hidden = !info.simulated;
+    // A bundle may ship candidate labels (e.g. its test categories): offer them.
+    const sets = info.labels ?? {};
+    const offered = sets['test-categories'] ?? Object.values(sets)[0];
+    if (offered && !$('labels').value.trim()) $('labels').value = offered.join('\n');
     document.body.dataset.simulated = String(info.simulated);
     $('use-sample').disabled = false;
     document.body.dataset.model = 'ready';

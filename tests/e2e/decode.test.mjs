@@ -19,6 +19,8 @@ for (const webgpu of [true, false]) {
       assert.equal(await page.getAttribute('body', 'data-backend'), webgpu ? 'webgpu' : 'cpu');
       assert.equal(await page.isVisible('#simulated-notice'), true, 'the demo says its subjects are simulated');
       assert.match(await page.textContent('#bundle-voxels'), /4,466 voxels/);
+      // The bundle ships its test categories; the page offers them as candidates.
+      assert.equal((await page.inputValue('#labels')).split('\n').length, 50);
 
       await page.click('#use-sample');
       await page.waitForSelector('#fmri-summary:not([hidden])');

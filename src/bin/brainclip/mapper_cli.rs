@@ -414,6 +414,10 @@ pub struct TrainMapperArgs {
     /// Put the --clip model into the bundle, so decoding needs nothing else.
     #[arg(long)]
     bundle_clip: bool,
+    /// A named list of candidate labels to ship in the manifest, NAME=FILE.json (a JSON
+    /// list of strings), e.g. test-categories=novel_categories.json; repeatable.
+    #[arg(long = "label-set")]
+    label_sets: Vec<String>,
     /// Store the bundle's weights as f16 (half the size).
     #[arg(long)]
     f16: bool,
@@ -630,6 +634,13 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
     let mut labels = BTreeMap::new();
     if !seen_labels.is_empty() {
         labels.insert("train-categories".to_string(), seen_labels);
+    }
+    for spec in &args.label_sets {
+        let (name, file) = spec.split_once('=').ok_or_else(|| Error::InvalidConfig {
+            what: "--label-set".into(),
+            reason: format!("'{spec}' is not NAME=FILE.json"),
+        })?;
+        labels.insert(name.to_string(), read_strings(Path::new(file))?);
     }
     let bundled_clip = if args.bundle_clip {
         Some(load_clip(args.clip.as_deref(), "--bundle-clip")?)
