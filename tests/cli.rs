@@ -50,6 +50,8 @@ fn simulate_train_evaluate_and_decode() {
             "12",
             "--batch-size",
             "64",
+            "--label-set",
+            "test-categories=novel_categories.json",
         ],
     );
     // One JSON line per epoch on stdout.
@@ -64,7 +66,11 @@ fn simulate_train_evaluate_and_decode() {
         epochs[11]["val_text_top1"].as_f64().unwrap()
             > epochs[11]["val_text_chance"].as_f64().unwrap()
     );
-    assert!(d.join("mapper/manifest.json").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("mapper/manifest.json")).unwrap()).unwrap();
+    let novel: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("novel_categories.json")).unwrap()).unwrap();
+    assert_eq!(manifest["labels"]["test-categories"], novel);
 
     let eval = brainclip(
         d,
