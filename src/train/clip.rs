@@ -46,10 +46,11 @@ pub struct ClipTrainConfig {
 
 impl Default for ClipTrainConfig {
     fn default() -> Self {
+        // The demo's tiny CLIP (`make demo-bundle`) is trained with these.
         ClipTrainConfig {
-            epochs: 20,
+            epochs: 30,
             batch_size: 128,
-            learning_rate: 2e-3,
+            learning_rate: 3e-3,
             weight_decay: 0.1,
             warmup_fraction: 0.05,
             grad_clip: Some(1.0),
