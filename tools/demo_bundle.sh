@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/demo}
-CLIP_EPOCHS=${CLIP_EPOCHS:-30}
+CLIP_EPOCHS=${CLIP_EPOCHS:-50}
 CLIP_IMAGES=${CLIP_IMAGES:-40}
 MAPPER_EPOCHS=${MAPPER_EPOCHS:-60}
 SUBJECT=${SUBJECT:-sub-01}

@@ -48,7 +48,7 @@ impl Default for ClipTrainConfig {
     fn default() -> Self {
         // The demo's tiny CLIP (`make demo-bundle`) is trained with these.
         ClipTrainConfig {
-            epochs: 30,
+            epochs: 50,
             batch_size: 128,
             learning_rate: 3e-3,
             weight_decay: 0.1,

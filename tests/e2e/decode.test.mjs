@@ -33,9 +33,9 @@ for (const webgpu of [true, false]) {
       assert.equal(await page.locator('#decode-results tbody tr').count(), 50);
       const top1 = Number(await page.getAttribute('#decode-summary', 'data-top1'));
       t.diagnostic(`decoding: ${await page.textContent('#decode-summary')}`);
-      // Chance is 1 of 50 per trial. `brainclip eval` gives the committed bundle 22 of 50
+      // Chance is 1 of 50 per trial. `brainclip eval` gives the committed bundle 21 of 50
       // natively; the page must match it on both backends, not merely beat chance.
-      assert.ok(top1 >= 20, `top-1 ${top1} of 50: ${await page.textContent('#decode-summary')}`);
+      assert.ok(top1 >= 18, `top-1 ${top1} of 50: ${await page.textContent('#decode-summary')}`);
 
       // N-way identification among the 50 test images, embedded in the page by CLIP.
       await page.click('#identify-button');
@@ -43,7 +43,7 @@ for (const webgpu of [true, false]) {
       assert.equal(await page.locator('#identify-results tbody tr').count(), 50);
       const identified = Number(await page.getAttribute('#identify-summary', 'data-top1'));
       t.diagnostic(`identification: ${await page.textContent('#identify-summary')}`);
-      // Natively 44 of 50 (chance 1 of 50).
+      // Natively 45 of 50 (chance 1 of 50).
       assert.ok(identified >= 40, `identification top-1 ${identified} of 50: ${await page.textContent('#identify-summary')}`);
 
       assertNothingLeft(assert, requests, site.url);
