@@ -246,3 +246,20 @@ fn simulated_world_is_written_like_real_data() {
     .unwrap();
     assert!(image.starts_with(b"\x89PNG"));
 }
+
+#[test]
+fn a_world_without_voxels_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_brainclip"))
+        .current_dir(dir.path())
+        .args(["sim", "world", "--out", "w", "--voxels", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid_config") && stderr.contains("at least 1 voxel"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("w").exists(), "nothing is written");
+}

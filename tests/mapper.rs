@@ -430,14 +430,9 @@ fn an_f16_bundle_with_clip_decodes_like_the_f32_one() {
             brainclip::sim::stimuli::Category { shape, colour: 0 },
             0,
         );
-        let pixels: Vec<u8> = stimulus
-            .render(64)
-            .iter()
-            .map(|v| (v * 255.0).round() as u8)
-            .collect();
         let mut bytes = Vec::new();
-        image::RgbImage::from_raw(64, 64, pixels)
-            .unwrap()
+        stimulus
+            .render_image(64)
             .write_to(
                 &mut std::io::Cursor::new(&mut bytes),
                 image::ImageFormat::Png,

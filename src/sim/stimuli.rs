@@ -263,6 +263,17 @@ impl Stimulus {
         pixels
     }
 
+    /// The stimulus as an 8-bit RGB image, as written to PNG and as CLIP sees it.
+    pub fn render_image(&self, size: usize) -> image::RgbImage {
+        let bytes: Vec<u8> = self
+            .render(size)
+            .iter()
+            .map(|p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        image::RgbImage::from_raw(size as u32, size as u32, bytes)
+            .expect("render returns size × size × 3 values")
+    }
+
     fn background_at(&self, x: f32, y: f32, size: usize) -> [f32; 3] {
         let base = BACKGROUNDS[self.background].1;
         // How strongly the pattern shows here, in [0, 1].

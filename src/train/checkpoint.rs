@@ -144,6 +144,19 @@ pub fn read_state<S: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Res
         .map_err(|err| checkpoint_error(&path, format!("unreadable ({err})")))
 }
 
+/// A step's loss value, or an error saying where training diverged.
+pub fn finite_loss(value: f64, what: &str, epoch: usize, step: usize) -> Result<f64> {
+    if value.is_finite() {
+        return Ok(value);
+    }
+    Err(Error::InvalidConfig {
+        what: what.into(),
+        reason: format!(
+            "the loss became {value} at epoch {epoch}, step {step}; lower the learning rate"
+        ),
+    })
+}
+
 /// The first value of a tensor, for logging.
 pub fn scalar(t: Tensor<1>) -> f64 {
     t.into_data()

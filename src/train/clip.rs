@@ -24,8 +24,8 @@ use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, preprocess, tokeniz
 use crate::error::{Error, Result};
 use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, SHAPES, Stimulus};
 use crate::train::checkpoint::{
-    epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state, save_module,
-    save_optimizer, scalar, stream_seed, warmup_cosine,
+    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
+    save_module, save_optimizer, scalar, stream_seed, warmup_cosine,
 };
 use crate::train::losses;
 
@@ -130,8 +130,8 @@ impl ClipTrainingData {
     }
 
     /// Images of the first `categories` categories of the simulated world with `seed`,
-    /// `per_category` each, with their template and descriptive captions. They are rendered,
-    /// rounded to 8 bits and preprocessed exactly as a PNG of them would be.
+    /// `per_category` each, with their template, descriptive and shape-only captions. They are
+    /// rendered, rounded to 8 bits and preprocessed exactly as a PNG of them would be.
     pub fn from_world(
         seed: u64,
         categories: usize,
@@ -181,15 +181,8 @@ impl ClipTrainingData {
             let category = Category::from_index(index).expect("index in range");
             for k in 0..per_category as u64 {
                 let stimulus = Stimulus::generate(seed, category, first_index + k);
-                let rgba: Vec<u8> = stimulus
-                    .render(IMAGE_SIZE)
-                    .chunks_exact(3)
-                    .flat_map(|p| {
-                        let [r, g, b] =
-                            [p[0], p[1], p[2]].map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8);
-                        [r, g, b, 255]
-                    })
-                    .collect();
+                let rgba =
+                    image::DynamicImage::from(stimulus.render_image(IMAGE_SIZE)).into_rgba8();
                 data.images
                     .push(preprocess::from_rgba(&rgba, IMAGE_SIZE, IMAGE_SIZE, size)?);
                 // People describe one image at several grains: the category, the details,
@@ -521,16 +514,7 @@ pub fn train_clip(
             );
             let scale = trainee.log_scale.val().exp().clamp_max(100.0);
             let loss = losses::info_nce(image_embeddings, text_embeddings, scale, positives);
-            let loss_value = scalar(loss.clone());
-            if !loss_value.is_finite() {
-                return Err(Error::InvalidConfig {
-                    what: "CLIP training".into(),
-                    reason: format!(
-                        "the loss became {loss_value} at epoch {epoch}, step {}; lower the learning rate",
-                        state.step
-                    ),
-                });
-            }
+            let loss_value = finite_loss(scalar(loss.clone()), "CLIP training", epoch, state.step)?;
             let grads = GradientsParams::from_grads(loss.backward(), &trainee);
             learning_rate = warmup_cosine(
                 config.learning_rate,

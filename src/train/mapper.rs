@@ -31,8 +31,8 @@ use crate::mapper::{Mapper, MapperConfig, MapperModel, NoNoise, TrainingNoise};
 use crate::matrix::Matrix;
 use crate::metrics;
 use crate::train::checkpoint::{
-    epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state, save_module,
-    save_optimizer, scalar, stream_seed, warmup_cosine,
+    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
+    save_module, save_optimizer, scalar, stream_seed, warmup_cosine,
 };
 use crate::train::losses;
 
@@ -703,16 +703,7 @@ pub fn train_mapper(
                 kl = scalar(term.clone());
                 loss = loss + term.mul_scalar(beta);
             }
-            let loss_value = scalar(loss.clone());
-            if !loss_value.is_finite() {
-                return Err(Error::InvalidConfig {
-                    what: "training".into(),
-                    reason: format!(
-                        "the loss became {loss_value} at epoch {epoch}, step {}; lower the learning rate",
-                        state.step
-                    ),
-                });
-            }
+            let loss_value = finite_loss(scalar(loss.clone()), "training", epoch, state.step)?;
             let grads = GradientsParams::from_grads(loss.backward(), &trainee);
             learning_rate = config.learning_rate_at(state.step, total_steps);
             trainee = optimizer.step(learning_rate, trainee, grads);

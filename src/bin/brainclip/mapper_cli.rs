@@ -121,6 +121,14 @@ fn read_strings(path: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
+/// A matrix as a 2-D float32 `.npy`.
+pub fn write_matrix(path: &Path, matrix: &Matrix) -> Result<()> {
+    write_bytes(
+        path,
+        &write_npy_f32(matrix.values(), &[matrix.rows(), matrix.cols()])?,
+    )
+}
+
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     write_bytes(
         path,
@@ -256,12 +264,7 @@ pub fn sim_planted(args: SimPlantedArgs) -> Result<serde_json::Value> {
     let data = PlantedDataset::generate(&config)?;
     let out = &args.out;
     std::fs::create_dir_all(out).map_err(|err| io_error(out, err))?;
-    let npy = |name: &str, m: &Matrix| -> Result<()> {
-        write_bytes(
-            &out.join(name),
-            &write_npy_f32(m.values(), &[m.rows(), m.cols()])?,
-        )
-    };
+    let npy = |name: &str, m: &Matrix| write_matrix(&out.join(name), m);
     let names = |cats: &[usize]| -> serde_json::Value {
         json!(
             cats.iter()

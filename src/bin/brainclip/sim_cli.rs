@@ -1,18 +1,17 @@
 //! `brainclip sim world`: the simulated GOD-style experiment written as files shaped like
 //! real preprocessed data, so train-mapper, eval and the site read it as they read real data.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use brainclip::data::npy::write_npy_f32;
 use brainclip::error::{Error, Result};
-use brainclip::matrix::Matrix;
 use brainclip::sim::protocol::{Protocol, ProtocolConfig};
 use brainclip::sim::stimuli::{Category, IMAGE_SIZE, Stimulus};
 use brainclip::sim::subject::{Subject, SubjectConfig};
 use clap::Args;
 use serde_json::json;
 
-use crate::mapper_cli::{io_error, write_bytes, write_json};
+use crate::mapper_cli::{io_error, write_bytes, write_json, write_matrix};
 
 #[derive(Args)]
 pub struct SimWorldArgs {
@@ -71,23 +70,6 @@ fn stimulus_key(stimulus: &Stimulus) -> [u32; 4] {
     ]
 }
 
-fn write_png(path: &Path, pixels: &[f32]) -> Result<()> {
-    let bytes: Vec<u8> = pixels
-        .iter()
-        .map(|p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect();
-    let image = image::RgbImage::from_raw(IMAGE_SIZE as u32, IMAGE_SIZE as u32, bytes)
-        .expect("rendered stimulus has IMAGE_SIZE² RGB pixels");
-    image.save(path).map_err(|err| io_error(path, err))
-}
-
-fn write_matrix(path: &Path, matrix: &Matrix) -> Result<()> {
-    write_bytes(
-        path,
-        &write_npy_f32(matrix.values(), &[matrix.rows(), matrix.cols()])?,
-    )
-}
-
 pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
     let mut subjects = SubjectConfig::defaults();
     if args.subjects == 0 || args.subjects > subjects.len() {
@@ -106,11 +88,17 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
             reason: format!("{} given; it must be a positive number", args.snr),
         });
     }
+    if args.voxels == Some(0) {
+        return Err(Error::InvalidConfig {
+            what: "--voxels".into(),
+            reason: "0 given; a subject needs at least 1 voxel".into(),
+        });
+    }
     subjects.truncate(args.subjects);
     for subject in &mut subjects {
         subject.snr = args.snr;
         if let Some(voxels) = args.voxels {
-            subject.voxels = voxels.max(1);
+            subject.voxels = voxels;
         }
     }
     let protocol = Protocol::new(ProtocolConfig {
@@ -139,7 +127,11 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
             let dir = out.join("stimuli");
             std::fs::create_dir_all(&dir).map_err(|err| io_error(&dir, err))?;
             for (stimulus, id) in stimuli.iter().zip(&ids) {
-                write_png(&dir.join(format!("{id}.png")), &stimulus.render(IMAGE_SIZE))?;
+                let path = dir.join(format!("{id}.png"));
+                stimulus
+                    .render_image(IMAGE_SIZE)
+                    .save(&path)
+                    .map_err(|err| io_error(&path, err))?;
             }
         }
         splits.push(json!({ "split": split, "trials": stimuli.len() }));
