@@ -15,6 +15,7 @@ pub mod error;
 pub mod mapper;
 pub mod matrix;
 pub mod metrics;
+pub mod ridge;
 pub mod sim;
 pub mod tasks;
 

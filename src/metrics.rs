@@ -4,6 +4,8 @@
 //! L2-normalised embeddings). Ties always count against the true candidate, so a predictor
 //! that says the same thing for every trial scores zero rather than perfectly.
 
+use std::collections::BTreeMap;
+
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -15,7 +17,10 @@ use crate::matrix::Matrix;
 /// One reported number with what it should be compared against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
-    /// e.g. "category top-1 (zero-shot, 50 labels)".
+    /// Stable identifier, e.g. "category_top1", for programs that look a metric up.
+    #[serde(default)]
+    pub id: String,
+    /// What a person reads, e.g. "category top-1 of 50 labels".
     pub name: String,
     /// Fraction in [0, 1].
     pub value: f64,
@@ -23,6 +28,31 @@ pub struct Metric {
     pub chance: f64,
     /// Number of trials (queries) the value averages over.
     pub trials: usize,
+    /// The same metric for each control, baseline and ceiling that was available, by name
+    /// ("shuffled labels", "ridge", "colour only", "shape only"): what the value must be read
+    /// against.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub controls: BTreeMap<String, f64>,
+}
+
+impl Metric {
+    fn new(id: &str, name: String, value: f64, chance: f64, trials: usize) -> Metric {
+        Metric {
+            id: id.into(),
+            name,
+            value,
+            chance,
+            trials,
+            controls: BTreeMap::new(),
+        }
+    }
+
+    /// The same metric renamed: `id` and `name` describe what was scored.
+    pub fn named(mut self, id: &str, name: String) -> Metric {
+        self.id = id.into();
+        self.name = name;
+        self
+    }
 }
 
 /// `queries · candidatesᵀ` on the host in f64 (evaluation sets are small).
@@ -89,12 +119,13 @@ pub fn top_k_accuracy(scores: &Matrix, truth: &[usize], k: usize) -> Result<Metr
         .zip(truth)
         .filter(|(row, t)| rank_of(row, **t) < k)
         .count();
-    Ok(Metric {
-        name: format!("top-{k} of {}", scores.cols()),
-        value: hits as f64 / truth.len() as f64,
-        chance: (k as f64 / scores.cols() as f64).min(1.0),
-        trials: truth.len(),
-    })
+    Ok(Metric::new(
+        &format!("top{k}"),
+        format!("top-{k} of {}", scores.cols()),
+        hits as f64 / truth.len() as f64,
+        (k as f64 / scores.cols() as f64).min(1.0),
+        truth.len(),
+    ))
 }
 
 /// N-way identification as in MindEye and BrainCLIP: draw `way` trials at random, and for each
@@ -119,25 +150,42 @@ pub fn n_way_top1(scores: &Matrix, way: usize, draws: usize, seed: u64) -> Resul
         });
     }
     let way = way.min(n);
+    let value = mean_over_draws(n, way, draws, seed, |subset, i| {
+        let own = scores.row(i)[i];
+        let beaten = subset.iter().any(|&j| j != i && scores.row(i)[j] >= own);
+        if beaten { 0.0 } else { 1.0 }
+    });
+    Ok(Metric::new(
+        "nway",
+        format!("{way}-way top-1 ({} draws)", draws.max(1)),
+        value,
+        1.0 / way as f64,
+        n,
+    ))
+}
+
+/// The mean of `score(subset, i)` over every trial `i` of `draws` random subsets of `way`
+/// of the `n` trials: the draws of N-way identification, shared by the metric and its
+/// ceilings so both see the same subsets.
+fn mean_over_draws(
+    n: usize,
+    way: usize,
+    draws: usize,
+    seed: u64,
+    mut score: impl FnMut(&[usize], usize) -> f64,
+) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..n).collect();
-    let (mut hits, mut total) = (0usize, 0usize);
+    let (mut sum, mut total) = (0.0, 0usize);
     for _ in 0..draws.max(1) {
         order.shuffle(&mut rng);
         let subset = &order[..way];
         for &i in subset {
-            let own = scores.row(i)[i];
-            let beaten = subset.iter().any(|&j| j != i && scores.row(i)[j] >= own);
-            hits += usize::from(!beaten);
+            sum += score(subset, i);
             total += 1;
         }
     }
-    Ok(Metric {
-        name: format!("{way}-way top-1 ({} draws)", draws.max(1)),
-        value: hits as f64 / total as f64,
-        chance: 1.0 / way as f64,
-        trials: n,
-    })
+    sum / total.max(1) as f64
 }
 
 /// 2-way identification: for each trial and each other trial, does the trial's own candidate
@@ -167,12 +215,66 @@ pub fn two_way_identification(scores: &Matrix) -> Result<Metric> {
             };
         }
     }
-    Ok(Metric {
-        name: "2-way identification".into(),
-        value: wins / (n * (n - 1)) as f64,
-        chance: 0.5,
-        trials: n,
-    })
+    Ok(Metric::new(
+        "two_way",
+        "2-way identification".into(),
+        wins / (n * (n - 1)) as f64,
+        0.5,
+        n,
+    ))
+}
+
+/// Ceilings of a decoder that knows only one attribute of each stimulus (e.g. its colour)
+/// and guesses uniformly among the candidates that share it: what a metric would reach if
+/// the brain signal carried that attribute alone, perfectly. `attribute[c]` is candidate
+/// `c`'s value of the attribute.
+pub struct AttributeCeiling<'a> {
+    pub attribute: &'a [usize],
+}
+
+impl AttributeCeiling<'_> {
+    fn sharing(&self, among: impl Iterator<Item = usize>, value: usize) -> usize {
+        among.filter(|&c| self.attribute[c] == value).count().max(1)
+    }
+
+    /// Expected top-k accuracy when trial `t`'s truth is candidate `truth[t]`.
+    pub fn top_k(&self, truth: &[usize], k: usize) -> f64 {
+        let n = self.attribute.len();
+        let sum: f64 = truth
+            .iter()
+            .map(|&t| {
+                let m = self.sharing(0..n, self.attribute[t]);
+                k.min(m) as f64 / m as f64
+            })
+            .sum();
+        sum / truth.len().max(1) as f64
+    }
+
+    /// Expected N-way top-1 over the same draws as [`n_way_top1`] (candidate `i` is trial
+    /// `i`'s own).
+    pub fn n_way(&self, way: usize, draws: usize, seed: u64) -> f64 {
+        let n = self.attribute.len();
+        mean_over_draws(n, way.min(n), draws, seed, |subset, i| {
+            1.0 / self.sharing(subset.iter().copied(), self.attribute[i]) as f64
+        })
+    }
+
+    /// Expected 2-way identification: a pair is told apart when the attribute differs and
+    /// is a coin flip when it does not.
+    pub fn two_way(&self) -> f64 {
+        let n = self.attribute.len();
+        let mut wins = 0.0;
+        for i in 0..n {
+            for j in (0..n).filter(|&j| j != i) {
+                wins += if self.attribute[i] != self.attribute[j] {
+                    1.0
+                } else {
+                    0.5
+                };
+            }
+        }
+        wins / (n * (n - 1)).max(1) as f64
+    }
 }
 
 /// A random permutation of `0..n` from `seed` (for shuffled-label controls).
@@ -226,6 +328,28 @@ mod tests {
         assert_eq!(two_way_identification(&wrong).unwrap().value, 0.0);
         let m = n_way_top1(&perfect, 300, 30, 1).unwrap();
         assert_eq!(m.chance, 1.0 / n as f64, "way is capped at the set size");
+    }
+
+    #[test]
+    fn attribute_ceilings_guess_among_the_candidates_that_share_the_attribute() {
+        // Six candidates in three colours, two each; the truth of trial t is candidate t.
+        let colour = [0, 0, 1, 1, 2, 2];
+        let ceiling = AttributeCeiling { attribute: &colour };
+        let truth: Vec<usize> = (0..6).collect();
+        assert!((ceiling.top_k(&truth, 1) - 0.5).abs() < 1e-12);
+        assert!((ceiling.top_k(&truth, 2) - 1.0).abs() < 1e-12);
+        // Each stimulus shares its colour with one of the five others.
+        assert!((ceiling.two_way() - (4.0 + 0.5) / 5.0).abs() < 1e-12);
+        // Over all six at once, N-way is top-1; on pairs it is 2-way's expectation.
+        assert!((ceiling.n_way(6, 3, 1) - 0.5).abs() < 1e-12);
+        let pairs = ceiling.n_way(2, 4000, 1);
+        assert!((pairs - ceiling.two_way()).abs() < 0.02, "{pairs}");
+        // A unique attribute is a perfect decoder.
+        let unique = AttributeCeiling {
+            attribute: &[0, 1, 2],
+        };
+        assert_eq!(unique.top_k(&[0, 1, 2], 1), 1.0);
+        assert_eq!(unique.two_way(), 1.0);
     }
 
     #[test]

@@ -64,6 +64,7 @@ fn training_data(
         images: Some(Matrix::new(images, n, dim).unwrap()),
         texts: Some(TextTargets::from_per_trial(&texts, n, 1, dim).unwrap()),
         stimulus: None,
+        groups: None,
     }
 }
 
@@ -384,6 +385,7 @@ fn an_f16_bundle_with_clip_decodes_like_the_f32_one() {
             BundleContents {
                 clip: Some(&clip),
                 dtype,
+                ..BundleContents::default()
             },
         )
         .unwrap();

@@ -5,7 +5,9 @@
 use brainclip::clip::{Clip, ClipConfig};
 use brainclip::data::bundle::StoredDtype;
 use brainclip::device::ComputeDevice;
-use brainclip::train::clip::{ClipEpochReport, ClipTrainConfig, ClipTrainingData, train_clip};
+use brainclip::train::clip::{
+    ClipEpochReport, ClipTrainConfig, ClipTrainingData, WorldImages, train_clip,
+};
 
 /// The tiny preset with a smaller vision input keeps these tests fast.
 fn small_config() -> ClipConfig {
@@ -26,7 +28,7 @@ fn features(clip: &Clip, device: &ComputeDevice, images: &[Vec<f32>]) -> (Vec<f3
 fn exported_weights_load_back_as_the_same_model() {
     let device = ComputeDevice::cpu(None);
     let clip = Clip::new(small_config(), &device.device).unwrap();
-    let data = ClipTrainingData::from_world(0, 2, 1, 32).unwrap();
+    let data = ClipTrainingData::from_world(&WorldImages::new(0, 2, 1, 32)).unwrap();
     let (texts, images) = features(&clip, &device, &data.images);
     let config = serde_json::to_vec(&clip.config.to_hf_json()).unwrap();
     for (dtype, tolerance) in [(StoredDtype::F32, 0.0), (StoredDtype::F16, 2e-2)] {
@@ -64,7 +66,7 @@ fn train_config(epochs: usize) -> ClipTrainConfig {
 
 #[test]
 fn training_lowers_the_contrastive_loss_and_resumes_exactly() {
-    let data = ClipTrainingData::from_world(0, 8, 8, 32).unwrap();
+    let data = ClipTrainingData::from_world(&WorldImages::new(0, 8, 8, 32)).unwrap();
     assert_eq!(data.images.len(), 64);
     assert_eq!(data.class_prompts[7], "an image of a pink circle.");
     let config = small_config();
@@ -123,7 +125,7 @@ fn training_lowers_the_contrastive_loss_and_resumes_exactly() {
 
 #[test]
 fn inconsistent_training_data_is_refused() {
-    let mut data = ClipTrainingData::from_world(0, 2, 2, 32).unwrap();
+    let mut data = ClipTrainingData::from_world(&WorldImages::new(0, 2, 2, 32)).unwrap();
     data.captions.pop();
     let err = train_clip(
         &small_config(),

@@ -58,6 +58,10 @@ pub struct Component {
     pub config: serde_json::Value,
     /// Safetensors file holding the weights, relative to the bundle root.
     pub weights: String,
+    /// Set on a mapper that is a control or baseline rather than the model (e.g. "ridge",
+    /// "shuffled labels"): evaluation scores it beside the model under this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
 }
 
 /// `manifest.json`.

@@ -9,8 +9,10 @@ pub mod fuzzing;
 mod nifti;
 pub mod normalize;
 pub mod npy;
+pub mod read;
 
-#[cfg(not(target_family = "wasm"))]
-pub use fmri::read_fmri_path;
-pub use fmri::{FmriBatch, FmriSource, Mask, ReadOptions, SourceFormat, read_fmri};
+pub use fmri::{FmriBatch, FmriSource, Mask, ReadOptions, SourceFormat};
 pub use normalize::{Normalization, NormalizationReport};
+pub use read::read_fmri;
+#[cfg(not(target_family = "wasm"))]
+pub use read::{read_fmri_path, read_mask_path};

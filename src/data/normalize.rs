@@ -75,20 +75,25 @@ impl FmriBatch {
                 (mean.clone(), std.clone())
             }
         };
-        let zero_variance: Vec<bool> = std.iter().map(|s| s.is_nan() || *s <= MIN_STD).collect();
-        for row in self.values_mut().chunks_mut(voxels) {
-            for (v, ((m, s), zero)) in row
-                .iter_mut()
-                .zip(mean.iter().zip(&std).zip(&zero_variance))
-            {
-                *v = if *zero { 0.0 } else { (*v - m) / s };
-            }
-        }
+        let zero_variance_voxels = zscore_rows(self.values_mut(), &mean, &std);
         Ok(NormalizationReport {
             mode: how.name().into(),
-            zero_variance_voxels: zero_variance.iter().filter(|z| **z).count(),
+            zero_variance_voxels,
         })
     }
+}
+
+/// z-scores every row of a row-major `[rows, mean.len()]` matrix in place with per-column
+/// `mean` and `std`. Columns whose std is (near) zero become 0 — "no signal" — rather than
+/// being divided by ~0 into huge values; returns how many there are.
+pub fn zscore_rows(values: &mut [f32], mean: &[f32], std: &[f32]) -> usize {
+    let zero_variance: Vec<bool> = std.iter().map(|s| s.is_nan() || *s <= MIN_STD).collect();
+    for row in values.chunks_mut(mean.len().max(1)) {
+        for (v, ((m, s), zero)) in row.iter_mut().zip(mean.iter().zip(std).zip(&zero_variance)) {
+            *v = if *zero { 0.0 } else { (*v - m) / s };
+        }
+    }
+    zero_variance.iter().filter(|z| **z).count()
 }
 
 /// Per-voxel mean and (population) standard deviation over trials, in two f64 passes

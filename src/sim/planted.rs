@@ -71,9 +71,9 @@ pub struct PlantedDataset {
     pub test: PlantedSplit,
 }
 
-fn normalized(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.into_iter().map(|x| x / norm).collect()
+fn normalized(mut v: Vec<f32>) -> Vec<f32> {
+    crate::matrix::l2_normalize(&mut v);
+    v
 }
 
 impl PlantedDataset {

@@ -89,6 +89,16 @@ impl Category {
         format!("{} {}", COLOURS[self.colour].0, SHAPES[self.shape])
     }
 
+    /// The category a name such as "red star" stands for (case and surrounding space
+    /// ignored), if it is one of the world's.
+    pub fn parse(name: &str) -> Option<Category> {
+        let name = name.trim().to_ascii_lowercase();
+        let (colour_name, shape_name) = name.split_once(' ')?;
+        let colour = COLOURS.iter().position(|(c, _)| *c == colour_name)?;
+        let shape = SHAPES.iter().position(|s| *s == shape_name.trim())?;
+        Some(Category { shape, colour })
+    }
+
     /// Every category name, in index order.
     pub fn all_names() -> Vec<String> {
         (0..CATEGORIES)
@@ -258,6 +268,17 @@ impl Stimulus {
                 for channel in 0..3 {
                     pixels.push(covered * object[channel] + (1.0 - covered) * background[channel]);
                 }
+            }
+        }
+        pixels
+    }
+
+    /// The background alone, without the object: `[size, size, 3]` like [`Self::render`].
+    pub fn render_background(&self, size: usize) -> Vec<f32> {
+        let mut pixels = Vec::with_capacity(size * size * 3);
+        for row in 0..size {
+            for column in 0..size {
+                pixels.extend(self.background_at(column as f32 + 0.5, row as f32 + 0.5, size));
             }
         }
         pixels

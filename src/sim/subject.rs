@@ -4,8 +4,11 @@
 //! - **Early visual voxels** have retinotopic population receptive fields (a 2-D Gaussian
 //!   whose size grows with eccentricity) over one feature channel: luminance,
 //!   red–green or blue–yellow opponency, or oriented energy at one of four orientations.
-//! - **Higher visual voxels** are tuned, nonlinearly and largely position-invariantly, to the
-//!   object's shape (its silhouette), its colour, or their conjunction.
+//! - **Higher visual voxels** are tuned, nonlinearly, to the object's shape (its silhouette),
+//!   its colour, or their conjunction. They see the rendered image like the early voxels do:
+//!   the figure is segmented from the ground (pixels that differ from the background alone),
+//!   centred and scaled to a canonical frame, so their tolerance to position and size is
+//!   computed from pixels rather than assumed.
 //! - Each voxel's noiseless response is z-scored over a calibration set of stimuli; a trial
 //!   adds Gaussian noise with standard deviation `1 / snr`, and repeated presentations are
 //!   averaged, as GOD's test trials are.
@@ -17,7 +20,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::sim::stimuli::{CATEGORIES, COLOURS, Category, IMAGE_SIZE, SHAPES, Stimulus, inside};
+use crate::data::normalize::{batch_statistics, zscore_rows};
+use crate::sim::stimuli::{CATEGORIES, COLOURS, Category, IMAGE_SIZE, SHAPES, Stimulus};
 
 /// Side of the pooled feature maps early voxels read from (64 px / 4).
 const GRID: usize = 16;
@@ -124,43 +128,141 @@ pub struct Subject {
     sheet: Vec<[f32; 2]>,
     mean: Vec<f32>,
     std: Vec<f32>,
-    /// Canonical silhouettes of every shape, computed once.
-    silhouettes: Vec<Vec<f32>>,
 }
 
 fn opponent([r, g, b]: [f32; 3]) -> [f32; 3] {
     [0.299 * r + 0.587 * g + 0.114 * b, r - g, b - (r + g) / 2.0]
 }
 
-/// The shape's silhouette, upright and centred, as a unit vector: what higher voxels
-/// compare shapes on, invariant to the stimulus's position, size and colour.
-fn silhouette(shape: usize) -> Vec<f32> {
-    let mut mask = Vec::with_capacity(SILHOUETTE * SILHOUETTE);
-    for row in 0..SILHOUETTE {
-        for column in 0..SILHOUETTE {
-            let mut covered = 0.0;
-            for sy in 0..3 {
-                for sx in 0..3 {
-                    let u = ((column * 3 + sx) as f32 + 0.5) / (SILHOUETTE * 3) as f32 * 2.0 - 1.0;
-                    let v = 1.0 - ((row * 3 + sy) as f32 + 0.5) / (SILHOUETTE * 3) as f32 * 2.0;
-                    if inside(shape, u, v) {
-                        covered += 1.0 / 9.0;
+/// What higher visual areas see of an image: the figure segmented from the ground and
+/// described independently of where it is and how big it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// The figure mask resampled around its centroid, in units of its RMS radius, on a
+    /// `SILHOUETTE × SILHOUETTE` grid; unit norm.
+    pub silhouette: Vec<f32>,
+    /// Mean colour of the figure in opponent space (luminance, red–green, blue–yellow).
+    pub colour: [f32; 3],
+    /// Fraction of the image the figure covers.
+    pub area: f32,
+}
+
+/// Half-width of the canonical frame in RMS radii: wide enough for every shape's extent.
+const FRAME_RADII: f32 = 2.2;
+
+impl Figure {
+    /// Segments the figure of an `IMAGE_SIZE` RGB image (`[size, size, 3]`, row-major) by
+    /// comparing it with the background alone, and describes it.
+    pub fn from_pixels(pixels: &[f32], background: &[f32]) -> Figure {
+        let size = IMAGE_SIZE;
+        // Figure weight per pixel: 1 where it clearly differs from the ground, partial at
+        // anti-aliased edges.
+        let mask: Vec<f32> = pixels
+            .chunks_exact(3)
+            .zip(background.chunks_exact(3))
+            .map(|(p, b)| {
+                let difference: f32 = p.iter().zip(b).map(|(x, y)| (x - y).abs()).sum();
+                (difference / 0.1).min(1.0)
+            })
+            .collect();
+        let total: f32 = mask.iter().sum::<f32>().max(1e-6);
+        let (mut cx, mut cy) = (0.0, 0.0);
+        let mut colour_sum = [0f32; 3];
+        let mut interior = 0.0;
+        for (i, m) in mask.iter().enumerate() {
+            let (x, y) = ((i % size) as f32 + 0.5, (i / size) as f32 + 0.5);
+            cx += m * x / total;
+            cy += m * y / total;
+            // Colour from fully covered pixels only: edges blend in the ground.
+            if *m >= 1.0 {
+                let p = &pixels[i * 3..i * 3 + 3];
+                colour_sum.iter_mut().zip(p).for_each(|(c, v)| *c += v);
+                interior += 1.0;
+            }
+        }
+        let spread: f32 = mask
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let dx = (i % size) as f32 + 0.5 - cx;
+                let dy = (i / size) as f32 + 0.5 - cy;
+                m * (dx * dx + dy * dy)
+            })
+            .sum::<f32>()
+            / total;
+        let radius = spread.sqrt().max(0.5);
+        let sample = |x: f32, y: f32| -> f32 {
+            // Bilinear, zero outside the image.
+            let (x, y) = (x - 0.5, y - 0.5);
+            let (x0, y0) = (x.floor(), y.floor());
+            let (fx, fy) = (x - x0, y - y0);
+            let at = |xi: f32, yi: f32| {
+                if xi < 0.0 || yi < 0.0 || xi >= size as f32 || yi >= size as f32 {
+                    0.0
+                } else {
+                    mask[yi as usize * size + xi as usize]
+                }
+            };
+            at(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                + at(x0 + 1.0, y0) * fx * (1.0 - fy)
+                + at(x0, y0 + 1.0) * (1.0 - fx) * fy
+                + at(x0 + 1.0, y0 + 1.0) * fx * fy
+        };
+        let mut silhouette = Vec::with_capacity(SILHOUETTE * SILHOUETTE);
+        for row in 0..SILHOUETTE {
+            for column in 0..SILHOUETTE {
+                let mut covered = 0.0;
+                for sy in 0..3 {
+                    for sx in 0..3 {
+                        let u = ((column * 3 + sx) as f32 + 0.5) / (SILHOUETTE * 3) as f32;
+                        let v = ((row * 3 + sy) as f32 + 0.5) / (SILHOUETTE * 3) as f32;
+                        let x = cx + (2.0 * u - 1.0) * FRAME_RADII * radius;
+                        let y = cy + (2.0 * v - 1.0) * FRAME_RADII * radius;
+                        covered += sample(x, y) / 9.0;
                     }
                 }
+                silhouette.push(covered);
             }
-            mask.push(covered);
+        }
+        let mean_colour = if interior > 0.0 {
+            colour_sum.map(|c| c / interior)
+        } else {
+            [0.5; 3]
+        };
+        Figure {
+            silhouette: unit(silhouette),
+            colour: opponent(mean_colour),
+            area: total / (size * size) as f32,
         }
     }
-    unit(mask)
+
+    /// The figure of a stimulus as rendered.
+    pub fn of(stimulus: &Stimulus) -> Figure {
+        Figure::from_pixels(
+            &stimulus.render(IMAGE_SIZE),
+            &stimulus.render_background(IMAGE_SIZE),
+        )
+    }
+}
+
+/// A shape's canonical silhouette: centred, upright, mid-sized, on a plain ground — the
+/// preferred stimulus a shape-tuned voxel's tuning is centred on.
+fn canonical_silhouette(shape: usize) -> Vec<f32> {
+    let mut stimulus = Stimulus::generate(0, Category { shape, colour: 0 }, 0);
+    stimulus.scale = 0.5;
+    stimulus.centre = [0.5, 0.5];
+    stimulus.rotation = 0.0;
+    stimulus.pattern = crate::sim::stimuli::Pattern::Plain;
+    Figure::of(&stimulus).silhouette
 }
 
 fn gaussian(rng: &mut impl Rng) -> f32 {
     StandardNormal.sample(rng)
 }
 
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.into_iter().map(|x| x / norm).collect()
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    crate::matrix::l2_normalize(&mut v);
+    v
 }
 
 /// The pooled `[channel][GRID × GRID]` feature maps of an `IMAGE_SIZE` RGB image.
@@ -199,7 +301,7 @@ impl Subject {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let early_count = ((config.voxels as f32) * config.early_fraction).round() as usize;
         let early_count = early_count.min(config.voxels);
-        let silhouettes: Vec<Vec<f32>> = (0..SHAPES.len()).map(silhouette).collect();
+        let silhouettes: Vec<Vec<f32>> = (0..SHAPES.len()).map(canonical_silhouette).collect();
         let mut early = Vec::with_capacity(early_count);
         let mut sheet = Vec::with_capacity(config.voxels);
         for _ in 0..early_count {
@@ -266,7 +368,6 @@ impl Subject {
             sheet,
             mean: Vec::new(),
             std: Vec::new(),
-            silhouettes,
         };
         subject.calibrate();
         subject
@@ -274,35 +375,23 @@ impl Subject {
 
     fn calibrate(&mut self) {
         let voxels = self.config.voxels;
-        let mut sum = vec![0f64; voxels];
-        let mut square = vec![0f64; voxels];
-        let mut count = 0f64;
+        let mut raw = Vec::with_capacity(CATEGORIES * CALIBRATION_PER_CATEGORY as usize * voxels);
         for category in 0..CATEGORIES {
             let category = Category::from_index(category).expect("index in range");
             for k in 0..CALIBRATION_PER_CATEGORY {
                 let stimulus =
                     Stimulus::generate(self.config.seed, category, CALIBRATION_INDEX + k);
-                let raw = self.raw_response(&stimulus, &stimulus.render(IMAGE_SIZE));
-                for (v, r) in raw.iter().enumerate() {
-                    sum[v] += *r as f64;
-                    square[v] += (*r as f64) * (*r as f64);
-                }
-                count += 1.0;
+                raw.extend(self.raw_response(&stimulus));
             }
         }
-        self.mean = sum.iter().map(|s| (s / count) as f32).collect();
-        self.std = sum
-            .iter()
-            .zip(&square)
-            .map(|(s, q)| {
-                let mean = s / count;
-                ((q / count - mean * mean).max(0.0).sqrt() as f32).max(1e-6)
-            })
-            .collect();
+        let (mean, std) = batch_statistics(&raw, raw.len() / voxels, voxels);
+        self.mean = mean;
+        self.std = std;
     }
 
-    fn raw_response(&self, stimulus: &Stimulus, pixels: &[f32]) -> Vec<f32> {
-        let maps = feature_maps(pixels);
+    fn raw_response(&self, stimulus: &Stimulus) -> Vec<f32> {
+        let pixels = stimulus.render(IMAGE_SIZE);
+        let maps = feature_maps(&pixels);
         let mut response = Vec::with_capacity(self.config.voxels);
         for voxel in &self.early {
             let map = &maps[voxel.channel.index()];
@@ -313,14 +402,10 @@ impl Subject {
                 _ => drive,
             });
         }
-        let shape = &self.silhouettes[stimulus.category.shape];
-        let colour = opponent(
-            COLOURS[stimulus.category.colour]
-                .1
-                .map(|c| (c * stimulus.brightness).min(1.0)),
-        );
-        // Bigger objects drive higher areas somewhat more; position barely matters.
-        let size_gain = 0.7 + 0.6 * (stimulus.scale - 0.38) / 0.24;
+        let figure = Figure::from_pixels(&pixels, &stimulus.render_background(IMAGE_SIZE));
+        let (shape, colour) = (&figure.silhouette, figure.colour);
+        // Bigger objects drive higher areas more; where they are barely matters.
+        let size_gain = 0.5 + 1.5 * figure.area.sqrt();
         for voxel in &self.higher {
             let shape_distance: f32 = voxel
                 .shape
@@ -348,11 +433,9 @@ impl Subject {
 
     /// The z-scored noiseless response to a stimulus (the signal a trial measures).
     pub fn signal(&self, stimulus: &Stimulus) -> Vec<f32> {
-        let raw = self.raw_response(stimulus, &stimulus.render(IMAGE_SIZE));
-        raw.iter()
-            .zip(self.mean.iter().zip(&self.std))
-            .map(|(r, (m, s))| (r - m) / s)
-            .collect()
+        let mut response = self.raw_response(stimulus);
+        zscore_rows(&mut response, &self.mean, &self.std);
+        response
     }
 
     /// One measured trial: the average of `repeats` presentations, each with independent

@@ -76,6 +76,37 @@ pub struct ClipTrainingData {
     /// drawn from one group at a time, so the easy attribute cannot tell the images apart
     /// and the loss can only fall by learning the others (hard negatives). Empty: off.
     pub hard_negative_groups: Vec<usize>,
+    /// When set, every epoch after the first trains on freshly rendered images of the same
+    /// world (the world is procedural, so its supply is unlimited): nothing can be
+    /// memorised, and each epoch is new data, as a web-scale corpus is for real CLIP.
+    pub fresh_each_epoch: Option<WorldImages>,
+}
+
+/// Which world images a [`ClipTrainingData`] holds, so that another epoch's can be drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorldImages {
+    pub seed: u64,
+    /// The first this many of the world's categories.
+    pub categories: usize,
+    pub per_category: usize,
+    /// Side of the preprocessed image (the CLIP's `image_size`).
+    pub size: usize,
+    /// How many of each category's images are canonical views: centred, upright, on a plain
+    /// ground. Like the clean product shots in web data, they let a small vision tower find
+    /// shape before it must find it through clutter, position and tilt.
+    pub canonical_per_category: usize,
+}
+
+impl WorldImages {
+    pub fn new(seed: u64, categories: usize, per_category: usize, size: usize) -> Self {
+        WorldImages {
+            seed,
+            categories,
+            per_category,
+            size,
+            canonical_per_category: 0,
+        }
+    }
 }
 
 impl ClipTrainingData {
@@ -129,16 +160,34 @@ impl ClipTrainingData {
         Ok(())
     }
 
-    /// Images of the first `categories` categories of the simulated world with `seed`,
-    /// `per_category` each, with their template, descriptive and shape-only captions. They are
-    /// rendered, rounded to 8 bits and preprocessed exactly as a PNG of them would be.
-    pub fn from_world(
-        seed: u64,
-        categories: usize,
-        per_category: usize,
-        size: usize,
-    ) -> Result<Self> {
-        Self::world_images(seed, categories, per_category, size, PRETRAINING_INDEX)
+    /// The world's images described by `world`, with their template, descriptive and
+    /// shape-only captions. They are rendered, rounded to 8 bits and preprocessed exactly as
+    /// a PNG of them would be.
+    pub fn from_world(world: &WorldImages) -> Result<Self> {
+        Self::world_images(world, PRETRAINING_INDEX)
+    }
+
+    /// Draws fresh images every epoch instead of repeating these (see
+    /// [`ClipTrainingData::fresh_each_epoch`]).
+    pub fn with_fresh_images_each_epoch(mut self, world: &WorldImages) -> Self {
+        self.fresh_each_epoch = Some(*world);
+        self
+    }
+
+    /// The images epoch `epoch` trains on: these, or with fresh images, that epoch's own.
+    fn for_epoch(&self, epoch: usize) -> Result<std::borrow::Cow<'_, Self>> {
+        match self.fresh_each_epoch {
+            Some(world) if epoch > 0 => {
+                let mut data = Self::world_images(
+                    &world,
+                    PRETRAINING_INDEX + (epoch * world.per_category) as u64,
+                )?;
+                data.hard_negative_groups = self.hard_negative_groups.clone();
+                data.fresh_each_epoch = self.fresh_each_epoch;
+                Ok(std::borrow::Cow::Owned(data))
+            }
+            _ => Ok(std::borrow::Cow::Borrowed(self)),
+        }
     }
 
     /// Groups the images by their category's colour for hard-negative batches: colour is
@@ -154,33 +203,29 @@ impl ClipTrainingData {
     }
 
     /// Like [`Self::from_world`], but images no pretraining run sees: for evaluation.
-    pub fn world_evaluation(
-        seed: u64,
-        categories: usize,
-        per_category: usize,
-        size: usize,
-    ) -> Result<Self> {
-        Self::world_images(seed, categories, per_category, size, EVALUATION_INDEX)
+    pub fn world_evaluation(world: &WorldImages) -> Result<Self> {
+        Self::world_images(world, EVALUATION_INDEX)
     }
 
-    fn world_images(
-        seed: u64,
-        categories: usize,
-        per_category: usize,
-        size: usize,
-        first_index: u64,
-    ) -> Result<Self> {
+    fn world_images(world: &WorldImages, first_index: u64) -> Result<Self> {
+        let size = world.size;
         let mut data = ClipTrainingData {
             images: Vec::new(),
             captions: Vec::new(),
             categories: Vec::new(),
             class_prompts: Vec::new(),
             hard_negative_groups: Vec::new(),
+            fresh_each_epoch: None,
         };
-        for index in 0..categories.min(CATEGORIES) {
+        for index in 0..world.categories.min(CATEGORIES) {
             let category = Category::from_index(index).expect("index in range");
-            for k in 0..per_category as u64 {
-                let stimulus = Stimulus::generate(seed, category, first_index + k);
+            for k in 0..world.per_category as u64 {
+                let mut stimulus = Stimulus::generate(world.seed, category, first_index + k);
+                if (k as usize) < world.canonical_per_category {
+                    stimulus.centre = [0.5, 0.5];
+                    stimulus.rotation = 0.0;
+                    stimulus.pattern = crate::sim::stimuli::Pattern::Plain;
+                }
                 let rgba =
                     image::DynamicImage::from(stimulus.render_image(IMAGE_SIZE)).into_rgba8();
                 data.images
@@ -212,6 +257,9 @@ impl ClipTrainingData {
         self.class_prompts.hash(&mut hasher);
         if !self.hard_negative_groups.is_empty() {
             self.hard_negative_groups.hash(&mut hasher);
+        }
+        if let Some(world) = &self.fresh_each_epoch {
+            world.hash(&mut hasher);
         }
         format!("{:016x}", hasher.finish())
     }
@@ -357,6 +405,31 @@ fn predictions(
     Ok(out)
 }
 
+/// Each image's captions as indices into a table of distinct captions, tokenised once.
+fn caption_table(data: &ClipTrainingData, config: &ClipConfig) -> (Vec<Vec<usize>>, Vec<Vec<u32>>) {
+    let mut caption_ids: HashMap<&str, usize> = HashMap::new();
+    let mut caption_tokens: Vec<Vec<u32>> = Vec::new();
+    let per_image = data
+        .captions
+        .iter()
+        .map(|captions| {
+            captions
+                .iter()
+                .map(|caption| {
+                    *caption_ids.entry(caption.as_str()).or_insert_with(|| {
+                        caption_tokens.push(tokenizer::tokenize(
+                            caption,
+                            config.text.max_position_embeddings,
+                        ));
+                        caption_tokens.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    (per_image, caption_tokens)
+}
+
 /// Zero-shot classification accuracy on `holdout` images against every class prompt.
 fn zero_shot_top1(
     model: &ClipModel,
@@ -423,28 +496,6 @@ pub fn train_clip(
     } else {
         (0..data.images.len()).partition(|i| i % holdout_every == holdout_every - 1)
     };
-    // Distinct captions, tokenised once.
-    let mut caption_ids: HashMap<&str, usize> = HashMap::new();
-    let mut caption_tokens: Vec<Vec<u32>> = Vec::new();
-    let per_image: Vec<Vec<usize>> = data
-        .captions
-        .iter()
-        .map(|captions| {
-            captions
-                .iter()
-                .map(|caption| {
-                    *caption_ids.entry(caption.as_str()).or_insert_with(|| {
-                        caption_tokens.push(tokenizer::tokenize(
-                            caption,
-                            clip_config.text.max_position_embeddings,
-                        ));
-                        caption_tokens.len() - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
-
     let steps_per_epoch = train.len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let fingerprint = serde_json::json!({
@@ -483,6 +534,9 @@ pub fn train_clip(
             0,
         )));
         let (mut sum_loss, mut batches, mut learning_rate) = (0.0, 0usize, 0.0);
+        let epoch_data = data.for_epoch(epoch)?;
+        let data = epoch_data.as_ref();
+        let (per_image, caption_tokens) = caption_table(data, clip_config);
         for batch in epoch_batches(&order, &data.hard_negative_groups, config.batch_size) {
             let batch = batch.as_slice();
             if batch.len() < 2 {

@@ -200,6 +200,7 @@ pub fn mapper(trials: usize, epochs: usize) -> Result<Value, Error> {
             images: Some(split.images.clone()),
             texts: Some(TextTargets::from_per_trial(&texts, n, 1, 512)?),
             stimulus: None,
+            groups: None,
         };
         let config = MapperConfig::new(MapperVariant::Vae, voxels, 512, 512);
         let settings = TrainConfig {

@@ -8,11 +8,13 @@ use brainclip::data::npy::write_npy_f32;
 use brainclip::device::ComputeDevice;
 use brainclip::error::{Error, Result, thousands};
 use brainclip::sim::stimuli::{CATEGORIES, Category};
-use brainclip::train::clip::{ClipTrainConfig, ClipTrainingData, classify, train_clip};
+use brainclip::train::clip::{
+    ClipTrainConfig, ClipTrainingData, WorldImages, classify, train_clip,
+};
 use clap::Args;
 use serde_json::json;
 
-use crate::mapper_cli::{TrainingProgress, read_bytes, write_bytes, write_json};
+use crate::io::{TrainingProgress, read_bytes, write_bytes, write_json};
 
 #[derive(Args)]
 pub struct TrainClipArgs {
@@ -49,6 +51,14 @@ pub struct TrainClipArgs {
     /// runs it slows learning; it is there for experiments.
     #[arg(long)]
     hard_negatives: bool,
+    /// Render fresh world images for every epoch instead of repeating the first epoch's
+    /// (--images-per-category per epoch).
+    #[arg(long)]
+    fresh_images: bool,
+    /// How many of each category's images are canonical views (centred, upright, plain
+    /// ground).
+    #[arg(long, default_value_t = 0)]
+    canonical_images: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -72,18 +82,24 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
         CATEGORIES,
         args.images_per_category
     );
-    let mut data = ClipTrainingData::from_world(
-        args.world_seed,
-        CATEGORIES,
-        args.images_per_category,
-        clip_config.vision.image_size,
-    )?;
+    let world = WorldImages {
+        canonical_per_category: args.canonical_images,
+        ..WorldImages::new(
+            args.world_seed,
+            CATEGORIES,
+            args.images_per_category,
+            clip_config.vision.image_size,
+        )
+    };
+    let mut data = ClipTrainingData::from_world(&world)?;
+    if args.fresh_images {
+        data = data.with_fresh_images_each_epoch(&world);
+    }
     if args.hard_negatives {
         data = data.with_colour_hard_negatives();
     }
     let bar = TrainingProgress::new();
-    std::fs::create_dir_all(&args.out)
-        .map_err(|err| crate::mapper_cli::io_error(&args.out, err))?;
+    std::fs::create_dir_all(&args.out).map_err(|err| crate::io::io_error(&args.out, err))?;
     let outcome = train_clip(
         &clip_config,
         &data,
@@ -106,12 +122,12 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
     write_json(&args.out.join("config.json"), &clip_config.to_hf_json())?;
     write_json(&args.out.join("history.json"), &json!(outcome.history))?;
     // Fresh world images: which attribute of the category does the model get right?
-    let evaluation = ClipTrainingData::world_evaluation(
+    let evaluation = ClipTrainingData::world_evaluation(&WorldImages::new(
         args.world_seed,
         CATEGORIES,
         5,
         clip_config.vision.image_size,
-    )?;
+    ))?;
     let predicted = classify(&outcome.clip, &evaluation)?;
     let fraction = |hit: &dyn Fn(Category, Category) -> bool| {
         let hits = evaluation

@@ -13,24 +13,33 @@ mod bench;
 #[cfg(not(target_family = "wasm"))]
 mod clip_cli;
 #[cfg(not(target_family = "wasm"))]
-mod mapper_cli;
+mod decode;
+#[cfg(not(target_family = "wasm"))]
+mod eval;
+#[cfg(not(target_family = "wasm"))]
+mod io;
 #[cfg(not(target_family = "wasm"))]
 mod sim_cli;
+#[cfg(not(target_family = "wasm"))]
+mod train_mapper;
 
 #[cfg(not(target_family = "wasm"))]
 mod cli {
     use crate::bench;
     use crate::clip_cli;
-    use crate::mapper_cli;
+    use crate::decode;
+    use crate::eval;
     use crate::sim_cli;
+    use crate::train_mapper;
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
 
     use brainclip::clip::Clip;
     use brainclip::clip::tokenizer::tokenize_padded;
-    use brainclip::data::fmri::{ReadOptions, read_mask_path};
+    use brainclip::data::fmri::ReadOptions;
     use brainclip::data::npy::write_npy_f32;
     use brainclip::data::read_fmri_path;
+    use brainclip::data::read_mask_path;
     use brainclip::device::{BackendPreference, ComputeDevice, select_device};
     use brainclip::error::{Error, thousands};
     use burn::tensor::{Tensor, TensorData};
@@ -61,12 +70,12 @@ mod cli {
         /// CLIP image embeddings (L2-normalised) of image files, as .npy.
         EmbedImages(Box<clip_cli::EmbedImagesArgs>),
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
-        TrainMapper(Box<mapper_cli::TrainMapperArgs>),
+        TrainMapper(Box<train_mapper::TrainMapperArgs>),
         /// Rank candidate labels for every trial (zero-shot category decoding).
-        Decode(Box<mapper_cli::DecodeArgs>),
+        Decode(Box<decode::DecodeArgs>),
         /// Evaluate a mapper bundle: category decoding, retrieval, N-way and 2-way
         /// identification, each with its chance level.
-        Eval(Box<mapper_cli::EvalArgs>),
+        Eval(Box<eval::EvalArgs>),
         /// Print CLIP token ids exactly as open_clip's tokenizer returns them (zero-padded).
         Tokenize {
             /// Texts to tokenize.
@@ -132,7 +141,7 @@ mod cli {
     enum Sim {
         /// A dataset with a planted linear ground truth (fMRI, image and text embeddings,
         /// seen and novel categories) for trying train-mapper and eval.
-        Planted(mapper_cli::SimPlantedArgs),
+        Planted(sim_cli::SimPlantedArgs),
         /// The simulated world: procedural stimuli (25 shapes × 8 colours), simulated
         /// subjects and a GOD-style protocol (150 seen categories × 8 images, 50 novel
         /// categories × 35 averaged repeats), written as .npy/.json/.png like real data.
@@ -168,23 +177,23 @@ mod cli {
         match cli.command {
             Command::Sim {
                 what: Sim::Planted(args),
-            } => report(mapper_cli::sim_planted(args), false),
+            } => report(sim_cli::sim_planted(args), false),
             Command::Sim {
                 what: Sim::World(args),
             } => report(sim_cli::sim_world(args), false),
             Command::TrainClip(args) => report(clip_cli::train(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
-            Command::TrainMapper(args) => report(mapper_cli::train(*args), false),
+            Command::TrainMapper(args) => report(train_mapper::train(*args), false),
             Command::Decode(args) => {
                 let json = args.json;
-                match (mapper_cli::decode(*args), json) {
+                match (decode::decode(*args), json) {
                     (Ok(_), false) => ExitCode::SUCCESS,
                     (result, json) => report(result, json),
                 }
             }
             Command::Eval(args) => {
                 let json = args.json;
-                match (mapper_cli::eval(*args), json) {
+                match (eval::eval(*args), json) {
                     // The table has been printed already.
                     (Ok(_), false) => ExitCode::SUCCESS,
                     (result, json) => report(result, json),
@@ -279,7 +288,7 @@ mod cli {
                     what: "--input".into(),
                     unit: "pixels .npy file".into(),
                 })?;
-                let (values, s) = mapper_cli::read_array(path, &[4])?;
+                let (values, s) = crate::io::read_array(path, &[4])?;
                 let tensor = Tensor::<4>::from_data(
                     TensorData::new(values, [s[0], s[1], s[2], s[3]]),
                     &device.device,

@@ -1,17 +1,20 @@
 //! `brainclip sim world`: the simulated GOD-style experiment written as files shaped like
-//! real preprocessed data, so train-mapper, eval and the site read it as they read real data.
+//! real preprocessed data, so train-mapper, eval and the site read it as they read real data;
+//! `brainclip sim planted`: a small dataset with a planted linear ground truth.
 
 use std::path::PathBuf;
 
 use brainclip::data::npy::write_npy_f32;
 use brainclip::error::{Error, Result};
+use brainclip::matrix::Matrix;
 use brainclip::sim::protocol::{Protocol, ProtocolConfig};
 use brainclip::sim::stimuli::{Category, IMAGE_SIZE, Stimulus};
 use brainclip::sim::subject::{Subject, SubjectConfig};
+use brainclip::sim::{PlantedConfig, PlantedDataset};
 use clap::Args;
 use serde_json::json;
 
-use crate::mapper_cli::{io_error, write_bytes, write_json, write_matrix};
+use crate::io::{io_error, write_bytes, write_json, write_matrix};
 
 #[derive(Args)]
 pub struct SimWorldArgs {
@@ -184,5 +187,105 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
         "seen_categories": protocol.train_categories.len(),
         "novel_categories": protocol.test_categories.len(),
         "subjects": world["subjects"],
+    }))
+}
+
+#[derive(Args)]
+pub struct SimPlantedArgs {
+    /// Directory to write the dataset into.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = PlantedConfig::default().voxels)]
+    voxels: usize,
+    /// Embedding size.
+    #[arg(long, default_value_t = PlantedConfig::default().dim)]
+    dim: usize,
+    #[arg(long, default_value_t = PlantedConfig::default().train_categories)]
+    train_categories: usize,
+    #[arg(long, default_value_t = PlantedConfig::default().test_categories)]
+    test_categories: usize,
+    #[arg(long, default_value_t = PlantedConfig::default().train_per_category)]
+    train_per_category: usize,
+    #[arg(long, default_value_t = PlantedConfig::default().test_per_category)]
+    test_per_category: usize,
+    /// Voxel noise standard deviation relative to the signal's.
+    #[arg(long, default_value_t = PlantedConfig::default().noise)]
+    noise: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn sim_planted(args: SimPlantedArgs) -> Result<serde_json::Value> {
+    let config = PlantedConfig {
+        voxels: args.voxels,
+        dim: args.dim,
+        train_categories: args.train_categories,
+        test_categories: args.test_categories,
+        train_per_category: args.train_per_category,
+        test_per_category: args.test_per_category,
+        noise: args.noise,
+        seed: args.seed,
+        ..PlantedConfig::default()
+    };
+    if config.voxels == 0
+        || config.dim == 0
+        || config.train_categories < 2
+        || config.test_categories < 2
+    {
+        return Err(Error::InvalidConfig {
+            what: "planted dataset".into(),
+            reason: "needs voxels ≥ 1, dim ≥ 1 and at least 2 training and 2 novel categories"
+                .into(),
+        });
+    }
+    let data = PlantedDataset::generate(&config)?;
+    let out = &args.out;
+    std::fs::create_dir_all(out).map_err(|err| io_error(out, err))?;
+    let npy = |name: &str, m: &Matrix| write_matrix(&out.join(name), m);
+    let names = |cats: &[usize]| -> serde_json::Value {
+        json!(
+            cats.iter()
+                .map(|c| &data.category_names[*c])
+                .collect::<Vec<_>>()
+        )
+    };
+    let seen: Vec<usize> = (0..config.train_categories).collect();
+    let novel: Vec<usize> = (config.train_categories..data.category_names.len()).collect();
+    let rows = |cats: &[usize]| -> Result<Matrix> {
+        Matrix::new(
+            cats.iter()
+                .flat_map(|c| data.category_embeddings.row(*c).iter().copied())
+                .collect(),
+            cats.len(),
+            config.dim,
+        )
+    };
+    npy("train_fmri.npy", &data.train.fmri)?;
+    npy("train_image_embeddings.npy", &data.train.images)?;
+    let train_text = rows(&data.train.categories)?;
+    write_bytes(
+        &out.join("train_text_embeddings.npy"),
+        &write_npy_f32(train_text.values(), &[train_text.rows(), 1, config.dim])?,
+    )?;
+    write_json(
+        &out.join("train_labels.json"),
+        &names(&data.train.categories),
+    )?;
+    npy("test_fmri.npy", &data.test.fmri)?;
+    npy("test_image_embeddings.npy", &data.test.images)?;
+    write_json(&out.join("test_labels.json"), &names(&data.test.categories))?;
+    write_json(&out.join("seen_categories.json"), &names(&seen))?;
+    npy("seen_category_embeddings.npy", &rows(&seen)?)?;
+    write_json(&out.join("novel_categories.json"), &names(&novel))?;
+    npy("novel_category_embeddings.npy", &rows(&novel)?)?;
+    write_json(&out.join("config.json"), &json!(config))?;
+    Ok(json!({
+        "out": out.display().to_string(),
+        "train_trials": data.train.fmri.rows(),
+        "test_trials": data.test.fmri.rows(),
+        "voxels": config.voxels,
+        "dim": config.dim,
+        "seen_categories": config.train_categories,
+        "novel_categories": config.test_categories,
     }))
 }

@@ -94,8 +94,8 @@ pub async fn embed_labels(
                 *m += v;
             }
         }
-        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        values.extend(mean.iter().map(|v| v / norm));
+        crate::matrix::l2_normalize(&mut mean);
+        values.extend(mean);
     }
     Matrix::new(values, labels.len(), dim)
 }
@@ -209,18 +209,26 @@ pub enum Space {
     Text,
 }
 
+mod evaluate;
+
+pub use evaluate::{COLOUR_ONLY, EvalRequest, Evaluation, PerTrial, SHAPE_ONLY};
+
 /// A bundle's models, loaded on one device: what decoding and retrieval run on.
 pub struct Decoder {
     pub device: ComputeDevice,
     pub mapper: crate::mapper::Mapper,
+    /// Mappers the bundle ships as controls and baselines ("shuffled labels", "ridge"), by
+    /// name: evaluation scores each of them beside the model.
+    pub controls: Vec<(String, crate::mapper::Mapper)>,
     /// CLIP, when the bundle has one: needed to embed free-text labels.
     pub clip: Option<crate::clip::Clip>,
     normalization: crate::data::Normalization,
 }
 
 impl Decoder {
-    /// Loads the bundle's mapper (the first component of kind `mapper`) and its CLIP (the
-    /// first of kind `clip`, a Hugging Face `config.json` + `model.safetensors`), if any.
+    /// Loads the bundle's mapper (the first component of kind `mapper` that is not a
+    /// control), its controls, and its CLIP (the first of kind `clip`, a Hugging Face
+    /// `config.json` + `model.safetensors`), if any.
     pub fn from_bundle(
         bundle: &crate::data::bundle::Bundle,
         device: ComputeDevice,
@@ -232,12 +240,25 @@ impl Decoder {
                 .find(|(_, c)| c.kind == kind)
                 .map(|(name, _)| name.clone())
         };
-        let mapper_name = of_kind("mapper").ok_or_else(|| Error::BundleManifest {
-            file: crate::data::bundle::MANIFEST_FILE.into(),
-            field: "components".into(),
-            reason: "has no component of kind 'mapper'".into(),
-        })?;
+        let mapper_name = components
+            .iter()
+            .find(|(_, c)| c.kind == "mapper" && c.control.is_none())
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| Error::BundleManifest {
+                file: crate::data::bundle::MANIFEST_FILE.into(),
+                field: "components".into(),
+                reason: "has no component of kind 'mapper' (other than controls)".into(),
+            })?;
         let mapper = crate::mapper::Mapper::from_bundle(bundle, &mapper_name, &device.device)?;
+        let controls = components
+            .iter()
+            .filter(|(_, c)| c.kind == "mapper")
+            .filter_map(|(name, c)| c.control.as_ref().map(|label| (name, label)))
+            .map(|(name, label)| {
+                let control = crate::mapper::Mapper::from_bundle(bundle, name, &device.device)?;
+                Ok((label.clone(), control))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let clip = match of_kind("clip") {
             None => None,
             Some(name) => {
@@ -255,6 +276,7 @@ impl Decoder {
             normalization: bundle.normalization()?,
             device,
             mapper,
+            controls,
             clip,
         })
     }
@@ -265,12 +287,18 @@ impl Decoder {
         &self,
         fmri: &crate::data::FmriBatch,
     ) -> Result<crate::mapper::MappedEmbeddings> {
-        fmri.expect_voxels(self.mapper.config.voxels)?;
-        let mut batch = fmri.clone();
-        batch.normalize(&self.normalization)?;
+        let batch = self.normalized(fmri)?;
         self.mapper
             .embed(&self.device, batch.values(), batch.voxels())
             .await
+    }
+
+    /// A copy of `fmri`, checked and normalised as the bundle prescribes.
+    fn normalized(&self, fmri: &crate::data::FmriBatch) -> Result<crate::data::FmriBatch> {
+        fmri.expect_voxels(self.mapper.config.voxels)?;
+        let mut batch = fmri.clone();
+        batch.normalize(&self.normalization)?;
+        Ok(batch)
     }
 
     /// Zero-shot category decoding of every trial against free-text labels, which CLIP

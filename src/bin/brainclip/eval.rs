@@ -1,0 +1,180 @@
+//! `brainclip eval`: every metric of a bundle on test fMRI, printed beside its chance level,
+//! the bundle's controls (shuffled labels, ridge) and, on simulated-world labels, the
+//! colour-only and shape-only ceilings. The numbers come from `Decoder::evaluate`, the
+//! same call the npm package and the demo page make.
+
+use std::path::PathBuf;
+
+use brainclip::data::bundle::Bundle;
+use brainclip::error::Result;
+use brainclip::metrics::Metric;
+use brainclip::tasks::{self, EvalRequest, Evaluation};
+use clap::Args;
+
+use crate::io::{FmriInput, cpu, load_clip, read_embeddings, read_strings};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Bundle with a mapper (as written by train-mapper).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Test fMRI.
+    #[command(flatten)]
+    input: FmriInput,
+    /// True category label per trial, JSON.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Candidate labels, JSON list (default: the distinct true labels).
+    #[arg(long)]
+    candidates: Option<PathBuf>,
+    /// CLIP text embeddings of the candidates, .npy [candidates, dim] (else --clip);
+    /// checked and L2-normalised.
+    #[arg(long)]
+    label_embeddings: Option<PathBuf>,
+    /// Hugging Face CLIP directory to embed candidate labels (default: the bundle's CLIP).
+    #[arg(long)]
+    clip: Option<PathBuf>,
+    /// Prompt template(s); several are ensembled.
+    #[arg(long = "template")]
+    templates: Vec<String>,
+    /// True CLIP image embedding per trial, .npy [trials, dim]: enables retrieval metrics;
+    /// checked and L2-normalised. Identical rows are repeats of one stimulus.
+    #[arg(long)]
+    image_embeddings: Option<PathBuf>,
+    /// True caption embedding per trial, .npy [trials, dim]: enables fMRI→text retrieval;
+    /// checked and L2-normalised.
+    #[arg(long)]
+    text_embeddings: Option<PathBuf>,
+    /// N of the N-way identification; with N ≥ the number of stimuli it is plain top-1 and
+    /// is not reported twice.
+    #[arg(long, default_value_t = 300)]
+    way: usize,
+    /// Random draws the N-way identification is averaged over.
+    #[arg(long, default_value_t = 30)]
+    draws: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
+    let decoder = tasks::Decoder::from_bundle(&Bundle::load_dir(&args.bundle)?, cpu())?;
+    let batch = args.input.read(Some(decoder.mapper.config.voxels))?;
+    let labels = args.labels.as_deref().map(read_strings).transpose()?;
+    let candidates = args.candidates.as_deref().map(read_strings).transpose()?;
+    let mut label_embeddings = args
+        .label_embeddings
+        .as_deref()
+        .map(read_embeddings)
+        .transpose()?;
+    // A separate CLIP (rather than the bundle's) embeds the candidates here.
+    if let (None, Some(dir), Some(labels)) = (&label_embeddings, &args.clip, &labels) {
+        let clip = load_clip(Some(dir), "candidate labels")?;
+        let names = candidates.clone().unwrap_or_else(|| distinct(labels));
+        label_embeddings = Some(pollster::block_on(tasks::embed_labels(
+            &decoder.device,
+            &clip,
+            &names,
+            &args.templates,
+        ))?);
+    }
+    let request = EvalRequest {
+        labels,
+        candidates,
+        templates: args.templates.clone(),
+        label_embeddings,
+        image_embeddings: args
+            .image_embeddings
+            .as_deref()
+            .map(read_embeddings)
+            .transpose()?,
+        text_embeddings: args
+            .text_embeddings
+            .as_deref()
+            .map(read_embeddings)
+            .transpose()?,
+        way: args.way,
+        draws: args.draws,
+        seed: args.seed,
+    };
+    let evaluation = pollster::block_on(decoder.evaluate(&batch, &request))?;
+    if !args.json {
+        print_table(&evaluation);
+    }
+    Ok(serde_json::to_value(&evaluation).expect("evaluation serialises"))
+}
+
+fn distinct(labels: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in labels {
+        if !out.contains(l) {
+            out.push(l.clone());
+        }
+    }
+    out
+}
+
+/// Controls in reading order: the model's own controls, then the ceilings, then any other.
+fn control_columns(metrics: &[Metric]) -> Vec<String> {
+    let preferred = [
+        "shuffled labels",
+        "ridge",
+        tasks::COLOUR_ONLY,
+        tasks::SHAPE_ONLY,
+    ];
+    let mut names: Vec<String> = Vec::new();
+    for m in metrics {
+        for name in m.controls.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names.sort_by_key(|n| {
+        (
+            preferred
+                .iter()
+                .position(|p| p == n)
+                .unwrap_or(preferred.len()),
+            n.clone(),
+        )
+    });
+    names
+}
+
+pub fn print_table(evaluation: &Evaluation) {
+    let columns = control_columns(&evaluation.metrics);
+    let width = evaluation
+        .metrics
+        .iter()
+        .map(|m| m.name.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut header = format!("{:<width$} {:>7} {:>7}", "metric", "value", "chance");
+    for c in &columns {
+        header.push_str(&format!(" {:>w$}", c, w = c.len().max(7)));
+    }
+    println!("{header} {:>6}", "trials");
+    for m in &evaluation.metrics {
+        let mut line = format!(
+            "{:<width$} {:>6.1}% {:>6.1}%",
+            m.name,
+            100.0 * m.value,
+            100.0 * m.chance
+        );
+        for c in &columns {
+            let w = c.len().max(7);
+            match m.controls.get(c) {
+                Some(v) => line.push_str(&format!(" {:>w$}", format!("{:.1}%", 100.0 * v))),
+                None => line.push_str(&format!(" {:>w$}", "—")),
+            }
+        }
+        println!("{line} {:>6}", m.trials);
+    }
+    for note in &evaluation.notes {
+        println!("note: {note}");
+    }
+}

@@ -1,0 +1,147 @@
+//! The controls a mapper's numbers are read against, trained on exactly the same split:
+//! a mapper trained on shuffled supervision (what training finds without a real
+//! brain–stimulus relation) and ridge regression (the linear decoder of the field).
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::mapper::Mapper;
+use crate::matrix::Matrix;
+use crate::ridge::{LAMBDA_SCALES, RidgeProblem, RidgeSolution, ridge_mapper};
+use crate::train::mapper::{
+    EpochReport, ProgressFn, TrainConfig, TrainOutcome, TrainingData, prepare, train_mapper,
+    validation::validate,
+};
+
+/// Display names of the controls, as evaluation reports them.
+pub const SHUFFLED_CONTROL: &str = "shuffled labels";
+pub const RIDGE_BASELINE: &str = "ridge";
+
+/// Seed offset of the shuffled control's permutation, apart from the trainer's streams.
+const SHUFFLE_SEED: u64 = 0x5_4ff1e;
+
+/// Trains the mapper's label-shuffled control: the same settings and split, with every
+/// stimulus given another stimulus's supervision.
+pub fn train_shuffled_control(
+    data: &TrainingData,
+    mapper_config: &crate::mapper::MapperConfig,
+    config: &TrainConfig,
+    checkpoint_dir: Option<&Path>,
+    resume: bool,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
+    progress: ProgressFn,
+) -> Result<TrainOutcome> {
+    let shuffled = data.with_shuffled_supervision(config.seed ^ SHUFFLE_SEED);
+    train_mapper(
+        &shuffled,
+        mapper_config,
+        config,
+        checkpoint_dir,
+        resume,
+        on_epoch,
+        progress,
+    )
+}
+
+/// A ridge decoder fitted on the mapper's training split, λ chosen per space on its
+/// validation split.
+pub struct RidgeBaseline {
+    pub mapper: Mapper,
+    /// The chosen λ of each space as a multiple of `tr(X Xᵀ)/n`.
+    pub image_lambda_scale: f64,
+    pub text_lambda_scale: f64,
+}
+
+/// Fits ridge regression from the normalised training fMRI to the image embeddings and to
+/// each trial's mean caption embedding, choosing λ for each space from [`LAMBDA_SCALES`] by
+/// validation top-1 (the mapper's early-stopping score); ties go to the larger λ. Without
+/// a validation split λ is `tr(X Xᵀ)/n`.
+pub fn fit_ridge(
+    data: &TrainingData,
+    config: &TrainConfig,
+    logit_scale: f32,
+) -> Result<RidgeBaseline> {
+    data.validate()?;
+    let prepared = prepare(data, config)?;
+    let voxels = data.fmri.cols();
+    let problem = RidgeProblem::new(&prepared.train_x, prepared.train_rows.len(), voxels)?;
+    let image_targets = match &data.images {
+        Some(images) => images.select_rows(&prepared.train_rows),
+        None => mean_captions(data, &prepared.train_rows)?,
+    };
+    let text_targets = match &data.texts {
+        Some(_) => mean_captions(data, &prepared.train_rows)?,
+        None => image_targets.clone(),
+    };
+    let unit = problem.lambda_unit();
+    let fit = |scale: f64| -> Result<(RidgeSolution, RidgeSolution)> {
+        Ok((
+            problem.solve(&image_targets, scale * unit)?,
+            problem.solve(&text_targets, scale * unit)?,
+        ))
+    };
+    if prepared.val_rows.is_empty() {
+        let (image, text) = fit(1.0)?;
+        return Ok(RidgeBaseline {
+            mapper: ridge_mapper(&image, &text, logit_scale)?,
+            image_lambda_scale: 1.0,
+            text_lambda_scale: 1.0,
+        });
+    }
+    let stimulus = data.stimulus_ids();
+    let mut best_image: Option<(f64, f64, RidgeSolution)> = None;
+    let mut best_text: Option<(f64, f64, RidgeSolution)> = None;
+    for scale in LAMBDA_SCALES {
+        let (image, text) = fit(scale)?;
+        let candidate = ridge_mapper(&image, &text, logit_scale)?;
+        let [image_score, text_score] = validate(
+            &candidate.model,
+            &candidate.config,
+            data,
+            &prepared.val_rows,
+            &prepared.val_x,
+            &stimulus,
+            data.images.is_some(),
+            data.texts.is_some(),
+        )?;
+        let keep = |best: &mut Option<(f64, f64, RidgeSolution)>,
+                    score: Option<(f64, f64)>,
+                    solution: RidgeSolution| {
+            let score = score.map_or(0.0, |(value, _)| value);
+            // Scales rise, so ≥ keeps the larger λ on ties.
+            if best.as_ref().is_none_or(|(s, _, _)| score >= *s) {
+                *best = Some((score, scale, solution));
+            }
+        };
+        keep(&mut best_image, image_score, image);
+        keep(&mut best_text, text_score, text);
+    }
+    let (_, image_lambda_scale, image) = best_image.expect("the grid is not empty");
+    let (_, text_lambda_scale, text) = best_text.expect("the grid is not empty");
+    Ok(RidgeBaseline {
+        mapper: ridge_mapper(&image, &text, logit_scale)?,
+        image_lambda_scale,
+        text_lambda_scale,
+    })
+}
+
+/// Each trial's captions averaged into one unit target (their shared direction).
+fn mean_captions(data: &TrainingData, rows: &[usize]) -> Result<Matrix> {
+    let texts = data
+        .texts
+        .as_ref()
+        .expect("callers check that captions exist");
+    let dim = texts.embeddings.cols();
+    let mut values = Vec::with_capacity(rows.len() * dim);
+    for &row in rows {
+        let mut mean = vec![0f32; dim];
+        for &caption in &texts.per_trial[row] {
+            mean.iter_mut()
+                .zip(texts.embeddings.row(caption))
+                .for_each(|(m, v)| *m += v);
+        }
+        crate::matrix::l2_normalize(&mut mean);
+        values.extend(mean);
+    }
+    Matrix::new(values, rows.len(), dim)
+}

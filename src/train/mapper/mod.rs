@@ -1,0 +1,517 @@
+//! Training the BrainCLIP mapper: contrastive alignment of fMRI with CLIP image embeddings
+//! and CLIP text embeddings at once, on the CPU with burn's autodiff.
+//!
+//! Reproducible: every random choice (initialisation, split, batch order, caption sampling,
+//! dropout masks, VAE noise) comes from generators seeded by `seed`, epoch and step, so a run
+//! resumed from a checkpoint continues exactly as the uninterrupted run would have.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::data::normalize::{batch_statistics, zscore_rows};
+use crate::error::{Error, Result};
+use crate::mapper::{Mapper, MapperConfig, MapperModel, TrainingNoise};
+
+use crate::matrix::Matrix;
+use crate::train::checkpoint::{
+    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
+    save_module, save_optimizer, scalar, stream_seed,
+};
+use crate::train::losses;
+
+mod bundle;
+mod config;
+mod controls;
+mod data;
+mod validation;
+
+pub use bundle::{BundleContents, CLIP_COMPONENT, MAPPER_COMPONENT, mapper_bundle};
+pub use config::{AuxLoss, EpochReport, TrainConfig};
+pub use controls::{
+    RIDGE_BASELINE, RidgeBaseline, SHUFFLED_CONTROL, fit_ridge, train_shuffled_control,
+};
+use data::gather;
+pub use data::{NEAR_COPY_CORRELATION, NearCopyReport, TextTargets, TrainingData, near_copies};
+use validation::validate;
+
+/// Training progress for a progress bar: `(step, total steps)`.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// The result: a mapper and the normalisation it expects.
+pub struct TrainOutcome {
+    pub mapper: Mapper,
+    /// Per-voxel mean and std of the training split.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub history: Vec<EpochReport>,
+    pub best_epoch: usize,
+    pub train_trials: usize,
+    pub val_trials: usize,
+}
+
+/// The trained module plus the learnable temperature (as log of the logit scale).
+#[derive(Module, Debug)]
+struct Trainee {
+    // Not `mapper`: the derive's generated code has a variable of that name.
+    network: MapperModel,
+    log_scale: Param<Tensor<1>>,
+}
+
+/// Dropout masks and Gaussian noise drawn on the host from a seeded generator.
+struct SeededNoise {
+    rng: ChaCha8Rng,
+    device: Device,
+}
+
+impl TrainingNoise for SeededNoise {
+    fn dropout(&mut self, x: Tensor<2>, p: f64) -> Tensor<2> {
+        if p <= 0.0 {
+            return x;
+        }
+        let [rows, cols] = x.dims();
+        let keep = 1.0 - p;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..rows * cols)
+            .map(|_| {
+                if self.rng.random::<f64>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        x * Tensor::<2>::from_data(TensorData::new(mask, [rows, cols]), &self.device)
+    }
+
+    fn normal_like(&mut self, like: &Tensor<2>) -> Option<Tensor<2>> {
+        let [rows, cols] = like.dims();
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|_| StandardNormal.sample(&mut self.rng))
+            .collect();
+        Some(Tensor::from_data(
+            TensorData::new(values, [rows, cols]),
+            &self.device,
+        ))
+    }
+}
+
+const PURPOSE_INIT: u64 = 1;
+const PURPOSE_ORDER: u64 = 3;
+const PURPOSE_STEP: u64 = 4;
+
+/// Saved after each epoch; `--resume` continues from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    /// Everything that must match for a resume to continue the same run.
+    fingerprint: String,
+    epochs_done: usize,
+    step: usize,
+    best_score: f64,
+    best_epoch: usize,
+    epochs_without_improvement: usize,
+    history: Vec<EpochReport>,
+    /// Sub-folder holding this checkpoint's weights and optimizer state.
+    folder: String,
+}
+
+const STATE_FILE: &str = "state.json";
+const TRAINEE_FILE: &str = "trainee.bpk";
+const BEST_FILE: &str = "best.bpk";
+const OPTIMIZER_FILE: &str = "optimizer.bpk";
+
+/// The validation split and the normalised fMRI of each side, shared by the mapper, its
+/// controls and the ridge baseline so that all of them see the same trials.
+pub(crate) struct Prepared {
+    pub train_rows: Vec<usize>,
+    pub val_rows: Vec<usize>,
+    /// Per-voxel statistics of the training split.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// z-scored `[train_rows, voxels]` and `[val_rows, voxels]`.
+    pub train_x: Vec<f32>,
+    pub val_x: Vec<f32>,
+}
+
+pub(crate) fn prepare(data: &TrainingData, config: &TrainConfig) -> Result<Prepared> {
+    let voxels = data.fmri.cols();
+    let (train_rows, val_rows) = data.validation_split(config.val_fraction, config.seed);
+    if train_rows.len() < 2 {
+        return Err(Error::TooFewTrials {
+            file: "fMRI".into(),
+            got: train_rows.len(),
+            needed: 2,
+            purpose: "the training split".into(),
+        });
+    }
+    // Normalisation statistics from the training split only.
+    let train_raw = gather(&data.fmri, &train_rows);
+    let (mean, std) = batch_statistics(&train_raw, train_rows.len(), voxels);
+    let normalize = |rows: &[usize]| -> Vec<f32> {
+        let mut out = gather(&data.fmri, rows);
+        zscore_rows(&mut out, &mean, &std);
+        out
+    };
+    let train_x = normalize(&train_rows);
+    let val_x = normalize(&val_rows);
+    Ok(Prepared {
+        train_rows,
+        val_rows,
+        mean,
+        std,
+        train_x,
+        val_x,
+    })
+}
+
+impl TrainingData {
+    /// How many validation trials of the split `config` makes have a near-copy among the
+    /// training trials (see [`near_copies`]): a validation score measured on such a split
+    /// is optimistic.
+    pub fn validation_leak(&self, config: &TrainConfig) -> Result<NearCopyReport> {
+        let prepared = prepare(self, config)?;
+        let voxels = self.fmri.cols();
+        let rows = prepared.train_rows.len() + prepared.val_rows.len();
+        let x = Matrix::new([prepared.train_x, prepared.val_x].concat(), rows, voxels)?;
+        let train: Vec<usize> = (0..prepared.train_rows.len()).collect();
+        let val: Vec<usize> = (prepared.train_rows.len()..rows).collect();
+        near_copies(&x, &train, &val)
+    }
+}
+
+/// Trains a mapper. With `checkpoint_dir`, state is saved after every epoch; with `resume`
+/// the run continues from it (and refuses if the settings or data differ). `on_epoch` sees
+/// each epoch's report and returns whether to go on (false stops after the checkpoint, as an
+/// interruption would).
+pub fn train_mapper(
+    data: &TrainingData,
+    mapper_config: &MapperConfig,
+    config: &TrainConfig,
+    checkpoint_dir: Option<&Path>,
+    resume: bool,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
+    progress: ProgressFn,
+) -> Result<TrainOutcome> {
+    data.validate()?;
+    config.validate()?;
+    mapper_config.validate()?;
+    let voxels = data.fmri.cols();
+    if mapper_config.voxels != voxels {
+        return Err(Error::VoxelCountMismatch {
+            file: "fMRI".into(),
+            got: voxels,
+            expected: mapper_config.voxels,
+        });
+    }
+    let use_images = config.lambda_image > 0.0 && data.images.is_some();
+    let use_texts = config.lambda_text > 0.0 && data.texts.is_some();
+    if !use_images && !use_texts {
+        return Err(Error::InvalidConfig {
+            what: "training settings".into(),
+            reason: "the supervision given has weight 0 (lambda_image / lambda_text)".into(),
+        });
+    }
+    for (what, dim, want) in [
+        (
+            "image embeddings",
+            data.images.as_ref().map(|m| m.cols()),
+            mapper_config.image_dim,
+        ),
+        (
+            "text embeddings",
+            data.texts.as_ref().map(|t| t.embeddings.cols()),
+            mapper_config.text_dim,
+        ),
+    ] {
+        if let Some(dim) = dim
+            && dim != want
+        {
+            return Err(Error::ShapeMismatch {
+                what: format!("{what} size"),
+                got: dim.to_string(),
+                expected: format!("{want} (the mapper's head size)"),
+            });
+        }
+    }
+
+    let stimulus = data.stimulus_ids();
+    let Prepared {
+        train_rows,
+        val_rows,
+        mean,
+        std,
+        train_x,
+        val_x,
+    } = prepare(data, config)?;
+
+    let device = Device::flex().autodiff();
+    let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(config.seed, PURPOSE_INIT, 0, 0));
+    let mapper = MapperModel::new(mapper_config, &mut || init_rng.random::<f32>(), &device)?;
+    let log_scale = Param::from_tensor(Tensor::<1>::from_data(
+        TensorData::new(vec![(1.0 / config.temperature).ln()], [1]),
+        &device,
+    ));
+    let mut trainee = Trainee {
+        network: mapper,
+        log_scale,
+    };
+    let mut optimizer: ModuleOptimizer = {
+        let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
+        if let Some(clip) = config.grad_clip {
+            adamw = adamw.with_grad_clipping(Some(GradientClippingConfig::Norm(clip)));
+        }
+        adamw.init()
+    };
+
+    let steps_per_epoch = train_rows.len().div_ceil(config.batch_size);
+    let total_steps = steps_per_epoch * config.epochs;
+    let fingerprint = serde_json::json!({
+        "mapper": mapper_config,
+        "train": config,
+        "trials": data.fmri.rows(),
+        "voxels": voxels,
+        "data": data.content_hash(),
+    })
+    .to_string();
+    let mut state = CheckpointState {
+        fingerprint: fingerprint.clone(),
+        epochs_done: 0,
+        step: 0,
+        best_score: f64::NEG_INFINITY,
+        best_epoch: 0,
+        epochs_without_improvement: 0,
+        history: Vec::new(),
+        folder: String::new(),
+    };
+    let mut best = trainee.valid();
+    if let (Some(dir), true) = (checkpoint_dir, resume)
+        && let Some(saved) = resume_state(dir, STATE_FILE, &fingerprint, |s: &CheckpointState| {
+            s.fingerprint.as_str()
+        })?
+    {
+        let folder = dir.join(&saved.folder);
+        trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
+        best = load_module_from(best, &folder.join(BEST_FILE))?;
+        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
+        state = saved;
+    }
+
+    let early_stopped = |state: &CheckpointState| {
+        config.patience > 0
+            && !val_rows.is_empty()
+            && state.epochs_without_improvement >= config.patience
+    };
+    while state.epochs_done < config.epochs && !early_stopped(&state) {
+        let epoch = state.epochs_done;
+        let started = Instant::now();
+        let mut order: Vec<usize> = (0..train_rows.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream_seed(
+            config.seed,
+            PURPOSE_ORDER,
+            epoch,
+            0,
+        )));
+        let beta = if config.beta_warmup_epochs == 0 {
+            config.beta
+        } else {
+            config.beta * ((epoch + 1) as f32 / config.beta_warmup_epochs as f32).min(1.0)
+        };
+        let (mut sum_loss, mut sum_img, mut sum_txt, mut sum_kl, mut batches) =
+            (0.0, 0.0, 0.0, 0.0, 0usize);
+        let mut learning_rate = 0.0;
+        for batch in order.chunks(config.batch_size) {
+            if batch.len() < 2 {
+                continue;
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(
+                config.seed,
+                PURPOSE_STEP,
+                epoch,
+                state.step,
+            ));
+            let b = batch.len();
+            let x: Vec<f32> = batch
+                .iter()
+                .flat_map(|&p| train_x[p * voxels..(p + 1) * voxels].iter().copied())
+                .collect();
+            let x = Tensor::<2>::from_data(TensorData::new(x, [b, voxels]), &device);
+            let trials: Vec<usize> = batch.iter().map(|&p| train_rows[p]).collect();
+            // Caption choice first, then dropout/noise, all from this step's generator.
+            let captions: Option<Vec<usize>> = data.texts.as_ref().map(|t| {
+                trials
+                    .iter()
+                    .map(|&trial| {
+                        let options = &t.per_trial[trial];
+                        options[rng.random_range(0..options.len())]
+                    })
+                    .collect()
+            });
+            let mut noise = SeededNoise {
+                rng,
+                device: device.clone(),
+            };
+            let out = trainee.network.forward(x, mapper_config, &mut noise);
+            let scale = if config.learn_temperature {
+                trainee.log_scale.val().exp().clamp_max(100.0)
+            } else {
+                trainee.log_scale.val().detach().exp()
+            };
+            let mut loss = Tensor::<1>::zeros([1], &device);
+            let mut loss_image = 0.0;
+            let mut loss_text = 0.0;
+            if use_images {
+                let images = data.images.as_ref().expect("checked above");
+                let targets = Tensor::<2>::from_data(
+                    TensorData::new(gather(images, &trials), [b, images.cols()]),
+                    &device,
+                );
+                let groups: Vec<usize> = trials.iter().map(|&t| stimulus[t]).collect();
+                let positives = Tensor::<2>::from_data(
+                    TensorData::new(losses::positives_from_groups(&groups), [b, b]),
+                    &device,
+                );
+                let term =
+                    losses::info_nce(out.image.clone(), targets.clone(), scale.clone(), positives);
+                loss_image = scalar(term.clone());
+                loss = loss + term.mul_scalar(config.lambda_image);
+                loss = loss + aux_term(config, out.image.clone(), targets);
+            }
+            if use_texts {
+                let texts = data.texts.as_ref().expect("checked above");
+                let chosen = captions.as_ref().expect("drawn above");
+                let targets = Tensor::<2>::from_data(
+                    TensorData::new(
+                        gather(&texts.embeddings, chosen),
+                        [b, texts.embeddings.cols()],
+                    ),
+                    &device,
+                );
+                let positives = Tensor::<2>::from_data(
+                    TensorData::new(losses::positives_from_groups(chosen), [b, b]),
+                    &device,
+                );
+                let term = losses::info_nce(out.text.clone(), targets.clone(), scale, positives);
+                loss_text = scalar(term.clone());
+                loss = loss + term.mul_scalar(config.lambda_text);
+                loss = loss + aux_term(config, out.text.clone(), targets);
+            }
+            let mut kl = 0.0;
+            if let (Some(mu), Some(logvar)) = (out.mu, out.logvar)
+                && beta > 0.0
+            {
+                let term = losses::kl_divergence(mu, logvar);
+                kl = scalar(term.clone());
+                loss = loss + term.mul_scalar(beta);
+            }
+            let loss_value = finite_loss(scalar(loss.clone()), "training", epoch, state.step)?;
+            let grads = GradientsParams::from_grads(loss.backward(), &trainee);
+            learning_rate = config.learning_rate_at(state.step, total_steps);
+            trainee = optimizer.step(learning_rate, trainee, grads);
+            state.step += 1;
+            sum_loss += loss_value;
+            sum_img += loss_image;
+            sum_txt += loss_text;
+            sum_kl += kl;
+            batches += 1;
+            progress(state.step, total_steps);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let eval = trainee.valid();
+        let [val_image, val_text] = validate(
+            &eval.network,
+            mapper_config,
+            data,
+            &val_rows,
+            &val_x,
+            &stimulus,
+            use_images,
+            use_texts,
+        )?;
+        let scores: Vec<f64> = [val_image, val_text]
+            .into_iter()
+            .flatten()
+            .map(|(value, _)| value)
+            .collect();
+        let score = if scores.is_empty() {
+            // No validation set: the latest weights are the ones kept.
+            epoch as f64
+        } else {
+            scores.iter().sum::<f64>() / scores.len() as f64
+        };
+        let improved = score > state.best_score;
+        if improved {
+            state.best_score = score;
+            state.best_epoch = epoch + 1;
+            state.epochs_without_improvement = 0;
+            best = eval.clone();
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        let n = batches.max(1) as f64;
+        let report = EpochReport {
+            epoch: epoch + 1,
+            loss: sum_loss / n,
+            loss_image: sum_img / n,
+            loss_text: sum_txt / n,
+            kl: sum_kl / n,
+            val_image_top1: val_image.map(|(v, _)| v),
+            val_text_top1: val_text.map(|(v, _)| v),
+            val_image_chance: val_image.map(|(_, c)| c),
+            val_text_chance: val_text.map(|(_, c)| c),
+            learning_rate,
+            temperature: 1.0 / scalar(eval.log_scale.val()).exp(),
+            samples_per_second: train_rows.len() as f64 / elapsed.max(1e-9),
+            best: improved,
+        };
+        let keep_going = on_epoch(&report);
+        state.history.push(report);
+        state.epochs_done += 1;
+        if let Some(dir) = checkpoint_dir {
+            let previous =
+                std::mem::replace(&mut state.folder, epoch_folder(dir, state.epochs_done)?);
+            let folder = dir.join(&state.folder);
+            save_module(&trainee, &folder.join(TRAINEE_FILE))?;
+            save_module(&best, &folder.join(BEST_FILE))?;
+            save_optimizer(&optimizer, &folder.join(OPTIMIZER_FILE))?;
+            finish_epoch(dir, STATE_FILE, &state, &previous, &state.folder)?;
+        }
+        if !keep_going {
+            break;
+        }
+    }
+
+    let mut final_config = mapper_config.clone();
+    final_config.logit_scale = scalar(best.log_scale.val()).exp() as f32;
+    let plain = Device::flex();
+    Ok(TrainOutcome {
+        mapper: Mapper {
+            config: final_config,
+            model: best.network.to_device(&plain),
+        },
+        mean,
+        std,
+        history: state.history,
+        best_epoch: state.best_epoch,
+        train_trials: train_rows.len(),
+        val_trials: val_rows.len(),
+    })
+}
+
+fn aux_term(config: &TrainConfig, predictions: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    match config.aux {
+        AuxLoss::None => Tensor::zeros([1], &predictions.device()),
+        AuxLoss::Cosine => {
+            losses::cosine_distance(predictions, targets).mul_scalar(config.aux_weight)
+        }
+        AuxLoss::Mse => losses::mse(predictions, targets).mul_scalar(config.aux_weight),
+    }
+}
