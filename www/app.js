@@ -111,9 +111,9 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   $('decode-button').disabled = !state.modelReady;
   $('identify-button').disabled = !state.modelReady;
   $('identify-results').hidden = true;
-  $('identify-summary').hidden = true;
+  $('identify-metrics').hidden = true;
   $('decode-results').hidden = true;
-  $('decode-summary').hidden = true;
+  $('decode-metrics').hidden = true;
 }
 
 async function loadFmri() {
@@ -157,18 +157,76 @@ function candidateLabels() {
   return [...new Set($('labels').value.split('\n').map((l) => l.trim()).filter(Boolean))];
 }
 
-function renderResults(ranked) {
+/** Percent with one decimal, as the CLI prints it. */
+const percent = (v) => `${(100 * v).toFixed(1)} %`;
+
+// Controls in the order a reader compares against them.
+const CONTROL_ORDER = ['shuffled labels', 'ridge', 'colour only', 'shape only'];
+
+/**
+ * A table of the library's metrics (value, chance and every control it reports). The page
+ * computes no metric itself: these are the numbers `brainclip eval` prints.
+ */
+function renderMetrics(id, evaluation, metricIds) {
+  const metrics = evaluation.metrics.filter((m) => metricIds.includes(m.id));
+  const controls = [...new Set(metrics.flatMap((m) => Object.keys(m.controls ?? {})))]
+    .sort((a, b) => (CONTROL_ORDER.indexOf(a) + 1 || 99) - (CONTROL_ORDER.indexOf(b) + 1 || 99));
+  const table = document.createElement('table');
+  table.className = 'metrics';
+  const head = table.createTHead().insertRow();
+  for (const title of ['metric', 'value', 'chance', ...controls]) {
+    const th = document.createElement('th');
+    th.textContent = title;
+    head.append(th);
+  }
+  const body = table.createTBody();
+  for (const m of metrics) {
+    const row = body.insertRow();
+    row.dataset.metric = m.id;
+    row.insertCell().textContent = m.name;
+    const value = row.insertCell();
+    value.textContent = percent(m.value);
+    value.className = 'value';
+    row.insertCell().textContent = percent(m.chance);
+    for (const c of controls) {
+      row.insertCell().textContent = m.controls?.[c] === undefined ? '—' : percent(m.controls[c]);
+    }
+  }
+  const notes = (evaluation.notes ?? []).map((n) => {
+    const p = document.createElement('p');
+    p.className = 'hint';
+    p.textContent = n;
+    return p;
+  });
+  const legend = document.createElement('p');
+  legend.className = 'hint';
+  legend.textContent = 'Controls: "shuffled labels" is the same mapper trained with the stimuli\'s '
+    + 'labels shuffled; "ridge" is linear ridge regression from voxels to CLIP space; "colour only" '
+    + 'and "shape only" are what a decoder that knew only the colour (or only the shape) of each '
+    + 'simulated stimulus would reach.';
+  $(id).replaceChildren(table, ...notes, ...(controls.length ? [legend] : []));
+  $(id).hidden = false;
+  showEvaluation(evaluation);
+}
+
+/** Keeps the latest evaluation downloadable as JSON (built in the page; nothing is sent). */
+function showEvaluation(evaluation) {
+  const json = JSON.stringify(evaluation, null, 2);
+  $('evaluation-json').textContent = json;
+  const link = $('evaluation-download');
+  if (link.href.startsWith('blob:')) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
+  link.hidden = false;
+}
+
+function renderResults(ranked, evaluation) {
   const body = $('decode-results').querySelector('tbody');
   body.replaceChildren();
-  let top1 = 0;
-  let top5 = 0;
+  const ranks = evaluation?.perTrial?.categoryRank;
   ranked.forEach((best, trial) => {
     const truth = state.truth?.[trial];
-    if (truth !== undefined) {
-      if (best[0]?.label === truth) top1 += 1;
-      if (best.some((r) => r.label === truth)) top5 += 1;
-    }
     const row = document.createElement('tr');
+    if (ranks) row.className = ranks[trial] === 0 ? 'decoded' : 'missed';
     const index = document.createElement('td');
     index.textContent = String(trial + 1);
     const seen = document.createElement('td');
@@ -198,15 +256,7 @@ function renderResults(ranked) {
     body.append(row);
   });
   $('decode-results').hidden = false;
-  if (state.truth) {
-    const n = ranked.length;
-    const labels = candidateLabels().length;
-    show('decode-summary', `Top-1 ${top1} of ${n} (${(100 * top1 / n).toFixed(0)} %), top-5 ${top5} of ${n} `
-      + `(${(100 * top5 / n).toFixed(0)} %); chance with ${labels} labels: `
-      + `${(100 / labels).toFixed(1)} % and ${(100 * Math.min(5, labels) / labels).toFixed(1)} %.`);
-    $('decode-summary').dataset.top1 = String(top1);
-    $('decode-summary').hidden = false;
-  }
+  if (evaluation) renderMetrics('decode-metrics', evaluation, ['category_top1', 'category_top5']);
 }
 
 async function decode() {
@@ -220,8 +270,10 @@ async function decode() {
   show('decode-status', `decoding ${grouped(state.fmri.trials)} trials against ${labels.length} labels…`);
   const started = performance.now();
   try {
-    const ranked = await call('decode', { labels, topK: 5 });
-    renderResults(ranked);
+    // With the sample, the truth is known and every true label must be a candidate.
+    const truth = state.truth && state.truth.every((t) => labels.includes(t)) ? state.truth : null;
+    const { ranked, evaluation } = await call('decode', { labels, topK: 5, truth });
+    renderResults(ranked, evaluation);
     show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     document.body.dataset.decoded = 'true';
   } catch (err) {
@@ -256,6 +308,9 @@ function thumbnail(url, alt) {
   return img;
 }
 
+/** [0, 1, …, n−1]: trial i saw candidate i. */
+const ranked0 = (n) => Array.from({ length: n }, (_, i) => i);
+
 async function identify() {
   $('identify-error').hidden = true;
   if (!state.fmri) {
@@ -268,19 +323,24 @@ async function identify() {
     const candidates = await candidateImages();
     if (candidates.length < 2) throw new Error('Pick at least two candidate images.');
     show('identify-status', `embedding ${candidates.length} images…`);
-    const ranked = await call('identify', {
+    // With the sample, trial i saw candidate i.
+    const truthKnown = Boolean($('candidate-images').files.length === 0 && state.stimulusIds);
+    const labels = candidateLabels();
+    const { ranked, evaluation } = await call('identify', {
       images: candidates.map((c) => c.bytes.buffer),
       names: candidates.map((c) => c.name),
       topK: 5,
+      candidateOfTrial: truthKnown ? ranked0(state.stimulusIds.length) : null,
+      // The truth's categories let the evaluation add category decoding and the ceilings.
+      ...(truthKnown && state.truth.every((t) => labels.includes(t))
+        ? { truth: state.truth, labels } : {}),
     });
     const body = $('identify-results').querySelector('tbody');
     body.replaceChildren();
-    // With the sample, trial i saw candidate i.
-    const truthKnown = $('candidate-images').files.length === 0 && state.stimulusIds;
-    let top1 = 0;
+    const ranks = evaluation?.perTrial?.imageRank;
     ranked.forEach((best, trial) => {
-      if (truthKnown && best[0]?.index === trial) top1 += 1;
       const row = document.createElement('tr');
+      if (ranks) row.className = ranks[trial] === 0 ? 'decoded' : 'missed';
       const index = document.createElement('td');
       index.textContent = String(trial + 1);
       const seen = document.createElement('td');
@@ -297,12 +357,9 @@ async function identify() {
       body.append(row);
     });
     $('identify-results').hidden = false;
-    if (truthKnown) {
-      const n = ranked.length;
-      show('identify-summary', `Top-1 ${top1} of ${n} (${(100 * top1 / n).toFixed(0)} %); `
-        + `chance ${(100 / candidates.length).toFixed(1)} %.`);
-      $('identify-summary').dataset.top1 = String(top1);
-      $('identify-summary').hidden = false;
+    if (evaluation) {
+      renderMetrics('identify-metrics', evaluation, ['image_top1', 'image_to_fmri_top1', 'image_nway', 'image_two_way']);
+      document.body.dataset.evaluated = 'true';
     }
     show('identify-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     document.body.dataset.identified = 'true';

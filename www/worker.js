@@ -44,15 +44,33 @@ const ops = {
     return summary(handle);
   },
 
-  async decode({ labels, topK }) {
+  // Ranks the labels for every trial; with the true labels, also scores the decoding
+  // (the library's evaluation: the same numbers as `brainclip eval`).
+  async decode({ labels, topK, truth }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
-    return decoder.decodeCategories(fmri, labels, { topK });
+    const ranked = await decoder.decodeCategories(fmri, labels, { topK });
+    const evaluation = truth
+      ? await decoder.evaluate(fmri, { labels: truth, candidates: labels })
+      : null;
+    return { ranked, evaluation };
   },
 
-  async identify({ images, names, topK }) {
+  // Ranks candidate images for every trial. When candidate i is what trial i saw, the
+  // identification is scored too, together with category decoding when labels are known.
+  async identify({ images, names, topK, candidateOfTrial, truth, labels }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
     const embeddings = await decoder.embedImages(images.map((b) => new Uint8Array(b)), names);
-    return decoder.retrieve(fmri, embeddings, { space: 'image', topK });
+    const ranked = await decoder.retrieve(fmri, embeddings, { space: 'image', topK });
+    let evaluation = null;
+    if (candidateOfTrial) {
+      const dim = embeddings.length / images.length;
+      const perTrial = new Float32Array(candidateOfTrial.length * dim);
+      candidateOfTrial.forEach((c, t) => perTrial.set(embeddings.subarray(c * dim, (c + 1) * dim), t * dim));
+      evaluation = await decoder.evaluate(fmri, {
+        imageEmbeddings: perTrial, ...(truth ? { labels: truth, candidates: labels } : {}),
+      });
+    }
+    return { ranked, evaluation };
   },
 };
 

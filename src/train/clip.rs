@@ -41,6 +41,11 @@ pub struct ClipTrainConfig {
     pub grad_clip: Option<f32>,
     /// Every this many images is held out to measure zero-shot classification.
     pub holdout_every: usize,
+    /// Standard deviation the token embeddings start from (Hugging Face: 0.02). Larger
+    /// values make words distinct from the first step: with near-identical embeddings, words
+    /// the vision tower cannot yet tell apart (shapes) are pulled together before it can.
+    #[serde(default = "hf_token_std")]
+    pub token_embedding_std: f64,
     pub seed: u64,
 }
 
@@ -55,9 +60,14 @@ impl Default for ClipTrainConfig {
             warmup_fraction: 0.05,
             grad_clip: Some(1.0),
             holdout_every: 20,
+            token_embedding_std: hf_token_std(),
             seed: 0,
         }
     }
+}
+
+fn hf_token_std() -> f64 {
+    0.02
 }
 
 /// Images with their captions, and a category per image for measuring zero-shot
@@ -482,6 +492,11 @@ pub fn train_clip(
             &device,
         )),
     };
+    if config.token_embedding_std != hf_token_std() {
+        let scale = (config.token_embedding_std / hf_token_std()) as f32;
+        let embedding = &mut trainee.network.text_model.embeddings.token_embedding;
+        embedding.weight = Param::from_tensor(embedding.weight.val().mul_scalar(scale));
+    }
     let mut optimizer: ModuleOptimizer = {
         let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
         if let Some(clip) = config.grad_clip {

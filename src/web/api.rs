@@ -374,6 +374,26 @@ struct JsRetrieveOptions {
     space: tasks::Space,
 }
 
+/// Options of `evaluate`: the truth to score against, as `brainclip eval` takes it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsEvalOptions {
+    /// True label of each trial.
+    labels: Option<Vec<String>>,
+    /// Candidate labels (default: the distinct true labels).
+    candidates: Option<Vec<String>>,
+    templates: Vec<String>,
+    /// CLIP text embeddings of the candidates, row-major `[candidates, textDim]`.
+    label_embeddings: Option<Vec<f32>>,
+    /// CLIP image embedding of each trial's stimulus, row-major `[trials, imageDim]`.
+    image_embeddings: Option<Vec<f32>>,
+    /// CLIP text embedding of each trial's caption, row-major `[trials, textDim]`.
+    text_embeddings: Option<Vec<f32>>,
+    way: Option<usize>,
+    draws: Option<usize>,
+    seed: Option<u64>,
+}
+
 const DEFAULT_TOP_K: usize = 5;
 
 fn rows_of(values: Vec<f32>, dim: usize, what: &str) -> Result<Matrix, Error> {
@@ -465,6 +485,51 @@ impl DecoderHandle {
             }
             .map_err(to_js_error)?;
             to_js(&ranked)
+        })
+    }
+
+    /// Scores the decoder on `fmri` against the truth in `options` (`{ labels, candidates,
+    /// templates, labelEmbeddings, imageEmbeddings, textEmbeddings, way, draws, seed }`):
+    /// `{ trials, metrics: [{ id, name, value, chance, trials, controls }], notes, perTrial }`,
+    /// the same object `brainclip eval --json` prints.
+    pub fn evaluate(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let batch = fmri.batch.clone();
+        let options: Result<JsEvalOptions, JsValue> = from_js(options, "evaluate");
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            let config = &decoder.mapper.config;
+            let matrix = |values: Option<Vec<f32>>, dim: usize, what: &str| {
+                values.map(|v| rows_of(v, dim, what)).transpose()
+            };
+            let defaults = tasks::EvalRequest::default();
+            let request = tasks::EvalRequest {
+                labels: options.labels,
+                candidates: options.candidates,
+                templates: options.templates,
+                label_embeddings: matrix(
+                    options.label_embeddings,
+                    config.text_dim,
+                    "labelEmbeddings",
+                )
+                .map_err(to_js_error)?,
+                image_embeddings: matrix(
+                    options.image_embeddings,
+                    config.image_dim,
+                    "imageEmbeddings",
+                )
+                .map_err(to_js_error)?,
+                text_embeddings: matrix(options.text_embeddings, config.text_dim, "textEmbeddings")
+                    .map_err(to_js_error)?,
+                way: options.way.unwrap_or(defaults.way),
+                draws: options.draws.unwrap_or(defaults.draws),
+                seed: options.seed.unwrap_or(defaults.seed),
+            };
+            let evaluation = decoder
+                .evaluate(&batch, &request)
+                .await
+                .map_err(to_js_error)?;
+            to_js(&evaluation)
         })
     }
 

@@ -59,6 +59,9 @@ pub struct TrainClipArgs {
     /// ground).
     #[arg(long, default_value_t = 0)]
     canonical_images: usize,
+    /// Initial standard deviation of the token embeddings (Hugging Face's is 0.02).
+    #[arg(long, default_value_t = ClipTrainConfig::default().token_embedding_std)]
+    token_init_std: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -74,6 +77,7 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
         learning_rate: args.lr,
         weight_decay: args.weight_decay,
         seed: args.seed,
+        token_embedding_std: args.token_init_std,
         ..ClipTrainConfig::default()
     };
     eprintln!(
