@@ -281,6 +281,24 @@ impl Decoder {
         })
     }
 
+    /// A decoder over models already in memory (e.g. one fold of a cross-validation), with
+    /// the normalisation their training used.
+    pub fn from_parts(
+        device: ComputeDevice,
+        mapper: crate::mapper::Mapper,
+        controls: Vec<(String, crate::mapper::Mapper)>,
+        clip: Option<crate::clip::Clip>,
+        normalization: crate::data::Normalization,
+    ) -> Self {
+        Decoder {
+            device,
+            mapper,
+            controls,
+            clip,
+            normalization,
+        }
+    }
+
     /// Maps fMRI into CLIP space, normalising it as the bundle prescribes. The caller's
     /// batch is left untouched.
     pub async fn embed(

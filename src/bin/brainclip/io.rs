@@ -138,9 +138,18 @@ pub fn load_clip(dir: Option<&Path>, why: &str) -> Result<Clip> {
     let dir = dir.ok_or_else(|| Error::InvalidConfig {
         what: "--clip".into(),
         reason: format!(
-            "{why} need a CLIP model to embed them: pass --clip DIR (a Hugging Face CLIP directory)"
+            "{why} need a CLIP model to embed them: pass --clip DIR (a Hugging Face CLIP directory, or a bundle that carries one)"
         ),
     })?;
+    if dir.join(brainclip::data::bundle::MANIFEST_FILE).exists() {
+        let bundle = brainclip::data::bundle::Bundle::load_dir(dir)?;
+        return brainclip::tasks::Decoder::from_bundle(&bundle, cpu())?
+            .clip
+            .ok_or_else(|| Error::InvalidConfig {
+                what: "--clip".into(),
+                reason: format!("the bundle {} carries no CLIP", dir.display()),
+            });
+    }
     Clip::from_hf_dir(dir, &cpu().device)
 }
 

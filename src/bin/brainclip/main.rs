@@ -13,6 +13,8 @@ mod bench;
 #[cfg(not(target_family = "wasm"))]
 mod clip_cli;
 #[cfg(not(target_family = "wasm"))]
+mod cv;
+#[cfg(not(target_family = "wasm"))]
 mod decode;
 #[cfg(not(target_family = "wasm"))]
 mod eval;
@@ -27,6 +29,7 @@ mod train_mapper;
 mod cli {
     use crate::bench;
     use crate::clip_cli;
+    use crate::cv;
     use crate::decode;
     use crate::eval;
     use crate::sim_cli;
@@ -71,6 +74,9 @@ mod cli {
         EmbedImages(Box<clip_cli::EmbedImagesArgs>),
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
         TrainMapper(Box<train_mapper::TrainMapperArgs>),
+        /// Leave-one-group-out cross-validation (e.g. one run out at a time): a mapper and
+        /// the ridge baseline per fold, each held-out group decoded into its labels.
+        Cv(Box<cv::CvArgs>),
         /// Rank candidate labels for every trial (zero-shot category decoding).
         Decode(Box<decode::DecodeArgs>),
         /// Evaluate a mapper bundle: category decoding, retrieval, N-way and 2-way
@@ -146,6 +152,10 @@ mod cli {
         /// subjects and a GOD-style protocol (150 seen categories × 8 images, 50 novel
         /// categories × 35 averaged repeats), written as .npy/.json/.png like real data.
         World(sim_cli::SimWorldArgs),
+        /// A block-design recording shaped like a small real dataset (8 categories, 12 runs,
+        /// 6 volumes per block, 500 voxels), whose neighbouring volumes are near-copies: for
+        /// trying group-aware validation and `brainclip cv`.
+        Blocks(sim_cli::SimBlocksArgs),
     }
 
     #[derive(Subcommand)]
@@ -181,12 +191,23 @@ mod cli {
             Command::Sim {
                 what: Sim::World(args),
             } => report(sim_cli::sim_world(args), false),
+            Command::Sim {
+                what: Sim::Blocks(args),
+            } => report(sim_cli::sim_blocks(args), false),
             Command::TrainClip(args) => report(clip_cli::train(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
             Command::TrainMapper(args) => report(train_mapper::train(*args), false),
             Command::Decode(args) => {
                 let json = args.json;
                 match (decode::decode(*args), json) {
+                    (Ok(_), false) => ExitCode::SUCCESS,
+                    (result, json) => report(result, json),
+                }
+            }
+            Command::Cv(args) => {
+                let json = args.json;
+                match (cv::cv(*args), json) {
+                    // The table has been printed already.
                     (Ok(_), false) => ExitCode::SUCCESS,
                     (result, json) => report(result, json),
                 }

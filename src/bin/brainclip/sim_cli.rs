@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use brainclip::data::npy::write_npy_f32;
 use brainclip::error::{Error, Result};
 use brainclip::matrix::Matrix;
+use brainclip::sim::blocks::BlockDesignConfig;
 use brainclip::sim::protocol::{Protocol, ProtocolConfig};
 use brainclip::sim::stimuli::{Category, IMAGE_SIZE, Stimulus};
 use brainclip::sim::subject::{Subject, SubjectConfig};
@@ -287,5 +288,67 @@ pub fn sim_planted(args: SimPlantedArgs) -> Result<serde_json::Value> {
         "dim": config.dim,
         "seen_categories": config.train_categories,
         "novel_categories": config.test_categories,
+    }))
+}
+
+#[derive(Args)]
+pub struct SimBlocksArgs {
+    /// Directory to write the recording into.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = BlockDesignConfig::default().categories)]
+    categories: usize,
+    #[arg(long, default_value_t = BlockDesignConfig::default().runs)]
+    runs: usize,
+    #[arg(long, default_value_t = BlockDesignConfig::default().volumes_per_block)]
+    volumes_per_block: usize,
+    #[arg(long, default_value_t = BlockDesignConfig::default().voxels)]
+    voxels: usize,
+    /// Single-volume signal-to-noise ratio.
+    #[arg(long, default_value_t = BlockDesignConfig::default().snr)]
+    snr: f32,
+    /// Lag-1 autocorrelation of the noise within a run.
+    #[arg(long, default_value_t = BlockDesignConfig::default().autocorrelation)]
+    autocorrelation: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// A block-design recording shaped like a small real dataset: fmri.npy [volumes, voxels],
+/// labels.json, runs.json and stimulus_ids.json, one entry per volume.
+pub fn sim_blocks(args: SimBlocksArgs) -> Result<serde_json::Value> {
+    let config = BlockDesignConfig {
+        seed: args.seed,
+        categories: args.categories,
+        runs: args.runs,
+        volumes_per_block: args.volumes_per_block,
+        voxels: args.voxels,
+        snr: args.snr,
+        autocorrelation: args.autocorrelation,
+        ..BlockDesignConfig::default()
+    };
+    let recording = config.record()?;
+    let out = &args.out;
+    std::fs::create_dir_all(out).map_err(|err| io_error(out, err))?;
+    write_matrix(&out.join("fmri.npy"), &recording.fmri)?;
+    write_json(&out.join("labels.json"), &json!(recording.labels))?;
+    write_json(&out.join("runs.json"), &json!(recording.runs))?;
+    write_json(
+        &out.join("stimulus_ids.json"),
+        &json!(recording.stimulus_ids),
+    )?;
+    let categories: Vec<String> = config
+        .chosen_categories()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    write_json(&out.join("categories.json"), &json!(categories))?;
+    write_json(&out.join("config.json"), &json!(config))?;
+    Ok(json!({
+        "out": out.display().to_string(),
+        "volumes": recording.fmri.rows(),
+        "voxels": recording.fmri.cols(),
+        "runs": config.runs,
+        "categories": config.categories,
     }))
 }

@@ -10,7 +10,8 @@ use brainclip::mapper::{MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
 use brainclip::tasks::{DEFAULT_TEMPLATE, fill_template};
 use brainclip::train::mapper::{
-    RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome, fit_ridge, train_shuffled_control,
+    NEAR_COPY_CORRELATION, RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome, fit_ridge,
+    train_shuffled_control,
 };
 use brainclip::train::{
     AuxLoss, BundleContents, TextTargets, TrainConfig, TrainingData, mapper_bundle, train_mapper,
@@ -366,11 +367,12 @@ pub fn warn_if_validation_leaks(data: &TrainingData, config: &TrainConfig) -> Re
     let report = data.validation_leak(config)?;
     if report.leaks() {
         eprintln!(
-            "warning: {} of {} validation trials correlate at r ≥ {} with a training trial. \
+            "warning: {} of {} validation trials have a near-copy among the training trials \
+             (the trial next to them in the file is among their closest, or r ≥ {}). \
              Neighbouring volumes of one block or run are near-copies, so validation (and early \
              stopping) would score trials the mapper has in effect seen. Give --groups FILE.json \
              (a run or session id per trial) to hold out whole runs.",
-            report.with_near_copy, report.checked, report.threshold
+            report.with_near_copy, report.checked, NEAR_COPY_CORRELATION
         );
     }
     Ok(())

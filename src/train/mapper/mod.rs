@@ -179,12 +179,10 @@ impl TrainingData {
     /// is optimistic.
     pub fn validation_leak(&self, config: &TrainConfig) -> Result<NearCopyReport> {
         let prepared = prepare(self, config)?;
-        let voxels = self.fmri.cols();
-        let rows = prepared.train_rows.len() + prepared.val_rows.len();
-        let x = Matrix::new([prepared.train_x, prepared.val_x].concat(), rows, voxels)?;
-        let train: Vec<usize> = (0..prepared.train_rows.len()).collect();
-        let val: Vec<usize> = (prepared.train_rows.len()..rows).collect();
-        near_copies(&x, &train, &val)
+        let mut x = self.fmri.clone().into_values();
+        zscore_rows(&mut x, &prepared.mean, &prepared.std);
+        let x = Matrix::new(x, self.fmri.rows(), self.fmri.cols())?;
+        near_copies(&x, &prepared.train_rows, &prepared.val_rows)
     }
 }
 
