@@ -116,6 +116,34 @@ impl Protocol {
         })
     }
 
+    /// A development split inside the *seen* categories, for choosing settings without
+    /// touching the novel test categories: one seen colour of every shape is held out (25
+    /// categories, chance 4 %), spread over the colours so every shape and every colour
+    /// keeps training categories. Trained on the rest, a mapper decodes these zero-shot,
+    /// as the test protocol does.
+    pub fn development_categories(&self) -> Vec<Category> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ 0xde7);
+        let mut colour_order: Vec<usize> = (0..COLOURS.len()).collect();
+        colour_order.shuffle(&mut rng);
+        let mut out = Vec::new();
+        for shape in 0..SHAPES.len() {
+            // The first colour in a rotating order that this shape has among its seen ones.
+            let start = shape % COLOURS.len();
+            let colour = (0..COLOURS.len())
+                .map(|k| colour_order[(start + k) % COLOURS.len()])
+                .find(|&colour| self.train_categories.contains(&Category { shape, colour }))
+                .expect("every shape keeps seen colours");
+            out.push(Category { shape, colour });
+        }
+        out
+    }
+
+    /// Training-trial indices of the development split: (dev-train, dev-test).
+    pub fn development_split(&self) -> (Vec<usize>, Vec<usize>) {
+        let held = self.development_categories();
+        (0..self.train.len()).partition(|&i| !held.contains(&self.train[i].category))
+    }
+
     /// Records a subject: single-presentation training trials and averaged test trials.
     pub fn record(&self, subject: &Subject) -> Result<Recording> {
         let mut rng =

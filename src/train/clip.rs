@@ -495,7 +495,7 @@ pub fn train_clip(
     if config.token_embedding_std != hf_token_std() {
         let scale = (config.token_embedding_std / hf_token_std()) as f32;
         let embedding = &mut trainee.network.text_model.embeddings.token_embedding;
-        embedding.weight = Param::from_tensor(embedding.weight.val().mul_scalar(scale));
+        embedding.weight = Param::from_tensor(embedding.weight.val().detach().mul_scalar(scale));
     }
     let mut optimizer: ModuleOptimizer = {
         let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);

@@ -114,6 +114,8 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
     let out = &args.out;
     std::fs::create_dir_all(out).map_err(|err| io_error(out, err))?;
     let mut splits = Vec::new();
+    let train_ids = stimulus_ids(&protocol.train, "train");
+    let (dev_train, dev_test) = protocol.development_split();
     for (split, stimuli) in [("train", &protocol.train), ("test", &protocol.test)] {
         let ids = stimulus_ids(stimuli, split);
         let labels: Vec<String> = stimuli.iter().map(|s| s.category.name()).collect();
@@ -140,6 +142,31 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
         }
         splits.push(json!({ "split": split, "trials": stimuli.len() }));
     }
+    // The development split: subsets of the training trials, written the same way.
+    for (split, rows) in [("dev_train", &dev_train), ("dev_test", &dev_test)] {
+        let pick = |values: Vec<serde_json::Value>| -> serde_json::Value {
+            json!(rows.iter().map(|&r| values[r].clone()).collect::<Vec<_>>())
+        };
+        let stimuli = &protocol.train;
+        write_json(
+            &out.join(format!("{split}_labels.json")),
+            &pick(stimuli.iter().map(|s| json!(s.category.name())).collect()),
+        )?;
+        write_json(
+            &out.join(format!("{split}_captions.json")),
+            &pick(
+                stimuli
+                    .iter()
+                    .map(|s| json!([s.template_caption(), s.descriptive_caption()]))
+                    .collect(),
+            ),
+        )?;
+        write_json(
+            &out.join(format!("{split}_stimulus_ids.json")),
+            &pick(train_ids.iter().map(|id| json!(id)).collect()),
+        )?;
+        splits.push(json!({ "split": split, "trials": rows.len() }));
+    }
     let names =
         |categories: &[Category]| -> Vec<String> { categories.iter().map(|c| c.name()).collect() };
     write_json(
@@ -150,6 +177,10 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
         &out.join("novel_categories.json"),
         &json!(names(&protocol.test_categories)),
     )?;
+    write_json(
+        &out.join("dev_categories.json"),
+        &json!(names(&protocol.development_categories())),
+    )?;
     let mut recorded = Vec::new();
     for config in subjects {
         let subject = Subject::new(config.clone());
@@ -158,6 +189,14 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
         std::fs::create_dir_all(&dir).map_err(|err| io_error(&dir, err))?;
         write_matrix(&dir.join("train_fmri.npy"), &recording.train)?;
         write_matrix(&dir.join("test_fmri.npy"), &recording.test)?;
+        write_matrix(
+            &dir.join("dev_train_fmri.npy"),
+            &recording.train.select_rows(&dev_train),
+        )?;
+        write_matrix(
+            &dir.join("dev_test_fmri.npy"),
+            &recording.train.select_rows(&dev_test),
+        )?;
         write_bytes(
             &dir.join("voxel_sheet.npy"),
             &write_npy_f32(&subject.sheet_coordinates(), &[config.voxels, 2])?,
