@@ -495,7 +495,9 @@ pub fn train_clip(
     if config.token_embedding_std != hf_token_std() {
         let scale = (config.token_embedding_std / hf_token_std()) as f32;
         let embedding = &mut trainee.network.text_model.embeddings.token_embedding;
-        embedding.weight = Param::from_tensor(embedding.weight.val().detach().mul_scalar(scale));
+        // Through host data: a parameter must start as a leaf of the autodiff graph.
+        let scaled = embedding.weight.val().mul_scalar(scale).into_data();
+        embedding.weight = Param::from_tensor(Tensor::from_data(scaled, &device));
     }
     let mut optimizer: ModuleOptimizer = {
         let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);

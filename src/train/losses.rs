@@ -79,57 +79,78 @@ mod tests {
         t.into_data().try_to_vec::<f32>().unwrap()[0] as f64
     }
 
-    /// Direct formula in f64: ½ (mean_i −log softmax_j(s·p_i·t_j)[i] + mean_j −log softmax_i(…)[j]).
-    fn info_nce_reference(p: &[f32], t: &[f32], b: usize, d: usize, scale: f64) -> f64 {
+    /// Direct formula in f64 with soft targets: each prediction's target distribution is
+    /// uniform over its positives, ½ (mean_i CE_i over targets + mean_j CE_j over predictions).
+    fn info_nce_reference(
+        p: &[f32],
+        t: &[f32],
+        positives: &[f32],
+        b: usize,
+        d: usize,
+        scale: f64,
+    ) -> f64 {
         let logit = |i: usize, j: usize| {
             scale
                 * (0..d)
                     .map(|k| p[i * d + k] as f64 * t[j * d + k] as f64)
                     .sum::<f64>()
         };
-        let ce = |row: &dyn Fn(usize) -> f64, right: usize| {
+        let positive = |i: usize, j: usize| positives[i * b + j] as f64;
+        let ce = |row: &dyn Fn(usize) -> f64, weight: &dyn Fn(usize) -> f64| {
             let max = (0..b).map(row).fold(f64::NEG_INFINITY, f64::max);
             let lse = (0..b).map(|j| (row(j) - max).exp()).sum::<f64>().ln() + max;
-            lse - row(right)
+            let total: f64 = (0..b).map(weight).sum();
+            (0..b).map(|j| weight(j) / total * (lse - row(j))).sum::<f64>()
         };
-        let forward: f64 = (0..b).map(|i| ce(&|j| logit(i, j), i)).sum::<f64>() / b as f64;
-        let backward: f64 = (0..b).map(|j| ce(&|i| logit(i, j), j)).sum::<f64>() / b as f64;
+        let forward: f64 = (0..b)
+            .map(|i| ce(&|j| logit(i, j), &|j| positive(i, j)))
+            .sum::<f64>()
+            / b as f64;
+        let backward: f64 = (0..b)
+            .map(|j| ce(&|i| logit(i, j), &|i| positive(i, j)))
+            .sum::<f64>()
+            / b as f64;
         (forward + backward) / 2.0
+    }
+
+    fn loss(p: &[f32], t: &[f32], groups: &[usize], d: usize, scale: f32) -> f64 {
+        let device = Device::flex();
+        let b = groups.len();
+        scalar(info_nce(
+            tensor(p, [b, d], &device),
+            tensor(t, [b, d], &device),
+            Tensor::<1>::from_data(TensorData::new(vec![scale], [1]), &device),
+            tensor(&positives_from_groups(groups), [b, b], &device),
+        ))
     }
 
     #[test]
     fn info_nce_matches_the_direct_formula() {
-        let device = Device::flex();
-        let (b, d) = (3, 2);
         let p = [0.6f32, 0.8, 1.0, 0.0, -0.28, 0.96];
         let t = [0.8f32, 0.6, 0.0, 1.0, -0.6, 0.8];
-        let identity = positives_from_groups(&[0, 1, 2]);
-        let scale = Tensor::<1>::from_data(TensorData::new(vec![7.5f32], [1]), &device);
-        let got = scalar(info_nce(
-            tensor(&p, [b, d], &device),
-            tensor(&t, [b, d], &device),
-            scale,
-            tensor(&identity, [b, b], &device),
-        ));
-        let want = info_nce_reference(&p, &t, b, d, 7.5);
+        let got = loss(&p, &t, &[0, 1, 2], 2, 7.5);
+        let want = info_nce_reference(&p, &t, &positives_from_groups(&[0, 1, 2]), 3, 2, 7.5);
         assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
     }
 
+    /// Broke once on purpose: with the positives ignored (`row_targets` and `col_targets`
+    /// set from the identity) this test fails, as the loss is then the one-to-one value.
     #[test]
-    fn shared_positives_split_the_target_mass() {
-        // Two predictions with one identical target: a perfect predictor's loss is ln 2 per
-        // direction for the tied pair rather than a push apart.
-        let device = Device::flex();
-        let p = [1.0f32, 0.0, 1.0, 0.0];
-        let t = [1.0f32, 0.0, 1.0, 0.0];
-        let scale = Tensor::<1>::from_data(TensorData::new(vec![1.0f32], [1]), &device);
-        let got = scalar(info_nce(
-            tensor(&p, [2, 2], &device),
-            tensor(&t, [2, 2], &device),
-            scale,
-            tensor(&positives_from_groups(&[4, 4]), [2, 2], &device),
-        ));
-        assert!((got - 2f64.ln()).abs() < 1e-6, "{got}");
+    fn shared_positives_spread_the_target_over_every_match() {
+        // Trials 0 and 1 are matches of each other (e.g. two captions of one stimulus);
+        // trial 2 is not. Their targets differ: with identical target rows, the soft and
+        // the one-to-one losses coincide exactly, so such a case could not tell them apart.
+        let p = [0.6f32, 0.8, 0.96, 0.28, -0.28, 0.96];
+        let t = [0.8f32, 0.6, 1.0, 0.0, -0.6, 0.8];
+        let groups = [7, 7, 9];
+        let got = loss(&p, &t, &groups, 2, 5.0);
+        let want = info_nce_reference(&p, &t, &positives_from_groups(&groups), 3, 2, 5.0);
+        assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
+        let one_to_one = info_nce_reference(&p, &t, &positives_from_groups(&[0, 1, 2]), 3, 2, 5.0);
+        assert!(
+            (got - one_to_one).abs() > 0.05,
+            "multi-positive {got} vs one-to-one {one_to_one}"
+        );
     }
 
     #[test]
