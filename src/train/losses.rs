@@ -100,7 +100,9 @@ mod tests {
             let max = (0..b).map(row).fold(f64::NEG_INFINITY, f64::max);
             let lse = (0..b).map(|j| (row(j) - max).exp()).sum::<f64>().ln() + max;
             let total: f64 = (0..b).map(weight).sum();
-            (0..b).map(|j| weight(j) / total * (lse - row(j))).sum::<f64>()
+            (0..b)
+                .map(|j| weight(j) / total * (lse - row(j)))
+                .sum::<f64>()
         };
         let forward: f64 = (0..b)
             .map(|i| ce(&|j| logit(i, j), &|j| positive(i, j)))
