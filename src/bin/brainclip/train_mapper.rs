@@ -405,13 +405,14 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         eprintln!("{what}");
         let bar = TrainingProgress::new();
         let outcome = if shuffled {
+            // Its epochs are not printed: stdout's epoch lines are the mapper's.
             train_shuffled_control(
                 data,
                 &mapper_config,
                 &config,
                 Some(&checkpoint.join("shuffled")),
                 args.resume,
-                &mut |report| bar.report(report),
+                &mut |_| true,
                 &mut |step, total| bar.step(step, total),
             )
         } else {
