@@ -14,15 +14,16 @@ export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 setup:
 	@tools/setup.sh
 
-## pkg: wasm build + wasm-bindgen (--target web) into pkg/, the npm package.
-## Release by default; the end-to-end tests use the dev profile, whose dependencies the
-## browser tests have just built (same code paths, optimised dependencies, minutes saved).
+## pkg: release wasm build + wasm-bindgen (--target web) into pkg/, the npm package: what
+## `make serve` ships and the end-to-end tests run. The browser tests build in release too,
+## so the package reuses their compiled dependencies instead of building the stack twice.
 WASM_PROFILE ?= release
 WASM_OUT_DIR := $(if $(filter dev,$(WASM_PROFILE)),debug,$(WASM_PROFILE))
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 pkg:
 	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section \
-		target/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
+		$(TARGET_DIR)/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
 	node tools/package.mjs
 
 serve: setup pkg
@@ -40,14 +41,14 @@ test-native:
 	cargo test
 
 test-browser:
-	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --target $(WASM_TARGET) -- --nocapture
+	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) -- --nocapture
 
-test-e2e:
-	$(MAKE) pkg WASM_PROFILE=dev
+test-e2e: pkg
 	node --test --test-reporter=spec tests/e2e/
 
-## demo-bundle: retrain the embedded demo (simulated world → tiny CLIP → mapper) into
-## www/models/demo/ and www/samples/; resumable, about 20 minutes on 2 cores.
+## demo-bundle: retrain the embedded demo (simulated world → tiny CLIP → mappers and
+## controls for three subjects and three seeds) into www/models/demo/ and www/samples/;
+## resumable.
 demo-bundle:
 	tools/demo_bundle.sh
 

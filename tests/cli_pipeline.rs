@@ -273,7 +273,7 @@ fn the_demo_pipeline_runs_end_to_end_on_a_small_world() {
         .text_features(&clip.tokenize(&["an image of a red star.", "a blue ring"]))
         .unwrap()
         .into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .unwrap();
     assert_eq!(text, want);
     let pixels = vec![0.1f32; 3 * 32 * 32];

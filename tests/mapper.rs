@@ -4,16 +4,14 @@
 
 use brainclip::ComputeDevice;
 use brainclip::data::bundle::Bundle;
-use brainclip::data::bundle::StoredDtype;
 use brainclip::mapper::{Mapper, MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
 use brainclip::metrics::{permutation, top_k_accuracy};
 use brainclip::sim::{PlantedConfig, PlantedDataset, PlantedSplit};
 use brainclip::tasks;
-use brainclip::tasks::Decoder;
 use brainclip::train::mapper::MAPPER_COMPONENT;
 use brainclip::train::{
-    BundleContents, TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle,
+    TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle,
     train_mapper,
 };
 use std::collections::BTreeMap;

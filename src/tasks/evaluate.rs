@@ -68,10 +68,30 @@ pub struct PerTrial {
     /// count against the truth).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_rank: Option<Vec<usize>>,
+    /// How far each trial's true label is ahead of the best other candidate (cosine
+    /// similarity; negative when another wins). Tells whether a decision is a near-tie that
+    /// another backend's rounding could flip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_margin: Option<Vec<f64>>,
     /// Rank of each trial's own stimulus among the candidate images, scored with the
     /// averaged prediction of the trials that show it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_rank: Option<Vec<usize>>,
+    /// The margin of each trial's own stimulus over the best other candidate image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_margin: Option<Vec<f64>>,
+}
+
+/// Score of candidate `truth` minus the best other score in `row` (in f64, so the JSON the
+/// CLI prints and the numbers JavaScript receives are the same values).
+fn margin(row: &[f32], truth: usize) -> f64 {
+    let best_other = row
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != truth)
+        .map(|(_, s)| *s)
+        .fold(f32::NEG_INFINITY, f32::max);
+    (row[truth] - best_other) as f64
 }
 
 /// The result: the same object `brainclip eval --json` prints and `decoder.evaluate` returns.
@@ -192,6 +212,13 @@ impl Truth {
                     .map(|(row, t)| metrics::rank_of(row, *t))
                     .collect(),
             );
+            per_trial.category_margin = Some(
+                scores
+                    .iter_rows()
+                    .zip(&c.truth)
+                    .map(|(row, t)| margin(row, *t))
+                    .collect(),
+            );
             for k in [1, 5] {
                 if k <= c.candidates {
                     out.push(metrics::top_k_accuracy(&scores, &c.truth, k)?.named(
@@ -211,6 +238,13 @@ impl Truth {
                     .group
                     .iter()
                     .map(|&g| metrics::rank_of(scores.row(g), g))
+                    .collect(),
+            );
+            per_trial.image_margin = Some(
+                image
+                    .group
+                    .iter()
+                    .map(|&g| margin(scores.row(g), g))
                     .collect(),
             );
             out.push(

@@ -47,3 +47,31 @@ export function assertNothingLeft(assert, requests, siteUrl) {
   assert.deepEqual(offOrigin, [], 'no request may leave the page origin');
   assert.deepEqual(requests.filter((r) => r.method !== 'GET' || r.body), [], 'no uploads');
 }
+
+/**
+ * Positive control for the privacy checks: a worker's request to a second local origin must
+ * show up in `requests`, or an empty list would prove nothing. The probe's own entries are
+ * then dropped so the real run is checked from a clean slate.
+ */
+export async function assertWorkerRequestsAreSeen(assert, page, requests) {
+  const { createServer } = await import('node:http');
+  const other = createServer((req, res) => { res.writeHead(204); res.end(); });
+  await new Promise((ok) => other.listen(0, '127.0.0.1', ok));
+  const probe = `http://127.0.0.1:${other.address().port}/probe`;
+  try {
+    await page.evaluate((url) => {
+      const source = `fetch(${JSON.stringify(url)}).catch(() => {});`;
+      new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
+    }, probe);
+    const deadline = Date.now() + 20_000;
+    while (!requests.some((r) => r.url === probe) && Date.now() < deadline) {
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    assert.ok(requests.some((r) => r.url === probe), 'a worker request to another origin is recorded');
+  } finally {
+    other.close();
+  }
+  for (let i = requests.length - 1; i >= 0; i -= 1) {
+    if (requests[i].url === probe || requests[i].url.startsWith('blob:')) requests.splice(i, 1);
+  }
+}

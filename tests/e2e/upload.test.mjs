@@ -2,7 +2,7 @@
 // typed error, and nothing about the file is sent anywhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveSite, launch, openPage, assertNothingLeft } from './browser.mjs';
+import { serveSite, launch, openPage, assertNothingLeft, assertWorkerRequestsAreSeen } from './browser.mjs';
 
 const FIXTURES = new URL('../fixtures/fmri/', import.meta.url).pathname;
 let site;
@@ -14,6 +14,7 @@ test('uploaded NIfTI with mask and .npz are read in the page, nothing leaves it'
   try {
     const { page, errors, requests } = await openPage(browser, site.url);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+    await assertWorkerRequestsAreSeen(assert, page, requests);
 
     await page.setInputFiles('#mask-file', `${FIXTURES}mask.nii.gz`);
     await page.setInputFiles('#fmri-file', `${FIXTURES}series4d_float32.nii.gz`);
