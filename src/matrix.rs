@@ -95,6 +95,29 @@ impl Matrix {
     }
 }
 
+impl Matrix {
+    /// Reads a 2-D tensor back to the host (synchronously: CPU backend only).
+    pub fn from_tensor(t: burn::tensor::Tensor<2>) -> Result<Self> {
+        let [rows, cols] = t.dims();
+        let values = t
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|err| Error::Readback {
+                backend: "cpu".into(),
+                reason: format!("{err:?}"),
+            })?;
+        Matrix::new(values, rows, cols)
+    }
+
+    /// The matrix as a 2-D tensor on `device`.
+    pub fn to_tensor(&self, device: &burn::tensor::Device) -> burn::tensor::Tensor<2> {
+        burn::tensor::Tensor::from_data(
+            burn::tensor::TensorData::new(self.values.clone(), [self.rows, self.cols]),
+            device,
+        )
+    }
+}
+
 /// Divides `v` by its L2 norm in place and returns the norm; a zero vector stays zero.
 pub fn l2_normalize(v: &mut [f32]) -> f32 {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -46,18 +46,8 @@ impl RidgeSolution {
             &device,
         );
         let b = Tensor::<1>::from_data(TensorData::new(self.bias.clone(), [self.dim]), &device);
-        let out = x.matmul(w) + b.unsqueeze::<2>();
-        Matrix::new(read(out)?, rows, self.dim)
+        Matrix::from_tensor(x.matmul(w) + b.unsqueeze::<2>())
     }
-}
-
-fn read(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|err| Error::Readback {
-            backend: "cpu".into(),
-            reason: format!("{err:?}"),
-        })
 }
 
 /// The Gram matrix `X Xᵀ` of the training fMRI, computed once and shared by every λ.
@@ -81,7 +71,8 @@ impl RidgeProblem {
         }
         let device = Device::flex();
         let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [rows, voxels]), &device);
-        let gram = read(xt.clone().matmul(xt.transpose()))?
+        let gram = Matrix::from_tensor(xt.clone().matmul(xt.transpose()))?
+            .into_values()
             .into_iter()
             .map(f64::from)
             .collect();
@@ -138,7 +129,7 @@ impl RidgeProblem {
         let device = Device::flex();
         let x = Tensor::<2>::from_data(TensorData::new(self.x.clone(), [n, self.voxels]), &device);
         let alpha = Tensor::<2>::from_data(TensorData::new(alpha, [n, dim]), &device);
-        let weights = read(x.transpose().matmul(alpha))?;
+        let weights = Matrix::from_tensor(x.transpose().matmul(alpha))?.into_values();
         Ok(RidgeSolution {
             weights,
             bias: bias.into_iter().map(|b| b as f32).collect(),

@@ -11,8 +11,7 @@ use brainclip::sim::{PlantedConfig, PlantedDataset, PlantedSplit};
 use brainclip::tasks;
 use brainclip::train::mapper::MAPPER_COMPONENT;
 use brainclip::train::{
-    TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle,
-    train_mapper,
+    TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle, train_mapper,
 };
 use std::collections::BTreeMap;
 

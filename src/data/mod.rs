@@ -10,6 +10,7 @@ mod nifti;
 pub mod normalize;
 pub mod npy;
 pub mod read;
+pub mod weights;
 
 pub use fmri::{FmriBatch, FmriSource, Mask, ReadOptions, SourceFormat};
 pub use normalize::{Normalization, NormalizationReport};

@@ -1,3 +1,7 @@
+//! The whole wasm-bindgen surface in one file (as burn's image-classification-web example
+//! keeps it), so a reader sees every export the npm package has in one place; it is longer
+//! than the other rooms' files for that reason.
+
 use std::collections::BTreeMap;
 use std::rc::Rc;
 

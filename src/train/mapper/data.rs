@@ -302,14 +302,7 @@ pub fn near_copies(x: &Matrix, train: &[usize], val: &[usize]) -> Result<NearCop
     };
     let a = tensor(centred(&sample), sample.len());
     let b = tensor(centred(train), train.len());
-    let correlations = a
-        .matmul(b.transpose())
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|err| Error::Readback {
-            backend: "cpu".into(),
-            reason: format!("{err:?}"),
-        })?;
+    let correlations = Matrix::from_tensor(a.matmul(b.transpose()))?.into_values();
     let position: HashMap<usize, usize> = train.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let allowed_above = train.len() / 100;
     let with_near_copy = sample

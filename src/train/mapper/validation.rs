@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mapper::{MapperConfig, MapperModel, NoNoise};
 use crate::matrix::Matrix;
 use crate::metrics;
@@ -32,16 +32,6 @@ pub(crate) fn validate(
         &device,
     );
     let out = mapper.forward(x, config, &mut NoNoise);
-    let read = |t: Tensor<2>, dim: usize| -> Result<Matrix> {
-        let values = t
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|err| Error::Readback {
-                backend: "cpu".into(),
-                reason: format!("{err:?}"),
-            })?;
-        Matrix::new(values, val_rows.len(), dim)
-    };
     let top1 = |predicted: &Matrix,
                 keys: &[usize],
                 table: &Matrix,
@@ -73,7 +63,7 @@ pub(crate) fn validate(
     };
     let image_top1 = if use_images {
         let images = data.images.as_ref().expect("checked by caller");
-        let predicted = read(out.image, config.image_dim)?;
+        let predicted = Matrix::from_tensor(out.image)?;
         // Key: stimulus id; its embedding is that of the first trial showing it.
         let keys: Vec<usize> = val_rows.iter().map(|&r| stimulus[r]).collect();
         let first_trial: HashMap<usize, usize> =
@@ -84,7 +74,7 @@ pub(crate) fn validate(
     };
     let text_top1 = if use_texts {
         let texts = data.texts.as_ref().expect("checked by caller");
-        let predicted = read(out.text, config.text_dim)?;
+        let predicted = Matrix::from_tensor(out.text)?;
         let keys: Vec<usize> = val_rows.iter().map(|&r| texts.per_trial[r][0]).collect();
         Some(top1(&predicted, &keys, &texts.embeddings, &|k| k)?)
     } else {

@@ -1,0 +1,309 @@
+//! Weight files: safetensors reading, writing and recasting, and loading them into burn
+//! modules with every tensor's presence, shape and dtype checked first.
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::store::{
+    ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    SafetensorsStore,
+};
+use burn::tensor::DType;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::data::bundle::StoredDtype;
+use crate::error::{Error, Result, dims};
+
+/// A tensor a model expects: its key in the file and its shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub key: String,
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    pub fn new(key: impl Into<String>, shape: &[usize]) -> Self {
+        TensorSpec {
+            key: key.into(),
+            shape: shape.to_vec(),
+        }
+    }
+}
+
+/// A safetensors file of 1-D f32 tensors (e.g. normalisation statistics).
+pub fn f32_safetensors(tensors: &[(&str, &[f32])]) -> Result<Vec<u8>> {
+    let bytes: Vec<(String, Vec<u8>, usize)> = tensors
+        .iter()
+        .map(|(name, values)| {
+            (
+                name.to_string(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                values.len(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, data, len)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, vec![*len], data)
+                .map(|view| (name.clone(), view))
+                .map_err(|err| tensor_error("(new file)", name, err.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None)
+        .map_err(|err| tensor_error("(new file)", "(all)", err.to_string()))
+}
+
+/// Rewrites a safetensors file with every floating tensor stored as `dtype`, plus `extra`
+/// f32 tensors (name, shape, values), and one metadata entry so identical weights always
+/// give identical bytes.
+pub fn recast_safetensors(
+    bytes: &[u8],
+    dtype: StoredDtype,
+    extra: &[(&str, Vec<usize>, Vec<f32>)],
+) -> Result<Vec<u8>> {
+    let file = "(new file)";
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|err| tensor_error(file, "(header)", err.to_string()))?;
+    let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for name in tensors.names() {
+        let shape = tensors
+            .tensor(name)
+            .map_err(|err| tensor_error(file, name, err.to_string()))?
+            .shape()
+            .to_vec();
+        owned.push((name.to_string(), shape, read_f32(file, bytes, name)?));
+    }
+    owned.extend(
+        extra
+            .iter()
+            .map(|(name, shape, values)| (name.to_string(), shape.clone(), values.clone())),
+    );
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = owned
+        .into_iter()
+        .map(|(name, shape, values)| {
+            let data = match dtype {
+                StoredDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                StoredDtype::F16 => values
+                    .iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            };
+            (name, shape, data)
+        })
+        .collect();
+    let stored = match dtype {
+        StoredDtype::F32 => Dtype::F32,
+        StoredDtype::F16 => Dtype::F16,
+    };
+    let views = encoded
+        .iter()
+        .map(|(name, shape, data)| {
+            safetensors::tensor::TensorView::new(stored, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|err| tensor_error(file, name, err.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata =
+        std::collections::HashMap::from([("producer".to_string(), "brainclip".to_string())]);
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|err| tensor_error(file, "(all)", err.to_string()))
+}
+
+fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {
+    Error::BundleTensor {
+        file: file.into(),
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks that a safetensors file holds every expected tensor with the expected shape,
+/// stored as f32 or f16.
+pub fn check_tensors(file: &str, bytes: &[u8], expected: &[TensorSpec]) -> Result<()> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
+        tensor_error(
+            file,
+            "(header)",
+            format!("not a readable safetensors file ({err})"),
+        )
+    })?;
+    for spec in expected {
+        let view = tensors.tensor(&spec.key).map_err(|_| {
+            tensor_error(
+                file,
+                &spec.key,
+                format!("missing (expected shape {})", dims(&spec.shape)),
+            )
+        })?;
+        if view.shape() != spec.shape.as_slice() {
+            return Err(tensor_error(
+                file,
+                &spec.key,
+                format!(
+                    "has shape {}, expected {}",
+                    dims(view.shape()),
+                    dims(&spec.shape)
+                ),
+            ));
+        }
+        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16) {
+            return Err(tensor_error(
+                file,
+                &spec.key,
+                format!("is stored as {:?}, expected F32 or F16", view.dtype()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one tensor as f32 (f16 is widened).
+pub fn read_f32(file: &str, bytes: &[u8], key: &str) -> Result<Vec<f32>> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
+        tensor_error(
+            file,
+            "(header)",
+            format!("not a readable safetensors file ({err})"),
+        )
+    })?;
+    let view = tensors
+        .tensor(key)
+        .map_err(|_| tensor_error(file, key, "missing"))?;
+    let data = view.data();
+    match view.dtype() {
+        Dtype::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()),
+        Dtype::F16 => Ok(data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect()),
+        other => Err(tensor_error(
+            file,
+            key,
+            format!("is stored as {other:?}, expected F32 or F16"),
+        )),
+    }
+}
+
+/// How tensor names and layouts in a file relate to a burn module.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Regex → replacement pairs applied to the file's keys before matching module paths.
+    pub key_remapping: Vec<(String, String)>,
+    /// The file uses PyTorch layouts (`nn.Linear` weights `[out, in]`, LayerNorm
+    /// `weight`/`bias`); convert them to burn's.
+    pub pytorch_layout: bool,
+}
+
+/// Loads weights from safetensors bytes into `module`, converting f16 to f32, and fails
+/// with the file and key named if any parameter is missing or misshapen.
+pub fn load_module<M: Module>(
+    module: M,
+    file: &str,
+    bytes: Vec<u8>,
+    options: &LoadOptions,
+) -> Result<M> {
+    // Shapes as stored in the file, under the names the module will see, so errors can
+    // report the file's layout rather than burn's.
+    let remaps: Vec<(regex::Regex, &str)> = options
+        .key_remapping
+        .iter()
+        .filter_map(|(pattern, to)| regex::Regex::new(pattern).ok().map(|re| (re, to.as_str())))
+        .collect();
+    let file_shapes: BTreeMap<String, Vec<usize>> = SafeTensors::deserialize(&bytes)
+        .map_err(|err| {
+            tensor_error(
+                file,
+                "(header)",
+                format!("not a readable safetensors file ({err})"),
+            )
+        })?
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let renamed = remaps
+                .iter()
+                .fold(name, |key, (re, to)| re.replace_all(&key, *to).into_owned());
+            (renamed, view.shape().to_vec())
+        })
+        .collect();
+    // Validation and partial loading are handled here so each problem can name its key.
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .allow_partial(true)
+        .validate(false);
+    for (pattern, replacement) in &options.key_remapping {
+        store = store.with_key_remapping(pattern, replacement);
+    }
+    let widen = FloatCastAdapter::to(DType::F32);
+    store = if options.pytorch_layout {
+        store.with_from_adapter(PyTorchToBurnAdapter.chain(widen))
+    } else {
+        store.with_from_adapter(widen)
+    };
+    let mut module = module;
+    let result = module
+        .load_from(&mut store)
+        .map_err(|err| tensor_error(file, "(file)", err.to_string()))?;
+    if let Some(error) = result.errors.first() {
+        return Err(match error {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => {
+                // A PyTorch Linear weight arrives transposed; report it as the file has it.
+                let transposed = file_shapes.get(path).is_some_and(|in_file| {
+                    in_file.len() == 2
+                        && found.len() == 2
+                        && in_file[0] == found[1]
+                        && in_file[1] == found[0]
+                        && in_file[0] != in_file[1]
+                });
+                let shown = |shape: &[usize]| {
+                    let mut shape = shape.to_vec();
+                    if transposed {
+                        shape.reverse();
+                    }
+                    dims(&shape)
+                };
+                tensor_error(
+                    file,
+                    path,
+                    format!(
+                        "has shape {}, expected {}",
+                        shown(found.as_slice()),
+                        shown(expected.as_slice())
+                    ),
+                )
+            }
+            ApplyError::DTypeMismatch { path, found, .. } => tensor_error(
+                file,
+                path,
+                format!("is stored as {found:?}, expected F32 or F16"),
+            ),
+            ApplyError::AdapterError { path, message }
+            | ApplyError::LoadError { path, message } => tensor_error(file, path, message.clone()),
+        });
+    }
+    if let Some((path, _)) = result.missing.first() {
+        return Err(tensor_error(
+            file,
+            path,
+            format!(
+                "missing from the file ({} of the model's tensors are missing: {})",
+                result.missing.len(),
+                result
+                    .missing
+                    .iter()
+                    .take(5)
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(module)
+}
