@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/demo}
-CLIP_EPOCHS=${CLIP_EPOCHS:-100}
+CLIP_EPOCHS=${CLIP_EPOCHS:-80}
+CLIP_WARMUP=${CLIP_WARMUP:-20}
 CLIP_IMAGES=${CLIP_IMAGES:-40}
 SEEDS=${SEEDS:-"0 1 2"}
 SUBJECTS=${SUBJECTS:-"sub-01 sub-02 sub-03"}
@@ -36,7 +37,7 @@ mkdir -p "$C"
 EOF
 [ -f "$C/model.safetensors" ] || $B train-clip --out "$C" --config "$C/clip32.json" \
   --images-per-category "$CLIP_IMAGES" --fresh-images --epochs "$CLIP_EPOCHS" --lr 1e-3 \
-  --weight-decay 0.01 --token-init-std 0.2 --resume
+  --weight-decay 0.01 --token-init-std 0.2 --warmup-caption-epochs "$CLIP_WARMUP" --resume
 for split in train test; do
   [ -f "$W/${split}_image_embeddings.npy" ] || $B embed-images --clip "$C" \
     --ids "$W/${split}_stimulus_ids.json" --dir "$W/stimuli" --out "$W/${split}_image_embeddings.npy"

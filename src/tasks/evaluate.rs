@@ -107,6 +107,9 @@ pub struct Evaluation {
     pub per_trial: PerTrial,
 }
 
+/// One attribute of a world category (its colour or its shape).
+type Attribute = fn(&Category) -> usize;
+
 /// Names under which the simulated world's attribute ceilings are reported.
 pub const COLOUR_ONLY: &str = "colour only";
 pub const SHAPE_ONLY: &str = "shape only";
@@ -280,7 +283,7 @@ impl Truth {
 
     /// Colour-only and shape-only ceilings of every metric they apply to, by metric id.
     fn ceilings(&self) -> Vec<(&'static str, Vec<(String, f64)>)> {
-        let attributes: [(&'static str, fn(&Category) -> usize); 2] =
+        let attributes: [(&'static str, Attribute); 2] =
             [(COLOUR_ONLY, |c| c.colour), (SHAPE_ONLY, |c| c.shape)];
         attributes
             .iter()

@@ -59,6 +59,10 @@ pub struct TrainClipArgs {
     /// ground).
     #[arg(long, default_value_t = 0)]
     canonical_images: usize,
+    /// Epochs at the start that describe each image only by its object ("a star."), before
+    /// all captions (a curriculum that makes shape, not colour, the first thing learned).
+    #[arg(long, default_value_t = 0)]
+    warmup_caption_epochs: usize,
     /// Initial standard deviation of the token embeddings (Hugging Face's is 0.02).
     #[arg(long, default_value_t = ClipTrainConfig::default().token_embedding_std)]
     token_init_std: f64,
@@ -78,6 +82,7 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
         weight_decay: args.weight_decay,
         seed: args.seed,
         token_embedding_std: args.token_init_std,
+        warmup_caption_epochs: args.warmup_caption_epochs,
         ..ClipTrainConfig::default()
     };
     eprintln!(

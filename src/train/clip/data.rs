@@ -22,6 +22,12 @@ pub struct ClipTrainingData {
     /// drawn from one group at a time, so the easy attribute cannot tell the images apart
     /// and the loss can only fall by learning the others (hard negatives). Empty: off.
     pub hard_negative_groups: Vec<usize>,
+    /// Optional warm-up caption of each image (the world's: the object alone, "a star."):
+    /// for the first [`ClipTrainConfig::warmup_caption_epochs`] epochs it is the image's only
+    /// caption. Empty: no warm-up.
+    ///
+    /// [`ClipTrainConfig::warmup_caption_epochs`]: crate::train::clip::ClipTrainConfig
+    pub warmup_captions: Vec<String>,
     /// When set, every epoch after the first trains on freshly rendered images of the same
     /// world (the world is procedural, so its supply is unlimited): nothing can be
     /// memorised, and each epoch is new data, as a web-scale corpus is for real CLIP.
@@ -87,6 +93,12 @@ impl ClipTrainingData {
             return bad(format!(
                 "{n} images but {} hard-negative groups; expected one per image or none",
                 self.hard_negative_groups.len()
+            ));
+        }
+        if !self.warmup_captions.is_empty() && self.warmup_captions.len() != n {
+            return bad(format!(
+                "{n} images but {} warm-up captions; expected one per image or none",
+                self.warmup_captions.len()
             ));
         }
         if let Some(i) = self.captions.iter().position(|c| c.is_empty()) {
@@ -161,6 +173,7 @@ impl ClipTrainingData {
             categories: Vec::new(),
             class_prompts: Vec::new(),
             hard_negative_groups: Vec::new(),
+            warmup_captions: Vec::new(),
             fresh_each_epoch: None,
         };
         for index in 0..world.categories.min(CATEGORIES) {
@@ -179,11 +192,13 @@ impl ClipTrainingData {
                 // People describe one image at several grains: the category, the details,
                 // or just the object; the shape-only caption makes shape worth learning on its
                 // own rather than only through its colour-shape combination.
+                let object = format!("a {}.", SHAPES[category.shape]);
                 data.captions.push(vec![
                     stimulus.template_caption(),
                     stimulus.descriptive_caption(),
-                    format!("a {}.", SHAPES[category.shape]),
+                    object.clone(),
                 ]);
+                data.warmup_captions.push(object);
                 data.categories.push(index);
             }
             data.class_prompts
@@ -203,6 +218,9 @@ impl ClipTrainingData {
         self.class_prompts.hash(&mut hasher);
         if !self.hard_negative_groups.is_empty() {
             self.hard_negative_groups.hash(&mut hasher);
+        }
+        if !self.warmup_captions.is_empty() {
+            self.warmup_captions.hash(&mut hasher);
         }
         if let Some(world) = &self.fresh_each_epoch {
             world.hash(&mut hasher);

@@ -49,6 +49,13 @@ pub struct ClipTrainConfig {
     /// the vision tower cannot yet tell apart (shapes) are pulled together before it can.
     #[serde(default = "hf_token_std")]
     pub token_embedding_std: f64,
+    /// A curriculum: for this many first epochs each image is described only by its warm-up
+    /// caption ([`ClipTrainingData::warmup_captions`]; for the world, the object alone).
+    /// Colour is what a small vision tower learns first, and once it has, shape words are
+    /// pulled together before vision can tell shapes apart; with object-only captions the
+    /// loss can fall only by learning shape.
+    #[serde(default)]
+    pub warmup_caption_epochs: usize,
     pub seed: u64,
 }
 
@@ -64,6 +71,7 @@ impl Default for ClipTrainConfig {
             grad_clip: Some(1.0),
             holdout_every: 20,
             token_embedding_std: hf_token_std(),
+            warmup_caption_epochs: 0,
             seed: 0,
         }
     }
@@ -212,13 +220,24 @@ fn predictions(
 }
 
 /// Each image's captions as indices into a table of distinct captions, tokenised once.
-fn caption_table(data: &ClipTrainingData, config: &ClipConfig) -> (Vec<Vec<usize>>, Vec<Vec<u32>>) {
+/// With `warmup`, each image's warm-up caption is its only one.
+fn caption_table(
+    data: &ClipTrainingData,
+    config: &ClipConfig,
+    warmup: bool,
+) -> (Vec<Vec<usize>>, Vec<Vec<u32>>) {
     let mut caption_ids: HashMap<&str, usize> = HashMap::new();
     let mut caption_tokens: Vec<Vec<u32>> = Vec::new();
     let per_image = data
         .captions
         .iter()
-        .map(|captions| {
+        .enumerate()
+        .map(|(image, captions)| {
+            let captions: &[String] = if warmup {
+                std::slice::from_ref(&data.warmup_captions[image])
+            } else {
+                captions
+            };
             captions
                 .iter()
                 .map(|caption| {
@@ -349,7 +368,8 @@ pub fn train_clip(
         let (mut sum_loss, mut batches, mut learning_rate) = (0.0, 0usize, 0.0);
         let epoch_data = data.for_epoch(epoch)?;
         let data = epoch_data.as_ref();
-        let (per_image, caption_tokens) = caption_table(data, clip_config);
+        let warmup = epoch < config.warmup_caption_epochs && !data.warmup_captions.is_empty();
+        let (per_image, caption_tokens) = caption_table(data, clip_config, warmup);
         for batch in epoch_batches(&order, &data.hard_negative_groups, config.batch_size) {
             let batch = batch.as_slice();
             if batch.len() < 2 {

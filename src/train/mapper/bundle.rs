@@ -30,7 +30,6 @@ pub struct BundleContents<'a> {
 
 /// The bundle of a trained mapper: its weights, the training split's normalisation
 /// statistics, and whatever `contents` adds.
-
 pub fn mapper_bundle(
     outcome: &TrainOutcome,
     name: &str,
