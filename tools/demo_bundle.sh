@@ -38,10 +38,8 @@ EOF
 [ -f "$C/model.safetensors" ] || $B train-clip --out "$C" --config "$C/clip32.json" \
   --images-per-category "$CLIP_IMAGES" --fresh-images --epochs "$CLIP_EPOCHS" --lr 1e-3 \
   --weight-decay 0.01 --token-init-std 0.2 --warmup-caption-epochs "$CLIP_WARMUP" --resume
-for split in train test; do
-  [ -f "$W/${split}_image_embeddings.npy" ] || $B embed-images --clip "$C" \
-    --ids "$W/${split}_stimulus_ids.json" --dir "$W/stimuli" --out "$W/${split}_image_embeddings.npy"
-done
+[ -f "$W/train_image_embeddings.npy" ] || $B embed-images --clip "$C" \
+  --ids "$W/train_stimulus_ids.json" --dir "$W/stimuli" --out "$W/train_image_embeddings.npy"
 
 for subject in $SUBJECTS; do
   for seed in $SEEDS; do
@@ -54,9 +52,12 @@ for subject in $SUBJECTS; do
       --name "brainclip demo: simulated $subject" \
       --provenance "simulated world (brainclip sim world, seed 0), $subject; tiny CLIP pretrained on world images by brainclip train-clip; mapper (seed $seed), its shuffled-label control and ridge baseline by brainclip train-mapper" \
       --license "MIT OR Apache-2.0" > "$M.log"
+    # The test stimuli embedded by the bundle's own (f16) CLIP, as the page embeds them.
+    [ -f "$M/test_image_embeddings.npy" ] || $B embed-images --clip "$M" \
+      --ids "$W/test_stimulus_ids.json" --dir "$W/stimuli" --out "$M/test_image_embeddings.npy"
     [ -f "$R/$subject-seed$seed.json" ] || $B eval --bundle "$M" --fmri "$W/$subject/test_fmri.npy" \
       --labels "$W/test_labels.json" --candidates "$W/novel_categories.json" \
-      --image-embeddings "$W/test_image_embeddings.npy" --json > "$R/$subject-seed$seed.json"
+      --image-embeddings "$M/test_image_embeddings.npy" --json > "$R/$subject-seed$seed.json"
   done
 done
 node tools/demo_summary.mjs "$R" "$R/summary.json" | tee "$R/summary.md"

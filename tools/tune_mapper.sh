@@ -21,7 +21,6 @@ declare -A SETTINGS=(
   [medium]="--hidden 512 --blocks 2 --latent 256"
   [medium-no-captions]="--hidden 512 --blocks 2 --latent 256 --no-captions"
   [medium-more-dropout]="--hidden 512 --blocks 2 --latent 256 --dropout 0.5 --input-dropout 0.4"
-  [medium-text-heavy]="--hidden 512 --blocks 2 --latent 256 --lambda-image 0.5"
   [default-1024]=""
 )
 for name in "${!SETTINGS[@]}"; do

@@ -51,7 +51,9 @@ export function assertNothingLeft(assert, requests, siteUrl) {
 /**
  * Positive control for the privacy checks: a worker's request to a second local origin must
  * show up in `requests`, or an empty list would prove nothing. The probe's own entries are
- * then dropped so the real run is checked from a clean slate.
+ * then dropped so the real run is checked from a clean slate. Broke once on purpose: with the
+ * recorder listening on another browser context than the page's, the privacy assertions
+ * still passed (nothing recorded) and this control failed.
  */
 export async function assertWorkerRequestsAreSeen(assert, page, requests) {
   const { createServer } = await import('node:http');

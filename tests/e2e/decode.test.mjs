@@ -11,14 +11,35 @@ import { serveSite, launch, openPage, assertNothingLeft, assertWorkerRequestsAre
 
 const FIXTURES = new URL('../fixtures/fmri/', import.meta.url).pathname;
 const NATIVE = JSON.parse(readFileSync(new URL('../../www/models/demo/eval.json', import.meta.url)));
-// Similarities closer than this can be ordered differently by another backend's rounding.
+// Similarities closer than this can be ordered differently by another backend's rounding
+// (SwiftShader's WebGPU sums in another order than the CPU; the margins measured so far
+// differ from the native ones by under 1e-6, printed as a diagnostic).
 const TIE_TOLERANCE = 1e-4;
+// The CPU backend in wasm runs the same code as natively, but with wasm SIMD kernels instead
+// of x86 ones: similarities then differ in the 7th digit, so decisions and metrics are equal
+// and margins agree to this.
+const CPU_MARGIN_TOLERANCE = 1e-5;
 let site;
 before(async () => { site = await serveSite(); });
 after(() => site.server.close());
 
 /** WebGPU sums in another order than the CPU: every decision must match the native one
  * unless the native margin says it was a near-tie, and every value must be close. */
+/** Largest difference between the page's and the native per-trial margins. */
+function marginGap(page, native) {
+  return Math.max(...['categoryMargin', 'imageMargin'].flatMap((k) => page.perTrial[k]
+    .map((m, t) => Math.abs(m - native.perTrial[k][t]))));
+}
+
+/** The CPU backend: the same metric objects, the same per-trial decisions, margins equal to
+ * within the last digits of f32. */
+function assertEqualsNative(page, native) {
+  const { categoryMargin, imageMargin, ...ranks } = page.perTrial;
+  const { categoryMargin: m1, imageMargin: m2, ...nativeRanks } = native.perTrial;
+  assert.deepEqual({ ...page, perTrial: ranks }, { ...native, perTrial: nativeRanks });
+  assert.ok(marginGap(page, native) < CPU_MARGIN_TOLERANCE, `margins differ by ${marginGap(page, native)}`);
+}
+
 function assertAgreesWithinRounding(page, native) {
   for (const [ranks, margins] of [['categoryRank', 'categoryMargin'], ['imageRank', 'imageMargin']]) {
     page.perTrial[ranks].forEach((rank, t) => {
@@ -29,7 +50,8 @@ function assertAgreesWithinRounding(page, native) {
       }
     });
     page.perTrial[margins].forEach((m, t) => {
-      assert.ok(Math.abs(m - native.perTrial[margins][t]) < TIE_TOLERANCE, `${margins}[${t}]: ${m}`);
+      assert.ok(Math.abs(m - native.perTrial[margins][t]) < TIE_TOLERANCE,
+        `${margins}[${t}]: ${m} vs native ${native.perTrial[margins][t]}`);
     });
   }
   assert.deepEqual(page.metrics.map((m) => m.id), native.metrics.map((m) => m.id));
@@ -75,8 +97,9 @@ for (const webgpu of [false, true]) {
       assert.equal(await page.locator('#identify-results tbody tr').count(), 50);
       const evaluation = JSON.parse(await page.textContent('#evaluation-json'));
       t.diagnostic(`identification: ${await page.textContent('#identify-metrics tbody')}`);
+      t.diagnostic(`largest margin difference from brainclip eval: ${marginGap(evaluation, NATIVE).toExponential(2)}`);
       if (webgpu) assertAgreesWithinRounding(evaluation, NATIVE);
-      else assert.deepEqual(evaluation, NATIVE);
+      else assertEqualsNative(evaluation, NATIVE);
 
       assertNothingLeft(assert, requests, site.url);
       assert.deepEqual(errors, []);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use brainclip::clip::{Clip, ClipConfig, preprocess};
+use brainclip::clip::{ClipConfig, preprocess};
 use brainclip::data::bundle::StoredDtype;
 use brainclip::data::npy::write_npy_f32;
 use brainclip::device::ComputeDevice;
@@ -174,7 +174,8 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
 
 #[derive(Args)]
 pub struct EmbedImagesArgs {
-    /// Hugging Face CLIP directory (config.json + model.safetensors).
+    /// Hugging Face CLIP directory (config.json + model.safetensors), or a bundle that
+    /// carries a CLIP (its stored precision included, as the page embeds images).
     #[arg(long)]
     clip: PathBuf,
     /// Image files (PNG or JPEG), in order.
@@ -208,7 +209,7 @@ pub fn embed_images(args: EmbedImagesArgs) -> Result<serde_json::Value> {
         });
     }
     let device = ComputeDevice::cpu(None);
-    let clip = Clip::from_hf_dir(&args.clip, &device.device)?;
+    let clip = crate::io::load_clip(Some(&args.clip), "images")?;
     let size = clip.config.vision.image_size;
     let images = paths
         .iter()
