@@ -158,7 +158,7 @@ function candidateLabels() {
 }
 
 /** Percent with one decimal, as the CLI prints it. */
-const percent = (v) => `${(100 * v).toFixed(1)} %`;
+const percent = (v) => `${(100 * v).toFixed(1)}%`;
 
 // Controls in the order a reader compares against them.
 const CONTROL_ORDER = ['shuffled labels', 'ridge', 'colour only', 'shape only'];
@@ -186,6 +186,7 @@ function renderMetrics(id, evaluation, metricIds) {
     row.insertCell().textContent = m.name;
     const value = row.insertCell();
     value.textContent = percent(m.value);
+    value.title = `${m.name}: ${percent(m.value)} over ${m.trials} trials`;
     value.className = 'value';
     row.insertCell().textContent = percent(m.chance);
     for (const c of controls) {
