@@ -50,9 +50,11 @@ impl Matrix {
 }
 
 impl Matrix {
-    /// Scales every row to unit length, refusing all-zero rows: CLIP embeddings are compared
-    /// by cosine, and a zero vector has no direction. `what` names the input in the error.
+    /// Scales every row to unit length, refusing NaN/±Inf and all-zero rows: CLIP embeddings
+    /// are compared by cosine, and a zero vector has no direction. `what` names the input in
+    /// the error.
     pub fn unit_rows(mut self, what: &str) -> Result<Self> {
+        check_finite(&self.values, self.cols, what)?;
         for (row_index, row) in self.values.chunks_mut(self.cols.max(1)).enumerate() {
             if l2_normalize(row) == 0.0 {
                 return Err(Error::InvalidConfig {

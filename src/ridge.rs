@@ -243,10 +243,13 @@ mod tests {
         for row in x.chunks_mut(3) {
             row.iter_mut().zip(&mean).for_each(|(v, m)| *v -= m);
         }
+        // Targets with an offset: the intercept must come back as their mean.
         let y: Vec<f32> = x
             .chunks(3)
             .flat_map(|r| {
-                (0..2).map(move |d| (0..3).map(|v| r[v] * w_true[v * 2 + d]).sum::<f32>())
+                (0..2).map(move |d| {
+                    (0..3).map(|v| r[v] * w_true[v * 2 + d]).sum::<f32>() + [5.0, -2.0][d]
+                })
             })
             .collect();
         let y = Matrix::new(y, rows, 2).unwrap();
@@ -255,6 +258,7 @@ mod tests {
         let predicted = fit.predict(&x).unwrap();
         let error = crate::tasks::max_abs_diff(predicted.values(), y.values());
         assert!(error < 1e-3, "max error {error}");
+        assert!((fit.bias[0] - 5.0).abs() < 1e-4 && (fit.bias[1] + 2.0).abs() < 1e-4);
         let shrunk = problem.solve(&y, 1e6).unwrap();
         let norm = |w: &[f32]| w.iter().map(|v| v * v).sum::<f32>();
         assert!(norm(&shrunk.weights) < 1e-3 * norm(&fit.weights));

@@ -38,7 +38,7 @@ for name in "${!SETTINGS[@]}"; do
       $options --out "$out" > "$out.log" 2>&1
     top1=$($B eval --bundle "$out" --clip "$C" --fmri "$W/$subject/dev_test_fmri.npy" \
       --labels "$W/dev_test_labels.json" --candidates "$W/dev_categories.json" --json \
-      | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).metrics[0].value))')
+      | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).metrics.find((m)=>m.id==="category_top1").value))')
     line="$line $subject $(node -e "console.log((100*$top1).toFixed(1))")%"
     total=$(node -e "console.log($total + $top1)")
   done

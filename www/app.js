@@ -160,8 +160,14 @@ function candidateLabels() {
 /** Percent with one decimal, as the CLI prints it. */
 const percent = (v) => `${(100 * v).toFixed(1)}%`;
 
-// Controls in the order a reader compares against them.
+// Controls in the order a reader compares against them (the names the library reports).
 const CONTROL_ORDER = ['shuffled labels', 'ridge', 'colour only', 'shape only'];
+const CONTROL_TEXT = {
+  'shuffled labels': '"shuffled labels": the same mapper trained with every stimulus given another stimulus\'s labels.',
+  ridge: '"ridge": linear ridge regression from voxels to CLIP space.',
+  'colour only': '"colour only": a decoder that knew only the colour of each simulated stimulus.',
+  'shape only': '"shape only": a decoder that knew only its shape.',
+};
 
 /**
  * A table of the library's metrics (value, chance and every control it reports). The page
@@ -201,10 +207,8 @@ function renderMetrics(id, evaluation, metricIds) {
   });
   const legend = document.createElement('p');
   legend.className = 'hint';
-  legend.textContent = 'Controls: "shuffled labels" is the same mapper trained with the stimuli\'s '
-    + 'labels shuffled; "ridge" is linear ridge regression from voxels to CLIP space; "colour only" '
-    + 'and "shape only" are what a decoder that knew only the colour (or only the shape) of each '
-    + 'simulated stimulus would reach.';
+  legend.textContent = controls
+    .map((c) => CONTROL_TEXT[c] ?? `"${c}": a control shipped with the bundle.`).join(' ');
   $(id).replaceChildren(table, ...notes, ...(controls.length ? [legend] : []));
   $(id).hidden = false;
   showEvaluation(evaluation);
@@ -310,7 +314,7 @@ function thumbnail(url, alt) {
 }
 
 /** [0, 1, …, n−1]: trial i saw candidate i. */
-const ranked0 = (n) => Array.from({ length: n }, (_, i) => i);
+const identityOrder = (n) => Array.from({ length: n }, (_, i) => i);
 
 async function identify() {
   $('identify-error').hidden = true;
@@ -331,7 +335,7 @@ async function identify() {
       images: candidates.map((c) => c.bytes.buffer),
       names: candidates.map((c) => c.name),
       topK: 5,
-      candidateOfTrial: truthKnown ? ranked0(state.stimulusIds.length) : null,
+      candidateOfTrial: truthKnown ? identityOrder(state.stimulusIds.length) : null,
       // The truth's categories let the evaluation add category decoding and the ceilings.
       ...(truthKnown && state.truth.every((t) => labels.includes(t))
         ? { truth: state.truth, labels } : {}),

@@ -70,8 +70,12 @@ impl BlockDesignConfig {
                 reason: reason.into(),
             })
         };
-        if self.categories < 2 || self.categories > SHAPES.len().min(COLOURS.len() * 3) {
+        // Categories take shapes 0, 3, 6, … (all distinct while fewer than the 25 shapes).
+        if self.categories < 2 || self.categories >= SHAPES.len() {
             return bad("categories must be between 2 and 24");
+        }
+        if !(self.run_offset.is_finite() && self.run_offset >= 0.0) {
+            return bad("run_offset must be a standard deviation ≥ 0");
         }
         if self.runs < 2 || self.volumes_per_block == 0 || self.voxels == 0 {
             return bad("needs at least 2 runs, 1 volume per block and 1 voxel");

@@ -18,7 +18,7 @@ use crate::mapper::MappedEmbeddings;
 use crate::matrix::Matrix;
 use crate::metrics::{self, AttributeCeiling, Metric};
 use crate::sim::stimuli::Category;
-use crate::tasks::{Decoder, embed_labels};
+use crate::tasks::{Decoder, distinct_labels, embed_labels};
 
 /// What to evaluate against. Embeddings are L2-normalised here, whatever the caller passed.
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ impl RetrievalTruth {
         }
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut first = Vec::new();
-        let group = embeddings
+        let group: Vec<usize> = embeddings
             .iter_rows()
             .enumerate()
             .map(|(row, values)| {
@@ -173,6 +173,12 @@ impl RetrievalTruth {
                     })
             })
             .collect();
+        if first.len() < 2 {
+            return Err(Error::InvalidConfig {
+                what: format!("{what} embeddings"),
+                reason: "every row is the same stimulus; retrieval and identification need at least 2 distinct stimuli".into(),
+            });
+        }
         let world = labels.and_then(|labels| {
             first
                 .iter()
@@ -258,7 +264,8 @@ impl Truth {
                 metrics::top_k_accuracy(&scores.transposed(), &diagonal, 1)?
                     .named("image_to_fmri_top1", format!("image → fMRI top-1 of {n}")),
             );
-            if self.way < n {
+            // N-way with N at least the stimulus count is top-1; with N = 2 it is 2-way.
+            if self.way < n && self.way > 2 {
                 let m = metrics::n_way_top1(&scores, self.way, self.draws, self.seed)?;
                 let name = format!("fMRI → image {}", m.name);
                 out.push(m.named("image_nway", name));
@@ -313,7 +320,7 @@ impl Truth {
                     let top1 = ceiling.top_k(&diagonal, 1);
                     values.push(("image_top1".into(), top1));
                     values.push(("image_to_fmri_top1".into(), top1));
-                    if self.way < attribute.len() {
+                    if self.way < attribute.len() && self.way > 2 {
                         values.push((
                             "image_nway".into(),
                             ceiling.n_way(self.way, self.draws, self.seed),
@@ -376,11 +383,11 @@ impl Decoder {
         }
         let mut notes = Vec::new();
         if let Some(image) = &truth.image
-            && request.way >= image.candidates.rows()
+            && truth.way >= image.candidates.rows()
         {
             notes.push(format!(
                 "{}-way identification among {} stimuli is top-1 among all of them: see fMRI → image top-1",
-                request.way,
+                truth.way,
                 image.candidates.rows()
             ));
         }
@@ -433,16 +440,22 @@ impl Decoder {
     ) -> Result<CategoryTruth> {
         let candidates = match &request.candidates {
             Some(c) => c.clone(),
-            None => {
-                let mut distinct: Vec<String> = Vec::new();
-                for l in labels {
-                    if !distinct.contains(l) {
-                        distinct.push(l.clone());
-                    }
-                }
-                distinct
-            }
+            None => distinct_labels(labels),
         };
+        if let Some((i, c)) = candidates
+            .iter()
+            .enumerate()
+            .find(|(i, c)| candidates[..*i].contains(c))
+        {
+            return Err(Error::InvalidConfig {
+                what: "candidate labels".into(),
+                reason: format!(
+                    "'{c}' is listed twice (entries {} and {}); each candidate must be distinct",
+                    candidates.iter().position(|x| x == c).unwrap_or(0) + 1,
+                    i + 1
+                ),
+            });
+        }
         if candidates.len() < 2 {
             return Err(Error::InvalidConfig {
                 what: "candidate labels".into(),
@@ -500,5 +513,93 @@ impl Decoder {
             embeddings,
             world,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(labels: &[&str]) -> Vec<String> {
+        labels.iter().map(|l| l.to_string()).collect()
+    }
+
+    /// Four world categories with orthonormal embeddings; trial t shows candidate t, and the
+    /// fourth trial is predicted as the first candidate.
+    fn truth_and_predictions() -> (Truth, MappedEmbeddings) {
+        let candidates = names(&["red star", "blue star", "red circle", "blue circle"]);
+        let identity = Matrix::new(
+            (0..16)
+                .map(|i| if i % 5 == 0 { 1.0 } else { 0.0 })
+                .collect(),
+            4,
+            4,
+        )
+        .unwrap();
+        let predicted = identity.select_rows(&[0, 1, 2, 0]);
+        let image = RetrievalTruth::new(&identity, 4, "image", Some(&candidates)).unwrap();
+        let truth = Truth {
+            category: Some(CategoryTruth {
+                truth: vec![0, 1, 2, 3],
+                candidates: 4,
+                embeddings: identity.clone(),
+                world: candidates.iter().map(|c| Category::parse(c)).collect(),
+            }),
+            image: Some(image),
+            text: None,
+            way: 300,
+            draws: 30,
+            seed: 0,
+        };
+        let mapped = MappedEmbeddings {
+            image: predicted.clone(),
+            text: predicted,
+        };
+        (truth, mapped)
+    }
+
+    #[test]
+    fn scores_ranks_margins_and_ceilings_of_known_predictions() {
+        let (truth, mapped) = truth_and_predictions();
+        let (metrics, per_trial) = truth.score(&mapped).unwrap();
+        let ids: Vec<&str> = metrics.iter().map(|m| m.id.as_str()).collect();
+        // 300-way over 4 stimuli would repeat top-1, so it is left out.
+        assert_eq!(
+            ids,
+            [
+                "category_top1",
+                "image_top1",
+                "image_to_fmri_top1",
+                "image_two_way"
+            ]
+        );
+        assert_eq!(metrics[0].value, 0.75);
+        // Trial 3 scores 0 on its truth, which ties two others and loses to one: rank 3.
+        assert_eq!(per_trial.category_rank, Some(vec![0, 0, 0, 3]));
+        let margins = per_trial.category_margin.unwrap();
+        assert_eq!(margins[0], 1.0);
+        assert_eq!(margins[3], -1.0);
+        // Each colour and each shape is shared by two of the four candidates.
+        let ceilings = truth.ceilings();
+        assert_eq!(ceilings.len(), 2);
+        for (name, values) in &ceilings {
+            assert!([COLOUR_ONLY, SHAPE_ONLY].contains(name));
+            let top1 = values.iter().find(|(id, _)| id == "category_top1").unwrap();
+            assert_eq!(top1.1, 0.5);
+        }
+        let mut metrics = metrics;
+        attach(&mut metrics, "ridge", [("image_top1".to_string(), 0.25)]);
+        assert_eq!(metrics[1].controls["ridge"], 0.25);
+        assert!(metrics[0].controls.is_empty(), "attached by id only");
+    }
+
+    #[test]
+    fn retrieval_needs_two_distinct_stimuli() {
+        let same = Matrix::new(vec![1.0, 0.0, 1.0, 0.0], 2, 2).unwrap();
+        let err = RetrievalTruth::new(&same, 2, "image", None).err().unwrap();
+        assert!(
+            err.to_string().contains("at least 2 distinct stimuli"),
+            "{err}"
+        );
     }
 }

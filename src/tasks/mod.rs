@@ -50,6 +50,18 @@ pub struct Ranked {
 /// The default prompt for zero-shot category decoding (BrainCLIP's).
 pub const DEFAULT_TEMPLATE: &str = "an image of a {}.";
 
+/// The distinct labels in order of first appearance: the default candidates when only the
+/// true labels are given.
+pub fn distinct_labels(labels: &[String]) -> Vec<String> {
+    let mut distinct: Vec<String> = Vec::new();
+    for l in labels {
+        if !distinct.contains(l) {
+            distinct.push(l.clone());
+        }
+    }
+    distinct
+}
+
 /// Fills a prompt template: `{}` (or `{label}`) is replaced by the label.
 pub fn fill_template(template: &str, label: &str) -> String {
     if template.contains("{label}") {
@@ -339,7 +351,8 @@ impl Decoder {
             .await
     }
 
-    /// Category decoding against labels whose CLIP text embeddings the caller already has.
+    /// Category decoding against labels whose CLIP text embeddings the caller already has
+    /// (L2-normalised here; NaN/±Inf or all-zero rows are refused).
     pub async fn decode_with_embeddings(
         &self,
         fmri: &crate::data::FmriBatch,
@@ -347,11 +360,12 @@ impl Decoder {
         label_embeddings: &Matrix,
         top_k: usize,
     ) -> Result<Vec<Vec<Ranked>>> {
+        let label_embeddings = label_embeddings.clone().unit_rows("label embeddings")?;
         let predicted = self.embed(fmri).await?;
         decode_categories(
             &self.device,
             &predicted.text,
-            label_embeddings,
+            &label_embeddings,
             labels,
             self.mapper.config.logit_scale,
             top_k,
@@ -380,8 +394,8 @@ impl Decoder {
         clip.embed_images(&self.device, &pixels).await
     }
 
-    /// Ranks candidate embeddings (CLIP image or text embeddings, one row each) for every
-    /// trial.
+    /// Ranks candidate embeddings (CLIP image or text embeddings, one row each, L2-normalised
+    /// here) for every trial.
     pub async fn retrieve(
         &self,
         fmri: &crate::data::FmriBatch,
@@ -389,6 +403,7 @@ impl Decoder {
         space: Space,
         top_k: usize,
     ) -> Result<Vec<Vec<Ranked>>> {
+        let candidates = &candidates.clone().unit_rows("candidate embeddings")?;
         let predicted = self.embed(fmri).await?;
         let queries = match space {
             Space::Image => &predicted.image,

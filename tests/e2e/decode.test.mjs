@@ -23,8 +23,6 @@ let site;
 before(async () => { site = await serveSite(); });
 after(() => site.server.close());
 
-/** WebGPU sums in another order than the CPU: every decision must match the native one
- * unless the native margin says it was a near-tie, and every value must be close. */
 /** Largest difference between the page's and the native per-trial margins. */
 function marginGap(page, native) {
   return Math.max(...['categoryMargin', 'imageMargin'].flatMap((k) => page.perTrial[k]
@@ -40,6 +38,8 @@ function assertEqualsNative(page, native) {
   assert.ok(marginGap(page, native) < CPU_MARGIN_TOLERANCE, `margins differ by ${marginGap(page, native)}`);
 }
 
+/** WebGPU sums in another order than the CPU: every decision must match the native one
+ * unless the native margin says it was a near-tie, and every value must be close. */
 function assertAgreesWithinRounding(page, native) {
   for (const [ranks, margins] of [['categoryRank', 'categoryMargin'], ['imageRank', 'imageMargin']]) {
     page.perTrial[ranks].forEach((rank, t) => {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use brainclip::data::{FmriBatch, FmriSource, Normalization, SourceFormat};
 use brainclip::error::{Error, Result, thousands};
-use brainclip::tasks::{Decoder, EvalRequest, embed_labels};
+use brainclip::tasks::{Decoder, EvalRequest, distinct_labels, embed_labels};
 use brainclip::train::mapper::{RIDGE_BASELINE, fit_ridge};
 use brainclip::train::train_mapper;
 use clap::Args;
@@ -62,15 +62,7 @@ pub fn cv(args: CvArgs) -> Result<serde_json::Value> {
     let groups = data.groups.clone().expect("--groups was given");
     let candidates = match &args.candidates {
         Some(path) => read_strings(path)?,
-        None => {
-            let mut distinct: Vec<String> = Vec::new();
-            for l in &labels {
-                if !distinct.contains(l) {
-                    distinct.push(l.clone());
-                }
-            }
-            distinct
-        }
+        None => distinct_labels(&labels),
     };
     let clip = load_clip(args.training.clip.as_deref(), "candidate labels")?;
     let device = cpu();

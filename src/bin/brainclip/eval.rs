@@ -9,6 +9,7 @@ use brainclip::data::bundle::Bundle;
 use brainclip::error::Result;
 use brainclip::metrics::Metric;
 use brainclip::tasks::{self, EvalRequest, Evaluation};
+use brainclip::train::mapper::{RIDGE_BASELINE, SHUFFLED_CONTROL};
 use clap::Args;
 
 use crate::io::{FmriInput, cpu, load_clip, read_embeddings, read_strings};
@@ -24,14 +25,16 @@ pub struct EvalArgs {
     /// True category label per trial, JSON.
     #[arg(long)]
     labels: Option<PathBuf>,
-    /// Candidate labels, JSON list (default: the distinct true labels).
+    /// Candidate labels, JSON list (default: the distinct true labels, in order of first
+    /// appearance; --label-embeddings rows follow that order).
     #[arg(long)]
     candidates: Option<PathBuf>,
     /// CLIP text embeddings of the candidates, .npy [candidates, dim] (else --clip);
     /// checked and L2-normalised.
     #[arg(long)]
     label_embeddings: Option<PathBuf>,
-    /// Hugging Face CLIP directory to embed candidate labels (default: the bundle's CLIP).
+    /// CLIP to embed candidate labels (a Hugging Face directory, or a bundle that carries
+    /// one; default: the bundle's own CLIP).
     #[arg(long)]
     clip: Option<PathBuf>,
     /// Prompt template(s); several are ensembled.
@@ -72,7 +75,9 @@ pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
     // A separate CLIP (rather than the bundle's) embeds the candidates here.
     if let (None, Some(dir), Some(labels)) = (&label_embeddings, &args.clip, &labels) {
         let clip = load_clip(Some(dir), "candidate labels")?;
-        let names = candidates.clone().unwrap_or_else(|| distinct(labels));
+        let names = candidates
+            .clone()
+            .unwrap_or_else(|| tasks::distinct_labels(labels));
         label_embeddings = Some(pollster::block_on(tasks::embed_labels(
             &decoder.device,
             &clip,
@@ -106,21 +111,11 @@ pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
     Ok(serde_json::to_value(&evaluation).expect("evaluation serialises"))
 }
 
-fn distinct(labels: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for l in labels {
-        if !out.contains(l) {
-            out.push(l.clone());
-        }
-    }
-    out
-}
-
 /// Controls in reading order: the model's own controls, then the ceilings, then any other.
 fn control_columns(metrics: &[Metric]) -> Vec<String> {
     let preferred = [
-        "shuffled labels",
-        "ridge",
+        SHUFFLED_CONTROL,
+        RIDGE_BASELINE,
         tasks::COLOUR_ONLY,
         tasks::SHAPE_ONLY,
     ];

@@ -1,6 +1,7 @@
 //! `brainclip sim world`: the simulated GOD-style experiment written as files shaped like
 //! real preprocessed data, so train-mapper, eval and the site read it as they read real data;
-//! `brainclip sim planted`: a small dataset with a planted linear ground truth.
+//! `brainclip sim planted`: a small dataset with a planted linear ground truth;
+//! `brainclip sim blocks`: a block-design recording with autocorrelated volumes.
 
 use std::path::PathBuf;
 

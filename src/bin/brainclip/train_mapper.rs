@@ -46,13 +46,15 @@ pub struct MapperTraining {
     /// Prompt template for --labels ("{}" is replaced by the label); repeatable.
     #[arg(long = "template")]
     pub templates: Vec<String>,
-    /// Hugging Face CLIP directory used to embed captions and labels.
+    /// CLIP used to embed captions and labels: a Hugging Face directory, or a bundle that
+    /// carries one.
     #[arg(long)]
     pub clip: Option<PathBuf>,
     /// Stimulus id per trial, JSON; trials of one stimulus stay on one side of the split.
     #[arg(long)]
     pub stimulus_ids: Option<PathBuf>,
-    /// Run, session or block id per trial, JSON. Validation then holds out whole groups;
+    /// Run, session or block id per trial, JSON. Validation then holds out whole groups
+    /// (a stimulus shown in several runs can be on both sides: validation measures new runs);
     /// give it for any recording whose neighbouring trials are near-copies (block designs,
     /// volumes of one run).
     #[arg(long)]
@@ -361,7 +363,8 @@ impl MapperTraining {
 /// Warns when validation trials have near-copies in the training split and no groups were
 /// given: early stopping and the validation scores would then be optimistic.
 pub fn warn_if_validation_leaks(data: &TrainingData, config: &TrainConfig) -> Result<()> {
-    if data.groups.is_some() || config.val_fraction == 0.0 {
+    // Checked with groups too: a group split should find nothing.
+    if config.val_fraction == 0.0 {
         return Ok(());
     }
     let report = data.validation_leak(config)?;
@@ -489,6 +492,9 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         "val_trials": outcome.val_trials,
         "samples_per_second": last.map(|r| r.samples_per_second),
         "parameters": mapper_config.parameter_count(),
-        "ridge_lambda_scale": controls.as_ref().map(|(_, r)| [r.image_lambda_scale, r.text_lambda_scale]),
+        "ridge_lambda_scale": controls.as_ref().map(|(_, r)| json!({
+            "image": r.image_lambda_scale,
+            "text": r.text_lambda_scale,
+        })),
     }))
 }

@@ -28,11 +28,11 @@ use crate::train::checkpoint::{
 };
 use crate::train::losses;
 
-/// Optimisation settings.
 mod data;
 
 pub use data::{ClipTrainingData, WorldImages};
 
+/// Optimisation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipTrainConfig {
     pub epochs: usize,
@@ -61,7 +61,8 @@ pub struct ClipTrainConfig {
 
 impl Default for ClipTrainConfig {
     fn default() -> Self {
-        // The demo's tiny CLIP (`make demo-bundle`) is trained with these.
+        // A plain run; the demo's recipe (tools/demo_bundle.sh) lowers the learning rate and
+        // weight decay and adds fresh images, larger token embeddings and the warm-up.
         ClipTrainConfig {
             epochs: 50,
             batch_size: 128,
@@ -81,8 +82,6 @@ fn hf_token_std() -> f64 {
     0.02
 }
 
-/// Images with their captions, and a category per image for measuring zero-shot
-/// classification on held-out images.
 /// One line of the training log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipEpochReport {

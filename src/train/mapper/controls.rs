@@ -116,8 +116,16 @@ pub fn fit_ridge(
         keep(&mut best_image, image_score, image);
         keep(&mut best_text, text_score, text);
     }
-    let (_, image_lambda_scale, image) = best_image.expect("the grid is not empty");
-    let (_, text_lambda_scale, text) = best_text.expect("the grid is not empty");
+    let (_, mut image_lambda_scale, mut image) = best_image.expect("the grid is not empty");
+    let (_, mut text_lambda_scale, mut text) = best_text.expect("the grid is not empty");
+    // A space without supervision was fitted to the other's targets and never scored: it
+    // takes the other space's choice.
+    if data.images.is_none() {
+        (image_lambda_scale, image) = (text_lambda_scale, text.clone());
+    }
+    if data.texts.is_none() {
+        (text_lambda_scale, text) = (image_lambda_scale, image.clone());
+    }
     Ok(RidgeBaseline {
         mapper: ridge_mapper(&image, &text, logit_scale)?,
         image_lambda_scale,
