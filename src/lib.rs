@@ -11,6 +11,7 @@
 pub mod clip;
 pub mod data;
 pub mod device;
+pub mod diffusion;
 pub mod error;
 pub mod mapper;
 pub mod matrix;

@@ -13,7 +13,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -376,6 +375,7 @@ impl Mapper {
         let options = LoadOptions {
             key_remapping: Vec::new(),
             pytorch_layout: true,
+            skip_enum_variants: false,
         };
         let model = load_module(skeleton, file_name, weights, &options)?;
         Ok(Mapper { config, model })
@@ -410,22 +410,7 @@ impl Mapper {
 
     /// The weights as safetensors bytes in PyTorch layout.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        // One metadata entry: several would be written in hash order, making identical
-        // weights produce different files.
-        let mut store = SafetensorsStore::from_bytes(None)
-            .clear_metadata()
-            .metadata("producer", "brainclip")
-            .with_to_adapter(BurnToPyTorchAdapter);
-        self.model
-            .save_into(&mut store)
-            .map_err(|err| Error::InvalidConfig {
-                what: "mapper weights".into(),
-                reason: format!("could not serialise: {err}"),
-            })?;
-        store.get_bytes().map_err(|err| Error::InvalidConfig {
-            what: "mapper weights".into(),
-            reason: format!("could not serialise: {err}"),
-        })
+        crate::data::weights::save_module(&self.model, crate::data::bundle::StoredDtype::F32, false)
     }
 
     /// Maps normalised fMRI `[trials, voxels]` (row-major) into CLIP space, batched.

@@ -198,6 +198,7 @@ fn weights_load_into_a_burn_module_with_pytorch_layout_and_f16() {
     let options = LoadOptions {
         key_remapping: vec![("^proj\\.".into(), "".into())],
         pytorch_layout: true,
+        skip_enum_variants: false,
     };
     let linear: Linear = LinearConfig::new(3, 2).init(&device);
     let linear = load_module(linear, "proj.safetensors", bytes, &options).unwrap();
@@ -212,6 +213,7 @@ fn missing_or_misshapen_module_weights_name_the_key() {
     let options = LoadOptions {
         key_remapping: Vec::new(),
         pytorch_layout: true,
+        skip_enum_variants: false,
     };
     let only_weight = safetensors_bytes(&[("weight", vec![2, 3], vec![0.0; 6])], false);
     let linear: Linear = LinearConfig::new(3, 2).init(&device);

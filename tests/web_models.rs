@@ -249,3 +249,37 @@ async fn decoding_agrees_between_webgpu_and_cpu() {
     );
     assert!(max_diff <= 1e-4, "{max_diff}");
 }
+
+#[path = "common/taesd_fixtures.rs"]
+mod taesd_fixtures;
+
+async fn check_autoencoders(device: &ComputeDevice) {
+    for (name, what, diff) in taesd_fixtures::parity(device).await {
+        web_sys::console::log_1(
+            &format!(
+                "taesd {name} {what} on {}: scaled max diff {diff:.2e}",
+                device.backend
+            )
+            .into(),
+        );
+        assert!(
+            diff <= taesd_fixtures::TOLERANCE,
+            "taesd {name} {what} on {}: {diff}",
+            device.backend
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn autoencoder_matches_diffusers_on_webgpu() {
+    let device = select_device(BackendPreference::WebGpu)
+        .await
+        .expect("WebGPU (see webdriver.json)");
+    check_autoencoders(&device).await;
+}
+
+#[wasm_bindgen_test]
+async fn autoencoder_matches_diffusers_on_cpu() {
+    let device = select_device(BackendPreference::Cpu).await.unwrap();
+    check_autoencoders(&device).await;
+}

@@ -133,6 +133,7 @@ impl Clip {
         let options = LoadOptions {
             key_remapping: Vec::new(),
             pytorch_layout: true,
+            skip_enum_variants: false,
         };
         let model = load_module(
             ClipModel::new(&config, device),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::store::{
-    ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
-    SafetensorsStore,
+    ApplyError, BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot,
+    PyTorchToBurnAdapter, SafetensorsStore,
 };
 use burn::tensor::DType;
 use safetensors::{Dtype, SafeTensors};
@@ -196,6 +196,9 @@ pub struct LoadOptions {
     /// The file uses PyTorch layouts (`nn.Linear` weights `[out, in]`, LayerNorm
     /// `weight`/`bias`); convert them to burn's.
     pub pytorch_layout: bool,
+    /// The module holds enums standing for `nn.Sequential` entries of several kinds; the
+    /// file's keys name only the entry's index, not the variant.
+    pub skip_enum_variants: bool,
 }
 
 /// Loads weights from safetensors bytes into `module`, converting f16 to f32, and fails
@@ -233,7 +236,8 @@ pub fn load_module<M: Module>(
     // Validation and partial loading are handled here so each problem can name its key.
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .allow_partial(true)
-        .validate(false);
+        .validate(false)
+        .skip_enum_variants(options.skip_enum_variants);
     for (pattern, replacement) in &options.key_remapping {
         store = store.with_key_remapping(pattern, replacement);
     }
@@ -306,4 +310,29 @@ pub fn load_module<M: Module>(
         ));
     }
     Ok(module)
+}
+
+/// A module's weights as safetensors bytes in PyTorch layout, stored as `dtype`, with one
+/// metadata entry (several would be written in hash order, so identical weights would
+/// give different files). `skip_enum_variants` as in [`LoadOptions`].
+pub fn save_module<M: Module>(
+    module: &M,
+    dtype: StoredDtype,
+    skip_enum_variants: bool,
+) -> Result<Vec<u8>> {
+    let failed =
+        |err: String| tensor_error("(new file)", "(all)", format!("could not serialise: {err}"));
+    let mut store = SafetensorsStore::from_bytes(None)
+        .clear_metadata()
+        .metadata("producer", "brainclip")
+        .skip_enum_variants(skip_enum_variants)
+        .with_to_adapter(BurnToPyTorchAdapter);
+    module
+        .save_into(&mut store)
+        .map_err(|err| failed(err.to_string()))?;
+    let bytes = store.get_bytes().map_err(|err| failed(err.to_string()))?;
+    match dtype {
+        StoredDtype::F32 => Ok(bytes),
+        StoredDtype::F16 => recast_safetensors(&bytes, dtype, &[]),
+    }
 }

@@ -44,6 +44,7 @@ mod cli {
     use brainclip::data::read_fmri_path;
     use brainclip::data::read_mask_path;
     use brainclip::device::{BackendPreference, ComputeDevice, select_device};
+    use brainclip::diffusion::Autoencoder;
     use brainclip::error::{Error, thousands};
     use burn::tensor::{Tensor, TensorData};
     use clap::{Parser, Subcommand};
@@ -95,21 +96,24 @@ mod cli {
             json: bool,
         },
         /// Run one model component and write its unnormalised output to .npy
-        /// (`get_text_features` / `get_image_features` for CLIP).
+        /// (`get_text_features` / `get_image_features` for CLIP; `encode(x).latents` /
+        /// `decode(z).sample` for the tiny autoencoder).
         Forward {
-            /// clip-text or clip-image.
+            /// clip-text, clip-image, ae-encode or ae-decode.
             #[arg(long)]
             component: String,
-            /// Hugging Face model directory (config.json + model.safetensors).
+            /// Hugging Face model directory: config.json + model.safetensors (CLIP), or
+            /// config.json + diffusion_pytorch_model.safetensors (AutoencoderTiny).
             #[arg(long)]
             model: PathBuf,
             /// Texts (clip-text).
             #[arg(long, num_args = 1..)]
             text: Vec<String>,
-            /// Preprocessed pixels [n, 3, size, size] as .npy (clip-image).
+            /// NCHW float32 .npy: preprocessed pixels [n, 3, size, size] (clip-image),
+            /// images in [-1, 1] (ae-encode) or latents (ae-decode).
             #[arg(long)]
             input: Option<PathBuf>,
-            /// Where to write the [n, projection_dim] float32 .npy.
+            /// Where to write the float32 .npy ([n, projection_dim] or NCHW).
             #[arg(long)]
             output: PathBuf,
             /// auto, cpu or webgpu (native wgpu builds only).
@@ -292,45 +296,60 @@ mod cli {
         device_name: &str,
     ) -> Result<serde_json::Value, Error> {
         let device = device(device_name)?;
-        let clip = Clip::from_hf_dir(model_dir, &device.device)?;
-        let features = match component {
-            "clip-text" => {
-                if texts.is_empty() {
-                    return Err(Error::Empty {
-                        what: "--text".into(),
-                        unit: "text".into(),
-                    });
-                }
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                clip.text_features(&clip.tokenize(&refs))?
+        let read_input = |unit: &str| -> Result<Tensor<4>, Error> {
+            let path = input.ok_or_else(|| Error::Empty {
+                what: "--input".into(),
+                unit: unit.into(),
+            })?;
+            let (values, s) = crate::io::read_array(path, &[4])?;
+            Ok(Tensor::<4>::from_data(
+                TensorData::new(values, [s[0], s[1], s[2], s[3]]),
+                &device.device,
+            ))
+        };
+        let (values, shape) = match component {
+            "clip-text" | "clip-image" => {
+                let clip = Clip::from_hf_dir(model_dir, &device.device)?;
+                let features = if component == "clip-text" {
+                    if texts.is_empty() {
+                        return Err(Error::Empty {
+                            what: "--text".into(),
+                            unit: "text".into(),
+                        });
+                    }
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    clip.text_features(&clip.tokenize(&refs))?
+                } else {
+                    clip.image_features(read_input("pixels .npy file")?)?
+                };
+                let shape = features.dims().to_vec();
+                (pollster::block_on(device.read_f32(features))?, shape)
             }
-            "clip-image" => {
-                let path = input.ok_or_else(|| Error::Empty {
-                    what: "--input".into(),
-                    unit: "pixels .npy file".into(),
-                })?;
-                let (values, s) = crate::io::read_array(path, &[4])?;
-                let tensor = Tensor::<4>::from_data(
-                    TensorData::new(values, [s[0], s[1], s[2], s[3]]),
-                    &device.device,
-                );
-                clip.image_features(tensor)?
+            "ae-encode" | "ae-decode" => {
+                let autoencoder = Autoencoder::from_dir(model_dir, &device.device)?;
+                let result = if component == "ae-encode" {
+                    autoencoder.encode(read_input("images .npy file [n, 3, h, w] in [-1, 1]")?)?
+                } else {
+                    autoencoder.decode(read_input("latents .npy file [n, c, h, w]")?)?
+                };
+                let shape = result.dims().to_vec();
+                (pollster::block_on(device.read_f32(result))?, shape)
             }
             other => {
                 return Err(Error::InvalidConfig {
                     what: "--component".into(),
-                    reason: format!("'{other}' is unknown; expected clip-text or clip-image"),
+                    reason: format!(
+                        "'{other}' is unknown; expected clip-text, clip-image, ae-encode or ae-decode"
+                    ),
                 });
             }
         };
-        let [rows, cols] = features.dims();
-        let values = pollster::block_on(device.read_f32(features))?;
-        let bytes = write_npy_f32(&values, &[rows, cols])?;
+        let bytes = write_npy_f32(&values, &shape)?;
         std::fs::write(output, bytes).map_err(|err| Error::Io {
             path: output.display().to_string(),
             reason: err.to_string(),
         })?;
-        Ok(json!({ "output": output.display().to_string(), "shape": [rows, cols] }))
+        Ok(json!({ "output": output.display().to_string(), "shape": shape }))
     }
 
     fn inspect(
