@@ -199,6 +199,41 @@ pub async fn select_device(preference: BackendPreference) -> Result<ComputeDevic
     }
 }
 
+/// burn draws initial weights from one process-wide generator, lazily, when a parameter is
+/// first used. Random models are therefore built and materialised while holding this lock,
+/// so a seeded build gets the same numbers even while other threads build models.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Reads every parameter, so lazily initialised weights are drawn now, inside the lock.
+struct Materialize;
+
+impl burn::module::ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
+        let _ = param.val();
+    }
+}
+
+/// A model built by `build` with its random weights drawn now; reproducible from `seed`
+/// when one is given.
+pub fn init_seeded<M: burn::module::Module>(
+    device: &burn::tensor::Device,
+    seed: Option<u64>,
+    build: impl FnOnce() -> M,
+) -> M {
+    let _guard = INIT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(seed) = seed {
+        device.seed(seed);
+    }
+    let model = build();
+    model.visit(&mut Materialize);
+    model
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

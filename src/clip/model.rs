@@ -1,7 +1,7 @@
 //! `CLIPModel`: both towers and their projections into the joint space, loadable from a
 //! Hugging Face checkpoint (`config.json` + `model.safetensors`, f32 or f16).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -24,20 +24,6 @@ pub struct ClipModel {
     pub text_projection: Linear,
 }
 
-/// burn draws initial weights from one process-wide generator, lazily, when a parameter is
-/// first used. Random models are therefore built and materialised while holding this lock,
-/// so a seeded build gets the same numbers even while other threads build models.
-static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Forces every lazily initialised parameter to draw its values now.
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
-}
-
 impl ClipModel {
     /// A skeleton whose weights are drawn only if used: loading replaces them unread.
     pub fn new(config: &ClipConfig, device: &Device) -> Self {
@@ -46,15 +32,7 @@ impl ClipModel {
 
     /// Random weights, drawn now; reproducible from `seed` when one is given.
     pub fn random(config: &ClipConfig, device: &Device, seed: Option<u64>) -> Self {
-        let _guard = INIT_LOCK
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(seed) = seed {
-            device.seed(seed);
-        }
-        let model = Self::build(config, device);
-        model.visit(&mut Materialize);
-        model
+        crate::device::init_seeded(device, seed, || Self::build(config, device))
     }
 
     fn build(config: &ClipConfig, device: &Device) -> Self {

@@ -1,5 +1,6 @@
 //! Training (native only: burn's autodiff on the CPU backend).
 
+pub mod autoencoder;
 pub mod checkpoint;
 pub mod clip;
 pub mod losses;

@@ -17,6 +17,8 @@ mod cv;
 #[cfg(not(target_family = "wasm"))]
 mod decode;
 #[cfg(not(target_family = "wasm"))]
+mod diffusion_cli;
+#[cfg(not(target_family = "wasm"))]
 mod eval;
 #[cfg(not(target_family = "wasm"))]
 mod io;
@@ -31,6 +33,7 @@ mod cli {
     use crate::clip_cli;
     use crate::cv;
     use crate::decode;
+    use crate::diffusion_cli;
     use crate::eval;
     use crate::sim_cli;
     use crate::train_mapper;
@@ -71,6 +74,9 @@ mod cli {
         /// Pretrain a CLIP contrastively on simulated-world images of every category (the
         /// demo's tiny CLIP); writes a Hugging Face directory.
         TrainClip(Box<clip_cli::TrainClipArgs>),
+        /// Train the world's tiny autoencoder (diffusers AutoencoderTiny layout) on fresh
+        /// world images; checkpoints every epoch, --resume continues exactly.
+        TrainAutoencoder(Box<diffusion_cli::TrainAutoencoderArgs>),
         /// CLIP image embeddings (L2-normalised) of image files, as .npy.
         EmbedImages(Box<clip_cli::EmbedImagesArgs>),
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
@@ -199,6 +205,7 @@ mod cli {
                 what: Sim::Blocks(args),
             } => report(sim_cli::sim_blocks(args), false),
             Command::TrainClip(args) => report(clip_cli::train(*args), false),
+            Command::TrainAutoencoder(args) => report(diffusion_cli::train(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
             Command::TrainMapper(args) => report(train_mapper::train(*args), false),
             Command::Decode(args) => {

@@ -1,0 +1,272 @@
+//! The denoiser, the rectified-flow sampler and the autoencoder trainer.
+#![cfg(not(target_family = "wasm"))]
+
+use brainclip::data::bundle::StoredDtype;
+use brainclip::diffusion::sampler::trial_noise;
+use brainclip::diffusion::{DenoiserConfig, DenoiserModel, FlowSampler, SamplerSettings};
+use brainclip::train::autoencoder::{
+    AutoencoderTrainConfig, train_autoencoder, world_autoencoder_config,
+};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+fn small_config() -> DenoiserConfig {
+    DenoiserConfig {
+        latent_channels: 4,
+        latent_size: 4,
+        condition_dim: 8,
+        hidden_size: 16,
+        depth: 2,
+        num_heads: 2,
+        mlp_ratio: 2,
+        frequency_embedding_size: 8,
+    }
+}
+
+/// Adds seeded noise to every weight: a fresh adaLN-Zero DiT predicts exactly zero, which
+/// would make every sampler test pass trivially.
+struct Perturb(ChaCha8Rng);
+
+impl ModuleMapper for Perturb {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let rng = &mut self.0;
+        param.map(|tensor| {
+            let dims = tensor.dims();
+            let noise: Vec<f32> = (0..dims.iter().product::<usize>())
+                .map(|_| {
+                    let z: f32 = StandardNormal.sample(&mut *rng);
+                    0.3 * z
+                })
+                .collect();
+            let device = tensor.device();
+            tensor + Tensor::from_data(TensorData::new(noise, dims), &device)
+        })
+    }
+}
+
+/// A fresh denoiser, initialised under the lock that seeded initialisation holds: burn's
+/// initialisers draw from one process-wide generator, lazily, so an unseeded build in a
+/// parallel test would shift another test's seeded draws.
+fn fresh_denoiser(seed: u64) -> DenoiserModel {
+    let device = Device::flex();
+    brainclip::device::init_seeded(&device, Some(seed), || {
+        DenoiserModel::new(&small_config(), &device)
+    })
+}
+
+fn random_denoiser(seed: u64) -> DenoiserModel {
+    fresh_denoiser(seed).map(&mut Perturb(ChaCha8Rng::seed_from_u64(seed)))
+}
+
+fn conditions(n: usize, seed: u64) -> Tensor<2> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..n * 8)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [n, 8]), &Device::flex())
+}
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_to_vec().unwrap()
+}
+
+fn settings(steps: usize, guidance: f32, seed: u64) -> SamplerSettings {
+    SamplerSettings {
+        steps,
+        guidance,
+        strength: 1.0,
+        seed,
+    }
+}
+
+fn sample(model: &DenoiserModel, c: Tensor<2>, trials: &[u64], s: &SamplerSettings) -> Vec<f32> {
+    values(
+        FlowSampler::new(model, c, None, trials, s)
+            .unwrap()
+            .finish(),
+    )
+}
+
+#[test]
+fn a_fresh_denoiser_predicts_zero_velocity() {
+    let device = Device::flex();
+    let model = fresh_denoiser(0);
+    let x = Tensor::<4>::ones([2, 4, 4, 4], &device);
+    let v = model.forward(x, Tensor::full([2], 0.5, &device), conditions(2, 1));
+    assert!(
+        values(v).iter().all(|&v| v == 0.0),
+        "adaLN-Zero output layer"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_latents_and_a_trial_does_not_depend_on_its_batch() {
+    let model = random_denoiser(3);
+    let c = conditions(3, 4);
+    let s = settings(4, 2.0, 9);
+    assert_ne!(
+        trial_noise(9, 10, 64),
+        trial_noise(9, 11, 64),
+        "each trial its own noise"
+    );
+    let first = sample(&model, c.clone(), &[10, 11, 12], &s);
+    let again = sample(&model, c.clone(), &[10, 11, 12], &s);
+    assert_eq!(first, again);
+    let other_seed = sample(&model, c.clone(), &[10, 11, 12], &settings(4, 2.0, 10));
+    assert_ne!(first, other_seed);
+    // Trial 11 alone, with its own condition row.
+    let alone = sample(&model, c.narrow(0, 1, 1), &[11], &s);
+    let per_trial = first.len() / 3;
+    let in_batch = &first[per_trial..2 * per_trial];
+    let diff = alone
+        .iter()
+        .zip(in_batch)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-5, "trial 11 alone vs in its batch: {diff}");
+}
+
+#[test]
+fn one_step_lands_on_the_guided_clean_estimate() {
+    let model = random_denoiser(5);
+    let c = conditions(2, 6);
+    let device = Device::flex();
+    let noise: Vec<f32> = [0u64, 1]
+        .iter()
+        .flat_map(|&trial| trial_noise(7, trial, 4 * 4 * 4))
+        .collect();
+    let noise = Tensor::<4>::from_data(TensorData::new(noise, [2, 4, 4, 4]), &device);
+    let t = Tensor::<1>::full([2], 1.0, &device);
+    let conditional = model.forward(noise.clone(), t.clone(), c.clone());
+    let unconditional = model.forward(noise.clone(), t, c.zeros_like());
+    for guidance in [1.0f32, 3.0] {
+        let expected = values(
+            noise.clone()
+                - (unconditional.clone()
+                    + (conditional.clone() - unconditional.clone()) * guidance),
+        );
+        let got = sample(&model, c.clone(), &[0, 1], &settings(1, guidance, 7));
+        let diff = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "guidance {guidance}: {diff}");
+    }
+}
+
+#[test]
+fn every_step_gives_a_preview_and_the_last_is_the_result() {
+    let model = random_denoiser(8);
+    let c = conditions(2, 9);
+    let s = settings(4, 1.5, 1);
+    let mut sampler = FlowSampler::new(&model, c.clone(), None, &[0, 1], &s).unwrap();
+    assert_eq!(sampler.steps(), 4);
+    let mut previews = Vec::new();
+    while let Some(estimate) = sampler.step() {
+        previews.push(values(estimate));
+    }
+    assert_eq!(previews.len(), 4);
+    assert_ne!(
+        previews[0], previews[3],
+        "the estimate changes as it is refined"
+    );
+    let result = sample(&model, c, &[0, 1], &s);
+    let diff = result
+        .iter()
+        .zip(&previews[3])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
+fn strength_starts_from_the_given_latents_part_way() {
+    // A fresh denoiser's velocity is zero, so sampling keeps its starting point: with
+    // strength s that is (1 − s)·start + s·noise.
+    let device = Device::flex();
+    let model = fresh_denoiser(0);
+    let start = Tensor::<4>::full([1, 4, 4, 4], 2.0, &device);
+    let s = SamplerSettings {
+        strength: 0.25,
+        ..settings(2, 1.0, 4)
+    };
+    let out = values(
+        FlowSampler::new(&model, conditions(1, 2), Some(start.clone()), &[3], &s)
+            .unwrap()
+            .finish(),
+    );
+    let noise = trial_noise(4, 3, 64);
+    for (o, n) in out.iter().zip(&noise) {
+        assert!((o - (0.75 * 2.0 + 0.25 * n)).abs() < 1e-5);
+    }
+    let wrong = Tensor::<4>::zeros([1, 4, 2, 2], &device);
+    let err = FlowSampler::new(&model, conditions(1, 2), Some(wrong), &[3], &s)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("starting latents"), "{err}");
+    let err = FlowSampler::new(
+        &model,
+        conditions(1, 2),
+        None,
+        &[3],
+        &SamplerSettings { strength: 0.0, ..s },
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("strength 0"), "{err}");
+}
+
+#[test]
+fn an_interrupted_autoencoder_run_resumes_to_exactly_the_uninterrupted_result() {
+    let ae_config = brainclip::diffusion::AutoencoderTinyConfig {
+        encoder_block_out_channels: vec![4; 4],
+        decoder_block_out_channels: vec![4; 4],
+        ..world_autoencoder_config()
+    };
+    let config = AutoencoderTrainConfig {
+        epochs: 3,
+        images_per_epoch: 6,
+        batch_size: 4,
+        validation_images: 4,
+        ..AutoencoderTrainConfig::default()
+    };
+    let train = |dir: &std::path::Path, resume: bool, stop_after: usize| {
+        train_autoencoder(
+            &ae_config,
+            &config,
+            Some(dir),
+            resume,
+            &mut |report| report.epoch < stop_after,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = train(whole_dir.path(), false, usize::MAX);
+    assert_eq!(whole.history.len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(train(dir.path(), false, 1).history.len(), 1);
+    let resumed = train(dir.path(), true, usize::MAX);
+    assert_eq!(resumed.history.len(), 3);
+    assert_eq!(
+        resumed.history.iter().map(|r| r.loss).collect::<Vec<_>>(),
+        whole.history.iter().map(|r| r.loss).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        resumed
+            .autoencoder
+            .to_safetensors(StoredDtype::F32)
+            .unwrap(),
+        whole.autoencoder.to_safetensors(StoredDtype::F32).unwrap()
+    );
+    // Latent statistics set the diffusion scaling.
+    let scaling = whole.autoencoder.config.scaling_factor;
+    assert!(
+        scaling.is_finite() && scaling > 0.0 && scaling != 1.0,
+        "{scaling}"
+    );
+}
