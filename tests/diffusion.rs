@@ -270,3 +270,98 @@ fn an_interrupted_autoencoder_run_resumes_to_exactly_the_uninterrupted_result() 
         "{scaling}"
     );
 }
+
+/// Two classes of latents (all +1 or all −1, slightly noisy), told apart only by the condition.
+fn two_class_data(count: usize) -> brainclip::train::denoiser::DenoiserTrainingData {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (mut latents, mut conditions) = (Vec::new(), Vec::new());
+    for i in 0..count {
+        let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+        for _ in 0..64 {
+            let z: f32 = StandardNormal.sample(&mut rng);
+            latents.push(sign + 0.1 * z);
+        }
+        let mut condition = vec![0.0f32; 8];
+        condition[i % 2] = 1.0;
+        conditions.extend(condition);
+    }
+    brainclip::train::denoiser::DenoiserTrainingData {
+        latents,
+        conditions,
+        count,
+        latent_channels: 4,
+        latent_size: 4,
+        condition_dim: 8,
+    }
+}
+
+fn class_means(model: &DenoiserModel, steps: usize) -> (f32, f32, Vec<f32>) {
+    let mut c = vec![0.0f32; 16];
+    c[0] = 1.0;
+    c[9] = 1.0;
+    let c = Tensor::<2>::from_data(TensorData::new(c, [2, 8]), &Device::flex());
+    let out = sample(model, c, &[0, 1], &settings(steps, 1.0, 3));
+    let mean = |half: &[f32]| half.iter().sum::<f32>() / half.len() as f32;
+    (mean(&out[..64]), mean(&out[64..]), out)
+}
+
+#[test]
+fn a_teacher_learns_what_the_condition_selects_and_a_student_takes_half_the_steps() {
+    use brainclip::train::denoiser::{DenoiserTrainConfig, distill_round, train_denoiser};
+    let data = two_class_data(64);
+    let config = DenoiserTrainConfig {
+        epochs: 30,
+        batch_size: 16,
+        learning_rate: 3e-3,
+        condition_dropout: 0.0,
+        holdout_every: 8,
+        ..DenoiserTrainConfig::default()
+    };
+    let teacher = train_denoiser(
+        &small_config(),
+        &data,
+        &config,
+        None,
+        false,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let first = teacher.history.first().unwrap().validation_loss;
+    let last = teacher.history.last().unwrap().validation_loss;
+    assert!(last < 0.5 * first, "held-out loss {first} → {last}");
+    let (plus, minus, teacher_out) = class_means(&teacher.model, 8);
+    assert!(plus > 0.7 && minus < -0.7, "class means {plus} / {minus}");
+
+    let student = distill_round(
+        &teacher.model,
+        8,
+        1.0,
+        &data,
+        &DenoiserTrainConfig {
+            epochs: 10,
+            learning_rate: 1e-3,
+            ..config
+        },
+        None,
+        false,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let (plus, minus, student_out) = class_means(&student.model, 4);
+    assert!(
+        plus > 0.7 && minus < -0.7,
+        "student class means {plus} / {minus}"
+    );
+    let gap = student_out
+        .iter()
+        .zip(&teacher_out)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / student_out.len() as f32;
+    assert!(
+        gap < 0.2,
+        "4 student steps vs 8 teacher steps: mean |diff| {gap}"
+    );
+}

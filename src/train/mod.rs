@@ -3,6 +3,7 @@
 pub mod autoencoder;
 pub mod checkpoint;
 pub mod clip;
+pub mod denoiser;
 pub mod losses;
 pub mod mapper;
 
