@@ -249,3 +249,33 @@ impl DenoiserModel {
             .reshape([batch, channels, height, width])
     }
 }
+
+/// The weight file of a denoiser directory (beside `config.json` and `schedule.json`).
+pub const WEIGHTS_FILE: &str = "denoiser.safetensors";
+
+impl DenoiserModel {
+    /// The weights in PyTorch layout (`nn.Linear` weights `[out, in]`), stored as `dtype`.
+    pub fn to_safetensors(&self, dtype: crate::data::bundle::StoredDtype) -> Result<Vec<u8>> {
+        crate::data::weights::save_module(self, dtype, false)
+    }
+
+    /// Loads weights (f32 or f16) for a configuration; every tensor is checked by name.
+    pub fn from_safetensors(
+        config: &DenoiserConfig,
+        weights: Vec<u8>,
+        file_name: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let options = crate::data::weights::LoadOptions {
+            pytorch_layout: true,
+            ..Default::default()
+        };
+        crate::data::weights::load_module(
+            DenoiserModel::new(config, device),
+            file_name,
+            weights,
+            &options,
+        )
+    }
+}

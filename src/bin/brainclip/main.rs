@@ -77,6 +77,12 @@ mod cli {
         /// Train the world's tiny autoencoder (diffusers AutoencoderTiny layout) on fresh
         /// world images; checkpoints every epoch, --resume continues exactly.
         TrainAutoencoder(Box<diffusion_cli::TrainAutoencoderArgs>),
+        /// Train the conditional denoiser (the teacher) on world images encoded by the
+        /// autoencoder and embedded by the CLIP; rectified flow, classifier-free guidance.
+        TrainDenoiser(Box<diffusion_cli::TrainDenoiserArgs>),
+        /// Distil a denoiser into few-step students by progressive distillation (each round
+        /// halves the steps; guidance baked in); every round checkpoints and resumes.
+        Distill(Box<diffusion_cli::DistillArgs>),
         /// CLIP image embeddings (L2-normalised) of image files, as .npy.
         EmbedImages(Box<clip_cli::EmbedImagesArgs>),
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
@@ -206,6 +212,10 @@ mod cli {
             } => report(sim_cli::sim_blocks(args), false),
             Command::TrainClip(args) => report(clip_cli::train(*args), false),
             Command::TrainAutoencoder(args) => report(diffusion_cli::train(*args), false),
+            Command::TrainDenoiser(args) => {
+                report(diffusion_cli::train_denoiser_command(*args), false)
+            }
+            Command::Distill(args) => report(diffusion_cli::distill_command(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
             Command::TrainMapper(args) => report(train_mapper::train(*args), false),
             Command::Decode(args) => {
