@@ -129,6 +129,162 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
     ok(output);
     assert!(stderr.contains("2 steps: already distilled"), "{stderr}");
 
+    // The 1-step student and the autoencoder join a copy of the demo bundle (whose mapper
+    // predicts embeddings of the CLIP the denoiser was conditioned on).
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    for entry in std::fs::read_dir(&clip).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), bundle.join(entry.file_name())).unwrap();
+    }
+    ok(brainclip(&[
+        "add-decoder",
+        "--bundle",
+        path(&bundle),
+        "--autoencoder",
+        path(&ae),
+        "--denoiser",
+        path(&students.join("steps-1")),
+        "--f16",
+    ]));
+    let fmri = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/samples/sub-01-test-fmri.npy");
+    let grid = dir.path().join("grid.png");
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "reconstruct",
+            "--bundle",
+            path(&bundle),
+            "--fmri",
+            path(&fmri),
+            "--out",
+            path(out),
+        ];
+        args.extend_from_slice(extra);
+        ok(brainclip(&args))
+    };
+    run(
+        &grid,
+        &[
+            "--trial",
+            "0",
+            "--trial",
+            "7",
+            "--trial",
+            "12",
+            "--steps",
+            "2",
+            "--previews",
+        ],
+    );
+    let image = image::open(&grid).unwrap();
+    // Three 64-pixel images in a row with 2-pixel gaps.
+    assert_eq!(
+        (image.width(), image.height()),
+        (3 * 64 + 4 * 2, 64 + 2 * 2)
+    );
+    assert!(
+        dir.path().join("grid-step-1.png").exists(),
+        "a preview per step"
+    );
+    let again = dir.path().join("again.png");
+    run(
+        &again,
+        &[
+            "--trial", "0", "--trial", "7", "--trial", "12", "--steps", "2",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&grid).unwrap(),
+        std::fs::read(&again).unwrap(),
+        "the same seed draws the same images"
+    );
+    let reseeded = dir.path().join("reseeded.png");
+    run(
+        &reseeded,
+        &[
+            "--trial", "0", "--trial", "7", "--trial", "12", "--steps", "2", "--seed", "1",
+        ],
+    );
+    assert_ne!(
+        std::fs::read(&grid).unwrap(),
+        std::fs::read(&reseeded).unwrap()
+    );
+
+    // The library call behind it: a preview after every step, the last one the result, and a
+    // trial's image independent of the others requested with it.
+    use brainclip::data::bundle::Bundle;
+    use brainclip::tasks::{Decoder, ReconstructRequest};
+    let decoder = Decoder::from_bundle(
+        &Bundle::load_dir(&bundle).unwrap(),
+        brainclip::device::ComputeDevice::cpu(None),
+    )
+    .unwrap();
+    let batch = brainclip::data::read_fmri_path(&fmri, &Default::default()).unwrap();
+    let request = ReconstructRequest {
+        trials: vec![3, 5],
+        steps: Some(3),
+        ..Default::default()
+    };
+    let mut previews = Vec::new();
+    let result =
+        pollster::block_on(
+            decoder.reconstruct(&batch, &request, &mut |step, steps, images| {
+                assert_eq!(steps, 3);
+                previews.push((step, images.to_vec()));
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        previews.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(previews[2].1, result.images);
+    assert_eq!(result.images.len(), 2);
+    assert_eq!(result.images[0].len(), 64 * 64 * 4);
+    let alone = pollster::block_on(decoder.reconstruct(
+        &batch,
+        &ReconstructRequest {
+            trials: vec![5],
+            ..request.clone()
+        },
+        &mut |_, _, _| {},
+    ))
+    .unwrap();
+    let differing = alone.images[0]
+        .iter()
+        .zip(&result.images[1])
+        .filter(|(a, b)| a != b)
+        .count();
+    // Exact: the toy decoder's images vary little with the noise, so even a trial drawn with
+    // another trial's noise differs in only a few hundred bytes (checked: 319).
+    assert_eq!(differing, 0, "trial 5 alone vs beside trial 3");
+    let err = pollster::block_on(decoder.reconstruct(
+        &batch,
+        &ReconstructRequest {
+            trials: vec![50],
+            ..request
+        },
+        &mut |_, _, _| {},
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("0 to 49"), "{err}");
+
+    let output = brainclip(&[
+        "reconstruct",
+        "--bundle",
+        path(&clip),
+        "--fmri",
+        path(&fmri),
+        "--out",
+        path(&dir.path().join("none.png")),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no image decoder"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     // Step counts that halving cannot reach are refused before any work.
     let mut bad = refs.clone();
     let at = bad.iter().position(|a| *a == "--teacher-steps").unwrap();

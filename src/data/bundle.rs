@@ -236,6 +236,24 @@ impl Bundle {
         Ok(bundle)
     }
 
+    /// The bundle with one more component (or one replaced) and its weight file; validated
+    /// again as a whole.
+    pub fn with_component(
+        &self,
+        name: &str,
+        component: Component,
+        weights: Vec<u8>,
+    ) -> Result<Bundle> {
+        let mut manifest = self.manifest.clone();
+        let mut files = self.files.clone();
+        files.insert(component.weights.clone(), weights);
+        manifest.components.insert(name.into(), component);
+        // Through JSON: the same checks a manifest read from disk gets.
+        let manifest =
+            Manifest::parse(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
+        Bundle::from_parts(manifest, files)
+    }
+
     /// Reads a bundle directory (native).
     #[cfg(not(target_family = "wasm"))]
     pub fn load_dir(dir: &std::path::Path) -> Result<Bundle> {

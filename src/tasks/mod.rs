@@ -222,8 +222,12 @@ pub enum Space {
 }
 
 mod evaluate;
+mod reconstruct;
 
 pub use evaluate::{COLOUR_ONLY, EvalRequest, Evaluation, PerTrial, SHAPE_ONLY};
+pub use reconstruct::{
+    DenoiserComponent, ReconstructRequest, Reconstruction, Reconstructor, StepCallback,
+};
 
 /// A bundle's models, loaded on one device: what decoding and retrieval run on.
 pub struct Decoder {
@@ -234,13 +238,15 @@ pub struct Decoder {
     pub controls: Vec<(String, crate::mapper::Mapper)>,
     /// CLIP, when the bundle has one: needed to embed free-text labels.
     pub clip: Option<crate::clip::Clip>,
+    /// The image decoder, when the bundle has an autoencoder and a denoiser.
+    pub reconstructor: Option<Reconstructor>,
     normalization: crate::data::Normalization,
 }
 
 impl Decoder {
     /// Loads the bundle's mapper (the first component of kind `mapper` that is not a
-    /// control), its controls, and its CLIP (the first of kind `clip`, a Hugging Face
-    /// `config.json` + `model.safetensors`), if any.
+    /// control), its controls, its CLIP (the first of kind `clip`, a Hugging Face
+    /// `config.json` + `model.safetensors`) and its image decoder, if any.
     pub fn from_bundle(
         bundle: &crate::data::bundle::Bundle,
         device: ComputeDevice,
@@ -284,12 +290,15 @@ impl Decoder {
                 )?)
             }
         };
+        let reconstructor =
+            Reconstructor::from_bundle(bundle, mapper.config.image_dim, &device.device)?;
         Ok(Decoder {
             normalization: bundle.normalization()?,
             device,
             mapper,
             controls,
             clip,
+            reconstructor,
         })
     }
 
@@ -307,6 +316,7 @@ impl Decoder {
             mapper,
             controls,
             clip,
+            reconstructor: None,
             normalization,
         }
     }

@@ -118,7 +118,7 @@ fn write_denoiser(
     write_json(&dir.join("schedule.json"), &json!(schedule))
 }
 
-fn read_denoiser(dir: &std::path::Path) -> Result<(DenoiserModel, Schedule)> {
+pub fn read_denoiser(dir: &std::path::Path) -> Result<(DenoiserModel, Schedule)> {
     let parse = |name: &str| -> Result<serde_json::Value> {
         serde_json::from_slice(&read_bytes(&dir.join(name))?).map_err(|err| Error::CorruptFile {
             file: dir.join(name).display().to_string(),

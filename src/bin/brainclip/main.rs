@@ -23,6 +23,8 @@ mod eval;
 #[cfg(not(target_family = "wasm"))]
 mod io;
 #[cfg(not(target_family = "wasm"))]
+mod reconstruct;
+#[cfg(not(target_family = "wasm"))]
 mod sim_cli;
 #[cfg(not(target_family = "wasm"))]
 mod train_mapper;
@@ -35,6 +37,7 @@ mod cli {
     use crate::decode;
     use crate::diffusion_cli;
     use crate::eval;
+    use crate::reconstruct;
     use crate::sim_cli;
     use crate::train_mapper;
     use std::path::{Path, PathBuf};
@@ -83,6 +86,11 @@ mod cli {
         /// Distil a denoiser into few-step students by progressive distillation (each round
         /// halves the steps; guidance baked in); every round checkpoints and resumes.
         Distill(Box<diffusion_cli::DistillArgs>),
+        /// Put a trained autoencoder and denoiser into a bundle as its image decoder.
+        AddDecoder(reconstruct::AddDecoderArgs),
+        /// Reconstruct the seen images from fMRI (mapper → denoiser → autoencoder) into a
+        /// PNG grid, through the same pipeline the browser runs.
+        Reconstruct(Box<reconstruct::ReconstructArgs>),
         /// CLIP image embeddings (L2-normalised) of image files, as .npy.
         EmbedImages(Box<clip_cli::EmbedImagesArgs>),
         /// Train a BrainCLIP mapper (fMRI → CLIP image and text space) and write a bundle.
@@ -216,6 +224,8 @@ mod cli {
                 report(diffusion_cli::train_denoiser_command(*args), false)
             }
             Command::Distill(args) => report(diffusion_cli::distill_command(*args), false),
+            Command::AddDecoder(args) => report(reconstruct::add_decoder(args), false),
+            Command::Reconstruct(args) => report(reconstruct::reconstruct(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
             Command::TrainMapper(args) => report(train_mapper::train(*args), false),
             Command::Decode(args) => {

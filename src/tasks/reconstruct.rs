@@ -1,0 +1,215 @@
+//! fMRI → image: mapper → predicted CLIP image embedding → denoiser sampled in a few steps →
+//! autoencoder decoder → RGBA pixels. The one path used by `brainclip reconstruct`, the
+//! tests and the wasm API, with the decoded estimate handed to a callback after every step.
+
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::data::bundle::Bundle;
+use crate::diffusion::{
+    Autoencoder, AutoencoderTinyConfig, DenoiserConfig, DenoiserModel, FlowSampler,
+    SamplerSettings, Schedule, chw_signed_to_rgba,
+};
+use crate::error::{Error, Result};
+use crate::tasks::Decoder;
+
+/// The `config` of a bundle component of kind `denoiser`: the network and the schedule it
+/// was trained or distilled for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenoiserComponent {
+    pub model: DenoiserConfig,
+    pub schedule: Schedule,
+}
+
+/// The reconstruction decoder: autoencoder, denoiser and its schedule.
+#[derive(Debug, Clone)]
+pub struct Reconstructor {
+    pub autoencoder: Autoencoder,
+    pub denoiser: DenoiserModel,
+    pub schedule: Schedule,
+}
+
+impl Reconstructor {
+    /// Loads the bundle's first `autoencoder` and first `denoiser` components, if it has
+    /// both; checks that they fit each other and the mapper's image embedding.
+    pub fn from_bundle(
+        bundle: &Bundle,
+        condition_dim: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<Option<Self>> {
+        let components = &bundle.manifest.components;
+        let named = |kind: &str| {
+            components
+                .iter()
+                .find(|(_, c)| c.kind == kind)
+                .map(|(name, _)| name.clone())
+        };
+        let (Some(ae_name), Some(denoiser_name)) = (named("autoencoder"), named("denoiser")) else {
+            return Ok(None);
+        };
+        let manifest_error = |field: String, reason: String| Error::BundleManifest {
+            file: crate::data::bundle::MANIFEST_FILE.into(),
+            field,
+            reason,
+        };
+        let (component, weights) = bundle.component(&ae_name)?;
+        let ae_config: AutoencoderTinyConfig = serde_json::from_value(component.config.clone())
+            .map_err(|err| {
+                manifest_error(format!("components.{ae_name}.config"), err.to_string())
+            })?;
+        let autoencoder =
+            Autoencoder::from_safetensors(ae_config, weights.to_vec(), &component.weights, device)?;
+        let (component, weights) = bundle.component(&denoiser_name)?;
+        let field = format!("components.{denoiser_name}.config");
+        let config: DenoiserComponent = serde_json::from_value(component.config.clone())
+            .map_err(|err| manifest_error(field.clone(), err.to_string()))?;
+        config.schedule.validate()?;
+        if config.model.latent_channels != autoencoder.config.latent_channels {
+            return Err(manifest_error(
+                field,
+                format!(
+                    "the denoiser works on {} latent channels; the autoencoder has {}",
+                    config.model.latent_channels, autoencoder.config.latent_channels
+                ),
+            ));
+        }
+        if config.model.condition_dim != condition_dim {
+            return Err(manifest_error(
+                field,
+                format!(
+                    "the denoiser is conditioned on {}-d embeddings; the mapper predicts {}-d image embeddings",
+                    config.model.condition_dim, condition_dim
+                ),
+            ));
+        }
+        let denoiser = DenoiserModel::from_safetensors(
+            &config.model,
+            weights.to_vec(),
+            &component.weights,
+            device,
+        )?;
+        Ok(Some(Reconstructor {
+            autoencoder,
+            denoiser,
+            schedule: config.schedule,
+        }))
+    }
+
+    /// Side of the images it draws.
+    pub fn image_size(&self) -> usize {
+        self.denoiser.config.latent_size * self.autoencoder.config.downscale()
+    }
+}
+
+/// What to reconstruct and how; unset fields take the bundle schedule's values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ReconstructRequest {
+    /// Rows of the fMRI batch to reconstruct (all when empty).
+    pub trials: Vec<usize>,
+    pub steps: Option<usize>,
+    pub guidance: Option<f32>,
+    /// Img2img strength for a starting latent; 1 (the default) starts from pure noise.
+    pub strength: Option<f32>,
+    pub seed: u64,
+}
+
+/// Called after every sampling step with (step, steps, the decoded estimates, RGBA).
+pub type StepCallback<'a> = dyn FnMut(usize, usize, &[Vec<u8>]) + 'a;
+
+/// Reconstructed images, RGBA, `size × size`, one per requested trial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reconstruction {
+    pub trials: Vec<usize>,
+    pub size: usize,
+    pub images: Vec<Vec<u8>>,
+    pub steps: usize,
+    pub guidance: f32,
+}
+
+impl Decoder {
+    /// Reconstructs the seen images of the requested trials. `on_step(step, steps, images)`
+    /// receives the decoded estimate of the clean images after every step (RGBA, in trial
+    /// order); the last one is the result.
+    pub async fn reconstruct(
+        &self,
+        fmri: &crate::data::FmriBatch,
+        request: &ReconstructRequest,
+        on_step: &mut StepCallback<'_>,
+    ) -> Result<Reconstruction> {
+        let reconstructor = self.reconstructor.as_ref().ok_or_else(|| Error::InvalidConfig {
+            what: "reconstruction".into(),
+            reason: "this bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')"
+                .into(),
+        })?;
+        let trials: Vec<usize> = if request.trials.is_empty() {
+            (0..fmri.trials()).collect()
+        } else {
+            request.trials.clone()
+        };
+        if let Some(&bad) = trials.iter().find(|&&t| t >= fmri.trials()) {
+            return Err(Error::ShapeMismatch {
+                what: "trial to reconstruct".into(),
+                got: bad.to_string(),
+                expected: format!("a row of the fMRI batch (0 to {})", fmri.trials() - 1),
+            });
+        }
+        let schedule = &reconstructor.schedule;
+        let settings = SamplerSettings {
+            steps: request.steps.unwrap_or(schedule.steps[0]),
+            guidance: request.guidance.unwrap_or(schedule.guidance),
+            strength: request.strength.unwrap_or(1.0),
+            seed: request.seed,
+        };
+        settings.validate()?;
+        let predicted = self.embed(fmri).await?;
+        let conditions = predicted.image.select_rows(&trials);
+        let device = &self.device.device;
+        let conditions = Tensor::<2>::from_data(
+            TensorData::new(
+                conditions.values().to_vec(),
+                [conditions.rows(), conditions.cols()],
+            ),
+            device,
+        );
+        let noise_ids: Vec<u64> = trials.iter().map(|&t| t as u64).collect();
+        let mut sampler = FlowSampler::new(
+            &reconstructor.denoiser,
+            conditions,
+            None,
+            &noise_ids,
+            &settings,
+        )?;
+        let steps = sampler.steps();
+        let mut images = Vec::new();
+        let mut step = 0;
+        while let Some(estimate) = sampler.step() {
+            step += 1;
+            images = self.decode_latents(reconstructor, estimate).await?;
+            on_step(step, steps, &images);
+        }
+        Ok(Reconstruction {
+            trials,
+            size: reconstructor.image_size(),
+            images,
+            steps,
+            guidance: settings.guidance,
+        })
+    }
+
+    /// Latents in the diffusion space → RGBA images.
+    async fn decode_latents(
+        &self,
+        reconstructor: &Reconstructor,
+        latents: Tensor<4>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let autoencoder = &reconstructor.autoencoder;
+        let pixels = autoencoder.decode(autoencoder.from_diffusion_space(latents))?;
+        let [n, _, h, w] = pixels.dims();
+        let values = self.device.read_f32(pixels).await?;
+        let per = 3 * h * w;
+        Ok((0..n)
+            .map(|i| chw_signed_to_rgba(&values[i * per..(i + 1) * per], h, w))
+            .collect())
+    }
+}
