@@ -365,3 +365,64 @@ fn a_teacher_learns_what_the_condition_selects_and_a_student_takes_half_the_step
         "4 student steps vs 8 teacher steps: mean |diff| {gap}"
     );
 }
+
+#[path = "common/decoder_bundle.rs"]
+mod decoder_bundle;
+
+/// A bundle's decoder: the same seed gives the same images; the decoder is checked against
+/// the mapper when the bundle is loaded.
+#[test]
+fn a_bundle_reconstructs_reproducibly_and_refuses_a_mismatched_denoiser() {
+    use brainclip::data::bundle::Component;
+    use brainclip::tasks::{Decoder, ReconstructRequest};
+    let bundle = decoder_bundle::bundle_with_decoder();
+    let decoder =
+        Decoder::from_bundle(&bundle, brainclip::device::ComputeDevice::cpu(None)).unwrap();
+    let fmri = decoder_bundle::fmri(3, decoder_bundle::VOXELS);
+    let request = ReconstructRequest {
+        seed: 4,
+        ..Default::default()
+    };
+    let run = |request: &ReconstructRequest| {
+        pollster::block_on(decoder.reconstruct(&fmri, request, &mut |_, _, _| {})).unwrap()
+    };
+    let first = run(&request);
+    assert_eq!(
+        (first.steps, first.guidance),
+        (4, 2.0),
+        "the bundle's schedule"
+    );
+    assert_eq!(first.trials, vec![0, 1, 2]);
+    assert_eq!(run(&request), first);
+    assert_ne!(
+        run(&ReconstructRequest {
+            seed: 5,
+            ..request.clone()
+        })
+        .images,
+        first.images
+    );
+    assert_ne!(first.images[0], first.images[1], "each trial its own image");
+
+    let (denoiser, weights) = bundle.component("denoiser").unwrap();
+    let mut config = denoiser.config.clone();
+    config["model"]["condition_dim"] = 12.into();
+    let mismatched = bundle
+        .with_component(
+            "denoiser",
+            Component {
+                config,
+                ..denoiser.clone()
+            },
+            weights.to_vec(),
+        )
+        .unwrap();
+    let err = Decoder::from_bundle(&mismatched, brainclip::device::ComputeDevice::cpu(None))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("conditioned on 12-d embeddings; the mapper predicts 24-d"),
+        "{err}"
+    );
+}

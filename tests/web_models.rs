@@ -283,3 +283,54 @@ async fn autoencoder_matches_diffusers_on_cpu() {
     let device = select_device(BackendPreference::Cpu).await.unwrap();
     check_autoencoders(&device).await;
 }
+
+/// The same reconstruction on WebGPU and on the CPU backend: same noise (drawn on the host),
+/// pixels within a few levels, a preview after every step.
+#[wasm_bindgen_test]
+async fn reconstruction_agrees_between_webgpu_and_cpu() {
+    use brainclip::tasks::{Decoder, ReconstructRequest};
+    let bundle = decoder_bundle::bundle_with_decoder();
+    let fmri = decoder_bundle::fmri(3, decoder_bundle::VOXELS);
+    let request = ReconstructRequest {
+        trials: vec![0, 2],
+        steps: Some(4),
+        seed: 7,
+        ..Default::default()
+    };
+    let mut results = Vec::new();
+    for preference in [BackendPreference::WebGpu, BackendPreference::Cpu] {
+        let device = select_device(preference).await.unwrap();
+        let backend = device.backend;
+        let decoder = Decoder::from_bundle(&bundle, device).unwrap();
+        let mut steps_seen = Vec::new();
+        let started = js_sys::Date::now();
+        let result = decoder
+            .reconstruct(&fmri, &request, &mut |step, _, images| {
+                assert_eq!(images.len(), 2);
+                steps_seen.push(step);
+            })
+            .await
+            .unwrap();
+        web_sys::console::log_1(
+            &format!(
+                "reconstruction of 2 trials, 4 steps, on {backend}: {:.0} ms",
+                js_sys::Date::now() - started
+            )
+            .into(),
+        );
+        assert_eq!(steps_seen, vec![1, 2, 3, 4]);
+        assert_eq!(result.images[0].len(), 64 * 64 * 4);
+        results.push(result.images);
+    }
+    let largest = results[0]
+        .iter()
+        .flatten()
+        .zip(results[1].iter().flatten())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    web_sys::console::log_1(
+        &format!("reconstruction WebGPU vs CPU: largest pixel difference {largest} of 255").into(),
+    );
+    assert!(largest <= 2, "{largest} levels apart");
+}

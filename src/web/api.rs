@@ -398,7 +398,26 @@ struct JsEvalOptions {
     seed: Option<u64>,
 }
 
+/// Options of `reconstruct` (besides `onStep`, a function read separately).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsReconstructOptions {
+    trials: Vec<usize>,
+    steps: Option<usize>,
+    guidance: Option<f32>,
+    strength: Option<f32>,
+    seed: u64,
+}
+
 const DEFAULT_TOP_K: usize = 5;
+
+/// RGBA images as an array of `Uint8ClampedArray`s (what `new ImageData(pixels, size)` takes).
+fn rgba_array(images: &[Vec<u8>]) -> js_sys::Array {
+    images
+        .iter()
+        .map(|rgba| JsValue::from(js_sys::Uint8ClampedArray::from(rgba.as_slice())))
+        .collect()
+}
 
 fn rows_of(values: Vec<f32>, dim: usize, what: &str) -> Result<Matrix, Error> {
     if dim == 0 || values.is_empty() || !values.len().is_multiple_of(dim) {
@@ -427,7 +446,72 @@ impl DecoderHandle {
             "imageDim": d.mapper.config.image_dim,
             "textDim": d.mapper.config.text_dim,
             "hasClip": d.clip.is_some(),
+            "hasImageDecoder": d.reconstructor.is_some(),
+            "imageSize": d.reconstructor.as_ref().map(|r| r.image_size()),
+            "schedule": d.reconstructor.as_ref().map(|r| &r.schedule),
         }))
+    }
+
+    /// Reconstructs the seen images (`options`: `{ trials, steps, guidance, strength, seed,
+    /// onStep }`; unset values take the bundle's schedule). `onStep(step, steps, images)` is
+    /// called after every step with the decoded estimates. Resolves to `{ trials, size,
+    /// steps, guidance, images }`, `images` being RGBA `Uint8ClampedArray`s of `size × size`.
+    pub fn reconstruct(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let batch = fmri.batch.clone();
+        let on_step = if options.is_object() {
+            js_sys::Reflect::get(&options, &"onStep".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        } else {
+            None
+        };
+        let rest = if options.is_object() {
+            let copy = js_sys::Object::assign(&js_sys::Object::new(), &options.clone().into());
+            let _ = js_sys::Reflect::delete_property(&copy, &"onStep".into());
+            copy.into()
+        } else {
+            options
+        };
+        let options: Result<JsReconstructOptions, JsValue> = from_js(rest, "reconstruct");
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            let request = tasks::ReconstructRequest {
+                trials: options.trials,
+                steps: options.steps,
+                guidance: options.guidance,
+                strength: options.strength,
+                seed: options.seed,
+            };
+            let mut callback_error = None;
+            let result = decoder
+                .reconstruct(&batch, &request, &mut |step, steps, images| {
+                    if let Some(f) = &on_step
+                        && callback_error.is_none()
+                        && let Err(err) = f.call3(
+                            &JsValue::NULL,
+                            &step.into(),
+                            &steps.into(),
+                            &rgba_array(images),
+                        )
+                    {
+                        callback_error = Some(err);
+                    }
+                })
+                .await
+                .map_err(to_js_error)?;
+            if let Some(err) = callback_error {
+                return Err(err);
+            }
+            let out = js_sys::Object::new();
+            let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value);
+            set("trials", to_js(&result.trials)?)?;
+            set("size", result.size.into())?;
+            set("steps", result.steps.into())?;
+            set("guidance", result.guidance.into())?;
+            set("images", rgba_array(&result.images).into())?;
+            Ok(out.into())
+        })
     }
 
     /// Predicted CLIP embeddings of every trial:

@@ -1,5 +1,7 @@
 //! A small complete bundle (a mapper with fixed pseudo-random weights and the tiny CLIP
 //! fixture) and an fMRI batch for it, shared by the native and the browser decoder tests.
+// Each test binary that includes this uses only some of it.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
@@ -78,4 +80,90 @@ pub fn fmri(trials: usize, voxels: usize) -> FmriBatch {
 
 pub fn labels() -> Vec<String> {
     LABELS.iter().map(|s| s.to_string()).collect()
+}
+
+/// Adds seeded noise (from [`lcg`]) to every weight: fresh adaLN-Zero denoisers predict zero.
+struct Perturb(Box<dyn FnMut() -> f32>);
+
+impl burn::module::ModuleMapper for Perturb {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        let next = &mut self.0;
+        param.map(|tensor| {
+            let dims = tensor.dims();
+            let noise: Vec<f32> = (0..dims.iter().product::<usize>())
+                .map(|_| (next() - 0.5) * 0.6)
+                .collect();
+            let device = tensor.device();
+            tensor
+                + burn::tensor::Tensor::from_data(
+                    burn::tensor::TensorData::new(noise, dims),
+                    &device,
+                )
+        })
+    }
+}
+
+/// [`bundle`] with an image decoder: a 4-channel-wide autoencoder (64×64 ↔ 8×8×4) and a
+/// small denoiser conditioned on the mapper's 24-d image embeddings, weights fixed by seed.
+pub fn bundle_with_decoder() -> Bundle {
+    use brainclip::data::bundle::{Component, StoredDtype};
+    use brainclip::diffusion::{
+        Autoencoder, AutoencoderTinyConfig, DenoiserConfig, DenoiserModel, Schedule,
+    };
+    use burn::module::Module;
+    let device = burn::tensor::Device::flex();
+    let ae_config = AutoencoderTinyConfig {
+        encoder_block_out_channels: vec![4; 4],
+        decoder_block_out_channels: vec![4; 4],
+        num_encoder_blocks: vec![1; 4],
+        num_decoder_blocks: vec![1; 4],
+        ..AutoencoderTinyConfig::default()
+    };
+    let model = brainclip::device::init_seeded(&device, Some(5), || {
+        brainclip::diffusion::autoencoder::AutoencoderTinyModel::new(&ae_config, &device)
+    });
+    let autoencoder = Autoencoder {
+        config: ae_config,
+        model: model.map(&mut Perturb(Box::new(lcg(5)))),
+    };
+    let denoiser_config = DenoiserConfig {
+        hidden_size: 16,
+        depth: 1,
+        num_heads: 2,
+        frequency_embedding_size: 8,
+        ..DenoiserConfig::world(4, 8, 24)
+    };
+    let denoiser = brainclip::device::init_seeded(&device, Some(6), || {
+        DenoiserModel::new(&denoiser_config, &device)
+    })
+    .map(&mut Perturb(Box::new(lcg(6))));
+    bundle(false)
+        .with_component(
+            "autoencoder",
+            Component {
+                kind: "autoencoder".into(),
+                config: autoencoder.config.to_json(),
+                weights: "autoencoder.safetensors".into(),
+                control: None,
+            },
+            autoencoder.to_safetensors(StoredDtype::F32).unwrap(),
+        )
+        .unwrap()
+        .with_component(
+            "denoiser",
+            Component {
+                kind: "denoiser".into(),
+                config: serde_json::json!({
+                    "model": denoiser_config,
+                    "schedule": Schedule::rectified_flow(vec![4], 2.0),
+                }),
+                weights: "denoiser.safetensors".into(),
+                control: None,
+            },
+            denoiser.to_safetensors(StoredDtype::F32).unwrap(),
+        )
+        .unwrap()
 }
