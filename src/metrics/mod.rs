@@ -4,6 +4,8 @@
 //! L2-normalised embeddings). Ties always count against the true candidate, so a predictor
 //! that says the same thing for every trial scores zero rather than perfectly.
 
+pub mod image;
+
 use std::collections::BTreeMap;
 
 use rand::SeedableRng;
