@@ -426,3 +426,50 @@ fn a_bundle_reconstructs_reproducibly_and_refuses_a_mismatched_denoiser() {
         "{err}"
     );
 }
+
+/// Reconstructions identical to the seen images score PixCorr and SSIM of 1 (up to 8-bit
+/// rounding), far above the same scores on mismatched pairs.
+#[test]
+fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level() {
+    use brainclip::tasks::Decoder;
+    let decoder = Decoder::from_bundle(
+        &decoder_bundle::bundle_with_decoder(),
+        brainclip::device::ComputeDevice::cpu(None),
+    )
+    .unwrap();
+    let size = 16;
+    let mut next = decoder_bundle::lcg(3);
+    let stimuli: Vec<Vec<f32>> = (0..3)
+        .map(|_| {
+            let (fx, fy, phase) = (next() * 0.8, next() * 0.8, next() * 6.0);
+            (0..size * size * 3)
+                .map(|i| {
+                    let (p, c) = (i / 3, i % 3);
+                    let (x, y) = ((p % size) as f32, (p / size) as f32);
+                    0.5 + 0.5 * (fx * x + fy * y + phase + c as f32).sin()
+                })
+                .collect()
+        })
+        .collect();
+    let images: Vec<Vec<u8>> = stimuli
+        .iter()
+        .map(|s| {
+            s.chunks_exact(3)
+                .flat_map(|p| [p[0], p[1], p[2], 1.0].map(|v| (v * 255.0).round() as u8))
+                .collect()
+        })
+        .collect();
+    let metrics =
+        pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli)).unwrap();
+    assert_eq!(metrics.len(), 2, "no CLIP in this bundle: no CLIP 2-way");
+    for m in &metrics {
+        assert!(m.value > 0.999, "{}: {}", m.id, m.value);
+        assert!(m.chance < 0.9, "{}: mismatched pairs {}", m.id, m.chance);
+    }
+    let err = pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli[..2]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("2 images for 3 reconstructions"),
+        "{err}"
+    );
+}

@@ -269,6 +269,36 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
     .unwrap_err();
     assert!(err.to_string().contains("0 to 49"), "{err}");
 
+    // eval --reconstruct scores the reconstructions against the seen images.
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/samples");
+    let evaluation: serde_json::Value = serde_json::from_str(&ok(brainclip(&[
+        "eval",
+        "--bundle",
+        path(&bundle),
+        "--fmri",
+        path(&fmri),
+        "--labels",
+        path(&samples.join("test-labels.json")),
+        "--reconstruct",
+        "--stimuli",
+        path(&samples.join("stimuli")),
+        "--stimulus-ids",
+        path(&samples.join("test-stimulus-ids.json")),
+        "--steps",
+        "1",
+        "--json",
+    ])))
+    .unwrap();
+    let metrics = evaluation["reconstruction"].as_array().unwrap();
+    let ids: Vec<&str> = metrics.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["pixcorr", "ssim", "clip_two_way"]);
+    for m in metrics {
+        assert_eq!(m["trials"], 50);
+        let (value, chance) = (m["value"].as_f64().unwrap(), m["chance"].as_f64().unwrap());
+        assert!(value.is_finite() && chance.is_finite(), "{m}");
+    }
+    assert_eq!(metrics[2]["chance"], 0.5);
+
     let output = brainclip(&[
         "reconstruct",
         "--bundle",

@@ -213,3 +213,107 @@ impl Decoder {
             .collect())
     }
 }
+
+impl Decoder {
+    /// How well reconstructions match the seen images: PixCorr and SSIM (each beside the
+    /// same score on mismatched pairs, reconstruction i against stimulus i + 1, as its
+    /// chance level) and, with a CLIP in the bundle, 2-way identification on CLIP image
+    /// embeddings (chance 50 %). `images` are RGBA `size × size`; `stimuli` the seen images
+    /// as `[size, size, 3]` RGB in [0, 1], one per reconstruction.
+    pub async fn reconstruction_metrics(
+        &self,
+        images: &[Vec<u8>],
+        size: usize,
+        stimuli: &[Vec<f32>],
+    ) -> Result<Vec<crate::metrics::Metric>> {
+        use crate::metrics::image::{grayscale, pixcorr, ssim};
+        let n = images.len();
+        if n < 2 || stimuli.len() != n {
+            return Err(Error::ShapeMismatch {
+                what: "seen images for the reconstructions".into(),
+                got: format!("{} images for {n} reconstructions", stimuli.len()),
+                expected: "one per reconstruction, at least 2".into(),
+            });
+        }
+        let rgb: Vec<Vec<f32>> = images
+            .iter()
+            .map(|rgba| {
+                rgba.chunks_exact(4)
+                    .flat_map(|p| p[..3].iter().map(|&v| v as f32 / 255.0))
+                    .collect()
+            })
+            .collect();
+        if let Some(bad) = stimuli.iter().position(|s| s.len() != size * size * 3) {
+            return Err(Error::ShapeMismatch {
+                what: format!("seen image {bad}"),
+                got: format!("{} values", stimuli[bad].len()),
+                expected: format!("{size} × {size} × 3, the reconstructions' size"),
+            });
+        }
+        let mut scores = [(0.0, 0.0), (0.0, 0.0)];
+        for i in 0..n {
+            let other = (i + 1) % n;
+            let (gray, seen, mismatched) = (
+                grayscale(&rgb[i]),
+                grayscale(&stimuli[i]),
+                grayscale(&stimuli[other]),
+            );
+            scores[0].0 += pixcorr(&rgb[i], &stimuli[i])?;
+            scores[0].1 += pixcorr(&rgb[i], &stimuli[other])?;
+            scores[1].0 += ssim(&gray, &seen, size, size)?;
+            scores[1].1 += ssim(&gray, &mismatched, size, size)?;
+        }
+        let mean = |v: f64| v / n as f64;
+        let mut metrics = vec![
+            crate::metrics::Metric {
+                id: "pixcorr".into(),
+                name: format!("PixCorr (RGB, {size}×{size})"),
+                value: mean(scores[0].0),
+                chance: mean(scores[0].1),
+                trials: n,
+                controls: Default::default(),
+            },
+            crate::metrics::Metric {
+                id: "ssim".into(),
+                name: format!("SSIM (grayscale, σ 1.5, {size}×{size})"),
+                value: mean(scores[1].0),
+                chance: mean(scores[1].1),
+                trials: n,
+                controls: Default::default(),
+            },
+        ];
+        if let Some(clip) = &self.clip {
+            let to_rgba = |rgb: &[f32]| -> Vec<u8> {
+                rgb.chunks_exact(3)
+                    .flat_map(|p| {
+                        let mut px: Vec<u8> = p
+                            .iter()
+                            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                            .collect();
+                        px.push(255);
+                        px
+                    })
+                    .collect()
+            };
+            let clip_size = clip.config.vision.image_size;
+            let prepare =
+                |rgba: &[u8]| crate::clip::preprocess::from_rgba(rgba, size, size, clip_size);
+            let recon = images
+                .iter()
+                .map(|i| prepare(i))
+                .collect::<Result<Vec<_>>>()?;
+            let seen = stimuli
+                .iter()
+                .map(|s| prepare(&to_rgba(s)))
+                .collect::<Result<Vec<_>>>()?;
+            let recon = clip.embed_images(&self.device, &recon).await?;
+            let seen = clip.embed_images(&self.device, &seen).await?;
+            let scores = crate::metrics::similarity(&recon, &seen)?;
+            metrics.push(
+                crate::metrics::two_way_identification(&scores)?
+                    .named("clip_two_way", "CLIP 2-way identification".into()),
+            );
+        }
+        Ok(metrics)
+    }
+}

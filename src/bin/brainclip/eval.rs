@@ -57,9 +57,74 @@ pub struct EvalArgs {
     draws: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also reconstruct every trial with the bundle's image decoder and score the images
+    /// against the seen ones (PixCorr, SSIM, CLIP 2-way); needs --stimuli and --stimulus-ids.
+    #[arg(long)]
+    reconstruct: bool,
+    /// Folder of the seen images (<id>.png).
+    #[arg(long)]
+    stimuli: Option<PathBuf>,
+    /// JSON list: the stimulus id of each trial.
+    #[arg(long)]
+    stimulus_ids: Option<PathBuf>,
+    /// Sampling steps of the reconstruction (default: the bundle's).
+    #[arg(long)]
+    steps: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Reconstructs every trial and scores the images against the seen ones.
+fn reconstruction(
+    args: &EvalArgs,
+    decoder: &tasks::Decoder,
+    batch: &brainclip::data::FmriBatch,
+) -> Result<Vec<Metric>> {
+    let missing = |what: &str| brainclip::error::Error::InvalidConfig {
+        what: "eval --reconstruct".into(),
+        reason: format!("needs {what}"),
+    };
+    let dir = args
+        .stimuli
+        .as_deref()
+        .ok_or_else(|| missing("--stimuli DIR"))?;
+    let ids = read_strings(
+        args.stimulus_ids
+            .as_deref()
+            .ok_or_else(|| missing("--stimulus-ids FILE"))?,
+    )?;
+    if ids.len() != batch.trials() {
+        return Err(brainclip::error::Error::ShapeMismatch {
+            what: "--stimulus-ids".into(),
+            got: format!("{} ids", ids.len()),
+            expected: format!("one per trial ({})", batch.trials()),
+        });
+    }
+    let request = tasks::ReconstructRequest {
+        steps: args.steps,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let result = pollster::block_on(decoder.reconstruct(batch, &request, &mut |_, _, _| {}))?;
+    let stimuli = ids
+        .iter()
+        .map(|id| {
+            let path = dir.join(format!("{id}.png"));
+            let image = image::open(&path)
+                .map_err(|err| crate::io::io_error(&path, err))?
+                .to_rgb8();
+            if image.width() as usize != result.size || image.height() as usize != result.size {
+                return Err(brainclip::error::Error::ShapeMismatch {
+                    what: path.display().to_string(),
+                    got: format!("{} × {}", image.width(), image.height()),
+                    expected: format!("{0} × {0}, the reconstructions' size", result.size),
+                });
+            }
+            Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
+        })
+        .collect::<Result<Vec<Vec<f32>>>>()?;
+    pollster::block_on(decoder.reconstruction_metrics(&result.images, result.size, &stimuli))
 }
 
 pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
@@ -105,10 +170,29 @@ pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
         seed: args.seed,
     };
     let evaluation = pollster::block_on(decoder.evaluate(&batch, &request))?;
+    let reconstruction = if args.reconstruct {
+        Some(reconstruction(&args, &decoder, &batch)?)
+    } else {
+        None
+    };
     if !args.json {
         print_table(&evaluation);
+        if let Some(metrics) = &reconstruction {
+            println!("\nreconstruction ({} trials)", batch.trials());
+            println!(
+                "{:<36} {:>7} {:>16}",
+                "metric", "value", "chance/mismatched"
+            );
+            for m in metrics {
+                println!("{:<36} {:>7.3} {:>16.3}", m.name, m.value, m.chance);
+            }
+        }
     }
-    Ok(serde_json::to_value(&evaluation).expect("evaluation serialises"))
+    let mut value = serde_json::to_value(&evaluation).expect("evaluation serialises");
+    if let Some(metrics) = reconstruction {
+        value["reconstruction"] = serde_json::to_value(metrics).expect("metrics serialise");
+    }
+    Ok(value)
 }
 
 /// Controls in reading order: the model's own controls, then the ceilings, then any other.
