@@ -334,3 +334,54 @@ async fn reconstruction_agrees_between_webgpu_and_cpu() {
     );
     assert!(largest <= 2, "{largest} levels apart");
 }
+
+/// Prints how long a 4-step reconstruction of one trial takes in the browser at the world's
+/// size (random weights: the time does not depend on them), natively measured by
+/// `brainclip bench reconstruct`. A printed number, not a timed assertion.
+#[wasm_bindgen_test]
+async fn reconstruction_speed_at_world_size_is_printed() {
+    use brainclip::diffusion::{
+        Autoencoder, DenoiserConfig, DenoiserModel, FlowSampler, SamplerSettings,
+    };
+    use brainclip::train::autoencoder::world_autoencoder_config;
+    for preference in [BackendPreference::Cpu, BackendPreference::WebGpu] {
+        let device = select_device(preference).await.unwrap();
+        let d = &device.device;
+        let config = world_autoencoder_config();
+        let model = brainclip::device::init_seeded(d, Some(1), || {
+            brainclip::diffusion::autoencoder::AutoencoderTinyModel::new(&config, d)
+        });
+        let autoencoder = Autoencoder { config, model };
+        let denoiser = brainclip::device::init_seeded(d, Some(2), || {
+            DenoiserModel::new(&DenoiserConfig::world(4, 8, 64), d)
+        });
+        let condition = Tensor::<2>::zeros([1, 64], d);
+        let settings = SamplerSettings {
+            steps: 4,
+            guidance: 1.0,
+            strength: 1.0,
+            seed: 0,
+        };
+        let mut times = Vec::new();
+        // The first run compiles kernels (WebGPU); the second is what a user waits for again.
+        for _ in 0..2 {
+            let started = js_sys::Date::now();
+            let mut sampler =
+                FlowSampler::new(&denoiser, condition.clone(), None, &[0], &settings).unwrap();
+            while let Some(estimate) = sampler.step() {
+                device
+                    .read_f32(autoencoder.decode(estimate).unwrap())
+                    .await
+                    .unwrap();
+            }
+            times.push(js_sys::Date::now() - started);
+        }
+        web_sys::console::log_1(
+            &format!(
+                "reconstruction at 64×64, 4 steps with a decoded preview each, one trial, on {}: first {:.0} ms, then {:.0} ms",
+                device.backend, times[0], times[1]
+            )
+            .into(),
+        );
+    }
+}

@@ -255,3 +255,104 @@ pub fn mapper(trials: usize, epochs: usize) -> Result<Value, Error> {
     }
     Ok(json!({ "mapper": rows }))
 }
+
+/// Reconstruction speed on the CPU backend: a denoiser step, an autoencoder decode, a
+/// 4-step student reconstruction of one trial (with and without a decoded preview after
+/// every step) and, as the baseline in the same run, the teacher at 50 guided steps.
+/// World-sized models with seeded random weights (timing does not depend on the weights),
+/// or the image decoder of `bundle`.
+pub fn reconstruct(bundle: Option<&std::path::Path>, repeats: usize) -> Result<Value, Error> {
+    use brainclip::diffusion::{
+        Autoencoder, DenoiserConfig, DenoiserModel, FlowSampler, SamplerSettings,
+    };
+    use brainclip::train::autoencoder::world_autoencoder_config;
+    let device = Device::flex();
+    let (autoencoder, denoiser) = match bundle {
+        Some(dir) => {
+            let bundle = brainclip::data::bundle::Bundle::load_dir(dir)?;
+            let decoder = brainclip::tasks::Decoder::from_bundle(
+                &bundle,
+                brainclip::device::ComputeDevice::cpu(None),
+            )?;
+            let r = decoder.reconstructor.ok_or_else(|| Error::InvalidConfig {
+                what: "bench reconstruct --bundle".into(),
+                reason: "this bundle has no image decoder".into(),
+            })?;
+            (r.autoencoder, r.denoiser)
+        }
+        None => {
+            let config = world_autoencoder_config();
+            let model = brainclip::device::init_seeded(&device, Some(1), || {
+                brainclip::diffusion::autoencoder::AutoencoderTinyModel::new(&config, &device)
+            });
+            let denoiser = brainclip::device::init_seeded(&device, Some(2), || {
+                DenoiserModel::new(&DenoiserConfig::world(4, 8, 64), &device)
+            });
+            (Autoencoder { config, model }, denoiser)
+        }
+    };
+    let config = denoiser.config.clone();
+    let condition = Tensor::<2>::random(
+        [1, config.condition_dim],
+        Distribution::Normal(0.0, 0.1),
+        &device,
+    );
+    let latent = Tensor::<4>::random(
+        [
+            1,
+            config.latent_channels,
+            config.latent_size,
+            config.latent_size,
+        ],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let sample = |steps: usize, guidance: f32, previews: bool| {
+        let settings = SamplerSettings {
+            steps,
+            guidance,
+            strength: 1.0,
+            seed: 0,
+        };
+        let mut sampler = FlowSampler::new(&denoiser, condition.clone(), None, &[0], &settings)
+            .expect("shapes are the model's");
+        while let Some(estimate) = sampler.step() {
+            if previews {
+                sync(autoencoder.model.decode(estimate));
+            } else {
+                sync(estimate);
+            }
+        }
+        sync(autoencoder.model.decode(sampler.finish()));
+    };
+    let mut cases = Vec::new();
+    let mut run = |label: &str, f: &mut dyn FnMut()| {
+        let ms = best_ms(repeats, f);
+        println!("reconstruct {label}: {ms:.1} ms");
+        cases.push(json!({ "case": label, "ms": ms }));
+        ms
+    };
+    let t = Tensor::<1>::full([1], 0.5, &device);
+    run("one denoiser step (guidance 1)", &mut || {
+        sync(denoiser.forward(latent.clone(), t.clone(), condition.clone()))
+    });
+    run("one autoencoder decode", &mut || {
+        sync(autoencoder.model.decode(latent.clone()))
+    });
+    let student = run("4-step student, one trial, decoded", &mut || {
+        sample(4, 1.0, false)
+    });
+    run("4-step student with a preview per step", &mut || {
+        sample(4, 1.0, true)
+    });
+    let teacher = run("teacher 50 steps, guidance 2, one trial", &mut || {
+        sample(50, 2.0, false)
+    });
+    let ratio = teacher / student;
+    println!("reconstruct: the 4-step student is {ratio:.1}× faster than the 50-step teacher");
+    Ok(json!({
+        "image_size": config.latent_size * autoencoder.config.downscale(),
+        "cases": cases,
+        "teacher_over_student": ratio,
+    }))
+}

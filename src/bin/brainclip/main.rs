@@ -204,6 +204,15 @@ mod cli {
             #[arg(long, default_value = "vit_b_32")]
             preset: String,
         },
+        /// Reconstruction: a denoiser step, an autoencoder decode, a 4-step reconstruction of
+        /// one trial, and the 50-step teacher as the baseline in the same run.
+        Reconstruct {
+            /// A bundle whose image decoder to time (default: world-sized random models).
+            #[arg(long)]
+            bundle: Option<PathBuf>,
+            #[arg(long, default_value_t = 3)]
+            repeats: usize,
+        },
     }
 
     pub fn main() -> ExitCode {
@@ -277,6 +286,9 @@ mod cli {
             Command::Bench { what } => match what {
                 Bench::Clip { repeats, preset } => report(bench::clip(&preset, repeats), false),
                 Bench::Mapper { trials, epochs } => report(bench::mapper(trials, epochs), true),
+                Bench::Reconstruct { bundle, repeats } => {
+                    report(bench::reconstruct(bundle.as_deref(), repeats), true)
+                }
             },
             Command::Inspect {
                 file,
