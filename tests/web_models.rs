@@ -343,11 +343,10 @@ async fn reconstruction_speed_at_world_size_is_printed() {
     use brainclip::diffusion::{
         Autoencoder, DenoiserConfig, DenoiserModel, FlowSampler, SamplerSettings,
     };
-    use brainclip::train::autoencoder::world_autoencoder_config;
     for preference in [BackendPreference::Cpu, BackendPreference::WebGpu] {
         let device = select_device(preference).await.unwrap();
         let d = &device.device;
-        let config = world_autoencoder_config();
+        let config = brainclip::diffusion::AutoencoderTinyConfig::world();
         let model = brainclip::device::init_seeded(d, Some(1), || {
             brainclip::diffusion::autoencoder::AutoencoderTinyModel::new(&config, d)
         });

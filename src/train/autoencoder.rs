@@ -36,16 +36,9 @@ use crate::train::checkpoint::{
 const TRAINING_INDEX: u64 = 1 << 26;
 const VALIDATION_INDEX: u64 = 1 << 27;
 
-/// The world-sized autoencoder: 64×64 images ↔ 8×8×4 latents, as `taesd` at a quarter of
-/// its width and one block per stage (sized to train on two CPU cores).
+/// The world-sized autoencoder ([`AutoencoderTinyConfig::world`]).
 pub fn world_autoencoder_config() -> AutoencoderTinyConfig {
-    AutoencoderTinyConfig {
-        encoder_block_out_channels: vec![16; 4],
-        decoder_block_out_channels: vec![16; 4],
-        num_encoder_blocks: vec![1, 1, 1, 1],
-        num_decoder_blocks: vec![1, 1, 1, 1],
-        ..AutoencoderTinyConfig::default()
-    }
+    AutoencoderTinyConfig::world()
 }
 
 /// Optimisation settings.
