@@ -15,8 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,10 +25,7 @@ use crate::diffusion::autoencoder::{AutoencoderTinyConfig, AutoencoderTinyModel}
 use crate::diffusion::{Autoencoder, hwc_unit_to_chw_signed};
 use crate::error::{Error, Result};
 use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, Stimulus};
-use crate::train::checkpoint::{
-    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
-    save_module, save_optimizer, scalar, stream_seed, warmup_cosine,
-};
+use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
 
 /// Autoencoder training images use their own index range, apart from the protocol's and
 /// the CLIP's.
@@ -101,18 +97,7 @@ pub struct AutoencoderTrainOutcome {
     pub history: Vec<AutoencoderEpochReport>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    fingerprint: String,
-    epochs_done: usize,
-    step: usize,
-    history: Vec<AutoencoderEpochReport>,
-    folder: String,
-}
-
-const STATE_FILE: &str = "state.json";
 const MODEL_FILE: &str = "autoencoder.bpk";
-const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const PURPOSE_INIT: u64 = 31;
 const PURPOSE_DATA: u64 = 32;
 
@@ -235,38 +220,23 @@ pub fn train_autoencoder(
 ) -> Result<AutoencoderTrainOutcome> {
     check(ae_config, config)?;
     let device = Device::flex().autodiff();
-    let mut model = crate::device::init_seeded(
+    let model = crate::device::init_seeded(
         &device,
         Some(stream_seed(config.seed, PURPOSE_INIT, 0, 0)),
         || AutoencoderTinyModel::new(ae_config, &device),
     );
-    let mut optimizer: ModuleOptimizer = {
-        let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
-        if let Some(clip) = config.grad_clip {
-            adamw = adamw.with_grad_clipping(Some(GradientClippingConfig::Norm(clip)));
-        }
-        adamw.init()
-    };
+    let optimizer = adamw(config.weight_decay, config.grad_clip);
     let steps_per_epoch = config.images_per_epoch.div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let fingerprint = serde_json::json!({ "autoencoder": ae_config, "train": config }).to_string();
-    let mut state = CheckpointState {
-        fingerprint: fingerprint.clone(),
-        epochs_done: 0,
-        step: 0,
-        history: Vec::new(),
-        folder: String::new(),
-    };
-    if let (Some(dir), true) = (checkpoint_dir, resume)
-        && let Some(saved) = resume_state(dir, STATE_FILE, &fingerprint, |s: &CheckpointState| {
-            s.fingerprint.as_str()
-        })?
-    {
-        let folder = dir.join(&saved.folder);
-        model = load_module_from(model, &folder.join(MODEL_FILE))?;
-        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
-        state = saved;
-    }
+    let (mut state, mut model, mut optimizer) = RunState::start(
+        fingerprint,
+        checkpoint_dir,
+        resume,
+        MODEL_FILE,
+        model,
+        optimizer,
+    )?;
     let validation_images = world_image_batch(
         config.world_seed,
         stream_seed(config.seed, PURPOSE_DATA, usize::MAX, 0),
@@ -336,16 +306,7 @@ pub fn train_autoencoder(
             images_per_second: config.images_per_epoch as f64 / elapsed.max(1e-9),
         };
         let keep_going = on_epoch(&report);
-        state.history.push(report);
-        state.epochs_done += 1;
-        if let Some(dir) = checkpoint_dir {
-            let previous =
-                std::mem::replace(&mut state.folder, epoch_folder(dir, state.epochs_done)?);
-            let folder = dir.join(&state.folder);
-            save_module(&model, &folder.join(MODEL_FILE))?;
-            save_optimizer(&optimizer, &folder.join(OPTIMIZER_FILE))?;
-            finish_epoch(dir, STATE_FILE, &state, &previous, &state.folder)?;
-        }
+        state.finish_epoch(report, checkpoint_dir, MODEL_FILE, &model, &optimizer)?;
         if !keep_going {
             break;
         }

@@ -164,3 +164,85 @@ pub fn scalar(t: Tensor<1>) -> f64 {
         .map(|v| v[0] as f64)
         .unwrap_or(f64::NAN)
 }
+
+/// AdamW with optional per-tensor gradient-norm clipping: every trainer's optimiser.
+pub fn adamw(weight_decay: f32, grad_clip: Option<f32>) -> burn::optim::ModuleOptimizer {
+    let mut config = burn::optim::AdamWConfig::new().with_weight_decay(weight_decay);
+    if let Some(clip) = grad_clip {
+        config = config.with_grad_clipping(Some(
+            burn::optim::grad_clipping::GradientClippingConfig::Norm(clip),
+        ));
+    }
+    config.init()
+}
+
+/// Where a run stands, as its checkpoint records it: the run's fingerprint (settings and
+/// data), epochs and steps done, one report per epoch, and the folder holding the weights
+/// and the optimiser state.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunState<R> {
+    pub fingerprint: String,
+    pub epochs_done: usize,
+    pub step: usize,
+    pub history: Vec<R>,
+    pub folder: String,
+}
+
+const RUN_STATE_FILE: &str = "state.json";
+const OPTIMIZER_STATE_FILE: &str = "optimizer.bpk";
+
+impl<R: serde::Serialize + serde::de::DeserializeOwned> RunState<R> {
+    /// A fresh run, or — with `resume` and a checkpoint in `dir` made with the same
+    /// fingerprint — the saved one, with the model (from `model_file`) and the optimiser.
+    pub fn start<M: Module>(
+        fingerprint: String,
+        dir: Option<&Path>,
+        resume: bool,
+        model_file: &str,
+        model: M,
+        optimizer: burn::optim::ModuleOptimizer,
+    ) -> Result<(Self, M, burn::optim::ModuleOptimizer)> {
+        if let (Some(dir), true) = (dir, resume)
+            && let Some(saved) =
+                resume_state(dir, RUN_STATE_FILE, &fingerprint, |s: &RunState<R>| {
+                    s.fingerprint.as_str()
+                })?
+        {
+            let folder = dir.join(&saved.folder);
+            let model = load_module_from(model, &folder.join(model_file))?;
+            let optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_STATE_FILE))?;
+            return Ok((saved, model, optimizer));
+        }
+        let fresh = RunState {
+            fingerprint,
+            epochs_done: 0,
+            step: 0,
+            history: Vec::new(),
+            folder: String::new(),
+        };
+        Ok((fresh, model, optimizer))
+    }
+
+    /// Records a finished epoch: its report, then (with `dir`) the model and optimiser in a
+    /// new folder and the state file replaced atomically.
+    pub fn finish_epoch<M: Module>(
+        &mut self,
+        report: R,
+        dir: Option<&Path>,
+        model_file: &str,
+        model: &M,
+        optimizer: &burn::optim::ModuleOptimizer,
+    ) -> Result<()> {
+        self.history.push(report);
+        self.epochs_done += 1;
+        if let Some(dir) = dir {
+            let previous =
+                std::mem::replace(&mut self.folder, epoch_folder(dir, self.epochs_done)?);
+            let folder = dir.join(&self.folder);
+            save_module(model, &folder.join(model_file))?;
+            save_optimizer(optimizer, &folder.join(OPTIMIZER_STATE_FILE))?;
+            finish_epoch(dir, RUN_STATE_FILE, self, &previous, &self.folder)?;
+        }
+        Ok(())
+    }
+}

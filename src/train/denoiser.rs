@@ -17,8 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -31,10 +30,7 @@ use crate::data::weights::{LoadOptions, load_module, save_module as save_weights
 use crate::diffusion::denoiser::{DenoiserConfig, DenoiserModel};
 use crate::diffusion::schedule::timesteps;
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{
-    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
-    save_module, save_optimizer, scalar, stream_seed, warmup_cosine,
-};
+use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
 
 /// Latents (in the diffusion space: shifted and scaled) with the condition of each.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,18 +239,7 @@ pub struct DenoiserTrainOutcome {
     pub history: Vec<DenoiserEpochReport>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    fingerprint: String,
-    epochs_done: usize,
-    step: usize,
-    history: Vec<DenoiserEpochReport>,
-    folder: String,
-}
-
-const STATE_FILE: &str = "state.json";
 const MODEL_FILE: &str = "denoiser.bpk";
-const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const PURPOSE_INIT: u64 = 41;
 const PURPOSE_ORDER: u64 = 42;
 const PURPOSE_STEP: u64 = 43;
@@ -424,13 +409,7 @@ fn run(
         };
         model = load_module(model, "(start weights)", bytes, &options)?;
     }
-    let mut optimizer: ModuleOptimizer = {
-        let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
-        if let Some(clip) = config.grad_clip {
-            adamw = adamw.with_grad_clipping(Some(GradientClippingConfig::Norm(clip)));
-        }
-        adamw.init()
-    };
+    let optimizer = adamw(config.weight_decay, config.grad_clip);
     let holdout_every = config.holdout_every.max(2);
     let (holdout, train): (Vec<usize>, Vec<usize>) =
         (0..data.count).partition(|i| i % holdout_every == holdout_every - 1);
@@ -443,23 +422,14 @@ fn run(
         "data": content_hash(data),
     })
     .to_string();
-    let mut state = CheckpointState {
-        fingerprint: fingerprint.clone(),
-        epochs_done: 0,
-        step: 0,
-        history: Vec::new(),
-        folder: String::new(),
-    };
-    if let (Some(dir), true) = (checkpoint_dir, resume)
-        && let Some(saved) = resume_state(dir, STATE_FILE, &fingerprint, |s: &CheckpointState| {
-            s.fingerprint.as_str()
-        })?
-    {
-        let folder = dir.join(&saved.folder);
-        model = load_module_from(model, &folder.join(MODEL_FILE))?;
-        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
-        state = saved;
-    }
+    let (mut state, mut model, mut optimizer) = RunState::start(
+        fingerprint,
+        checkpoint_dir,
+        resume,
+        MODEL_FILE,
+        model,
+        optimizer,
+    )?;
 
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
@@ -507,16 +477,7 @@ fn run(
             samples_per_second: train.len() as f64 / elapsed.max(1e-9),
         };
         let keep_going = on_epoch(&report);
-        state.history.push(report);
-        state.epochs_done += 1;
-        if let Some(dir) = checkpoint_dir {
-            let previous =
-                std::mem::replace(&mut state.folder, epoch_folder(dir, state.epochs_done)?);
-            let folder = dir.join(&state.folder);
-            save_module(&model, &folder.join(MODEL_FILE))?;
-            save_optimizer(&optimizer, &folder.join(OPTIMIZER_FILE))?;
-            finish_epoch(dir, STATE_FILE, &state, &previous, &state.folder)?;
-        }
+        state.finish_epoch(report, checkpoint_dir, MODEL_FILE, &model, &optimizer)?;
         if !keep_going {
             break;
         }

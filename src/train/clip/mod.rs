@@ -11,8 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -22,10 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clip::text::TokenBatch;
 use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, tokenizer};
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{
-    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
-    save_module, save_optimizer, scalar, stream_seed, warmup_cosine,
-};
+use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
 use crate::train::losses;
 
 mod data;
@@ -108,18 +104,7 @@ struct ClipTrainee {
     log_scale: Param<Tensor<1>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ClipCheckpointState {
-    fingerprint: String,
-    epochs_done: usize,
-    step: usize,
-    history: Vec<ClipEpochReport>,
-    folder: String,
-}
-
-const STATE_FILE: &str = "state.json";
 const TRAINEE_FILE: &str = "trainee.bpk";
-const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const PURPOSE_INIT: u64 = 11;
 const PURPOSE_ORDER: u64 = 12;
 const PURPOSE_STEP: u64 = 13;
@@ -313,13 +298,7 @@ pub fn train_clip(
         let scaled = embedding.weight.val().mul_scalar(scale).into_data();
         embedding.weight = Param::from_tensor(Tensor::from_data(scaled, &device));
     }
-    let mut optimizer: ModuleOptimizer = {
-        let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
-        if let Some(clip) = config.grad_clip {
-            adamw = adamw.with_grad_clipping(Some(GradientClippingConfig::Norm(clip)));
-        }
-        adamw.init()
-    };
+    let optimizer = adamw(config.weight_decay, config.grad_clip);
 
     let holdout_every = config.holdout_every.max(2);
     let (holdout, train): (Vec<usize>, Vec<usize>) = if config.holdout_every == 0 {
@@ -335,24 +314,14 @@ pub fn train_clip(
         "data": data.content_hash(),
     })
     .to_string();
-    let mut state = ClipCheckpointState {
-        fingerprint: fingerprint.clone(),
-        epochs_done: 0,
-        step: 0,
-        history: Vec::new(),
-        folder: String::new(),
-    };
-    if let (Some(dir), true) = (checkpoint_dir, resume)
-        && let Some(saved) =
-            resume_state(dir, STATE_FILE, &fingerprint, |s: &ClipCheckpointState| {
-                s.fingerprint.as_str()
-            })?
-    {
-        let folder = dir.join(&saved.folder);
-        trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
-        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
-        state = saved;
-    }
+    let (mut state, mut trainee, mut optimizer) = RunState::start(
+        fingerprint,
+        checkpoint_dir,
+        resume,
+        TRAINEE_FILE,
+        trainee,
+        optimizer,
+    )?;
 
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
@@ -433,16 +402,7 @@ pub fn train_clip(
             samples_per_second: train.len() as f64 / elapsed.max(1e-9),
         };
         let keep_going = on_epoch(&report);
-        state.history.push(report);
-        state.epochs_done += 1;
-        if let Some(dir) = checkpoint_dir {
-            let previous =
-                std::mem::replace(&mut state.folder, epoch_folder(dir, state.epochs_done)?);
-            let folder = dir.join(&state.folder);
-            save_module(&trainee, &folder.join(TRAINEE_FILE))?;
-            save_optimizer(&optimizer, &folder.join(OPTIMIZER_FILE))?;
-            finish_epoch(dir, STATE_FILE, &state, &previous, &state.folder)?;
-        }
+        state.finish_epoch(report, checkpoint_dir, TRAINEE_FILE, &trainee, &optimizer)?;
         if !keep_going {
             break;
         }

@@ -9,8 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -24,7 +23,7 @@ use crate::mapper::{Mapper, MapperConfig, MapperModel, TrainingNoise};
 
 use crate::matrix::Matrix;
 use crate::train::checkpoint::{
-    epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
+    adamw, epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
     save_module, save_optimizer, scalar, stream_seed,
 };
 use crate::train::losses;
@@ -262,13 +261,7 @@ pub fn train_mapper(
         network: mapper,
         log_scale,
     };
-    let mut optimizer: ModuleOptimizer = {
-        let mut adamw = AdamWConfig::new().with_weight_decay(config.weight_decay);
-        if let Some(clip) = config.grad_clip {
-            adamw = adamw.with_grad_clipping(Some(GradientClippingConfig::Norm(clip)));
-        }
-        adamw.init()
-    };
+    let mut optimizer = adamw(config.weight_decay, config.grad_clip);
 
     let steps_per_epoch = train_rows.len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
