@@ -1,0 +1,103 @@
+// decoder.reconstruct through the npm package, in the browser on the CPU backend: a bundle
+// with an image decoder (toy models trained at test time by the native CLI that `make test`
+// has just built) reconstructs trials of the sample recording with an onStep preview after
+// every step, the last preview is the result, the same seed gives the same pixels, and a
+// bundle without a decoder answers with a typed error. Nothing leaves the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../../tools/serve.mjs';
+import { launch, openPage, assertNothingLeft } from './browser.mjs';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const BIN = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'brainclip');
+
+const PAGE = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module">
+import init, { readFmri, loadBundle, loadDecoder } from '/pkg/brainclip.js';
+window.reconstructIn = async (bundleUrl) => {
+  await init();
+  const decoder = await loadDecoder(await loadBundle(bundleUrl), 'cpu');
+  const bytes = new Uint8Array(await (await fetch('/sub-01-test-fmri.npy')).arrayBuffer());
+  const fmri = await readFmri(bytes, 'sub-01-test-fmri.npy', {});
+  const previews = [];
+  try {
+    const result = await decoder.reconstruct(fmri, {
+      trials: [0, 5], steps: 3, seed: 2,
+      onStep: (step, steps, images) => previews.push({ step, steps, images: images.map((i) => Array.from(i)) }),
+    });
+    const again = await decoder.reconstruct(fmri, { trials: [0, 5], steps: 3, seed: 2 });
+    const images = result.images.map((i) => Array.from(i));
+    return {
+      info: decoder.info(), trials: result.trials, size: result.size, steps: result.steps,
+      lengths: images.map((i) => i.length), isClamped: result.images[0] instanceof Uint8ClampedArray,
+      previewSteps: previews.map((p) => [p.step, p.steps, p.images.length]),
+      lastPreviewIsResult: JSON.stringify(previews.at(-1).images) === JSON.stringify(images),
+      sameSeedSamePixels: JSON.stringify(again.images.map((i) => Array.from(i))) === JSON.stringify(images),
+    };
+  } catch (err) {
+    return { error: { code: err.code, message: err.message } };
+  }
+};
+</script>`;
+
+let site;
+let dir;
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'brainclip-e2e-reconstruct-'));
+  const run = (...args) => execFileSync(BIN, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const config = join(dir, 'ae-config.json');
+  writeFileSync(config, JSON.stringify({
+    encoder_block_out_channels: [4, 4, 4, 4], decoder_block_out_channels: [4, 4, 4, 4],
+    num_encoder_blocks: [1, 1, 1, 1], num_decoder_blocks: [1, 1, 1, 1],
+  }));
+  const ae = join(dir, 'ae');
+  const denoiser = join(dir, 'denoiser');
+  run('train-autoencoder', '--out', ae, '--config', config, '--epochs', '1',
+    '--images-per-epoch', '8', '--batch-size', '4', '--validation-images', '4');
+  run('train-denoiser', '--out', denoiser, '--autoencoder', ae, '--clip', 'www/models/demo',
+    '--images', '16', '--epochs', '1', '--batch-size', '8', '--hidden-size', '16', '--depth', '1',
+    '--steps', '4', '--guidance', '2');
+  const root = join(dir, 'site');
+  mkdirSync(root);
+  cpSync(join(ROOT, 'www/models/demo'), join(root, 'with-decoder'), { recursive: true });
+  cpSync(join(ROOT, 'www/models/demo'), join(root, 'without-decoder'), { recursive: true });
+  run('add-decoder', '--bundle', join(root, 'with-decoder'), '--autoencoder', ae, '--denoiser', denoiser);
+  cpSync(join(ROOT, 'www/samples/sub-01-test-fmri.npy'), join(root, 'sub-01-test-fmri.npy'));
+  writeFileSync(join(root, 'index.html'), PAGE);
+  site = await startServer({ port: 0, root, pkg: join(ROOT, 'pkg') });
+});
+after(() => {
+  site?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('decoder.reconstruct draws with a preview per step, reproducibly, in the page', async () => {
+  const url = `http://127.0.0.1:${site.address().port}/`;
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors, requests } = await openPage(browser, url);
+    const out = await page.evaluate(() => window.reconstructIn('/with-decoder/'));
+    assert.equal(out.error, undefined, JSON.stringify(out.error));
+    assert.equal(out.info.hasImageDecoder, true);
+    assert.deepEqual(out.info.schedule, { kind: 'rectified_flow', steps: [4], guidance: 2 });
+    assert.deepEqual(out.trials, [0, 5]);
+    assert.equal(out.steps, 3);
+    assert.equal(out.size, 64);
+    assert.deepEqual(out.lengths, [64 * 64 * 4, 64 * 64 * 4]);
+    assert.ok(out.isClamped, 'images are Uint8ClampedArrays, ready for ImageData');
+    assert.deepEqual(out.previewSteps, [[1, 3, 2], [2, 3, 2], [3, 3, 2]]);
+    assert.ok(out.lastPreviewIsResult, 'the last preview is the result');
+    assert.ok(out.sameSeedSamePixels, 'the same seed draws the same pixels');
+
+    const missing = await page.evaluate(() => window.reconstructIn('/without-decoder/'));
+    assert.equal(missing.error?.code, 'invalid_config');
+    assert.match(missing.error.message, /no image decoder/);
+    assert.deepEqual(errors, []);
+    assertNothingLeft(assert, requests, url);
+  } finally {
+    await browser.close();
+  }
+});
