@@ -81,13 +81,13 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
         strength: None,
         seed: args.seed,
     };
+    let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
     let started = std::time::Instant::now();
     let mut preview_error = None;
     let result =
         pollster::block_on(
             decoder.reconstruct(&fmri, &request, &mut |step, steps, images| {
                 if args.previews && step < steps && preview_error.is_none() {
-                    let size = (images[0].len() / 4).isqrt();
                     let path = args.out.with_file_name(format!(
                         "{}-step-{step}.png",
                         args.out
