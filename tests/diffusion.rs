@@ -473,3 +473,71 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
         "{err}"
     );
 }
+
+/// The low-level head: its latents decode on their own, img2img starts from them, and a head
+/// that does not fit the bundle is refused by name.
+#[test]
+fn the_low_level_head_draws_alone_and_starts_img2img() {
+    use brainclip::data::bundle::{Component, StoredDtype};
+    use brainclip::diffusion::{LowLevel, LowLevelConfig};
+    use brainclip::ridge::RidgeSolution;
+    use brainclip::tasks::{Decoder, ReconstructRequest};
+    let head = |voxels: usize| {
+        let mut next = decoder_bundle::lcg(8);
+        let dim = 4 * 8 * 8;
+        let solution = RidgeSolution {
+            weights: (0..voxels * dim).map(|_| next() - 0.5).collect(),
+            bias: (0..dim).map(|_| next() - 0.5).collect(),
+            voxels,
+            dim,
+            lambda: 1.0,
+        };
+        let config = LowLevelConfig {
+            voxels,
+            latent_channels: 4,
+            latent_size: 8,
+        };
+        let low_level = LowLevel::from_ridge(config.clone(), &solution).unwrap();
+        (
+            Component {
+                kind: "low_level".into(),
+                config: serde_json::json!(config),
+                weights: "low_level.safetensors".into(),
+                control: None,
+            },
+            low_level.to_safetensors(StoredDtype::F32).unwrap(),
+        )
+    };
+    let (component, weights) = head(decoder_bundle::VOXELS);
+    let bundle = decoder_bundle::bundle_with_decoder()
+        .with_component("low_level", component, weights)
+        .unwrap();
+    let cpu = || brainclip::device::ComputeDevice::cpu(None);
+    let decoder = Decoder::from_bundle(&bundle, cpu()).unwrap();
+    let fmri = decoder_bundle::fmri(3, decoder_bundle::VOXELS);
+    let blurry = pollster::block_on(decoder.reconstruct_low_level(&fmri, &[2])).unwrap();
+    assert_eq!(blurry.len(), 1);
+    assert_eq!(blurry[0].len(), 64 * 64 * 4);
+    let run = |strength: f32| {
+        let request = ReconstructRequest {
+            trials: vec![2],
+            strength: Some(strength),
+            ..Default::default()
+        };
+        pollster::block_on(decoder.reconstruct(&fmri, &request, &mut |_, _, _| {}))
+            .unwrap()
+            .images
+    };
+    assert_ne!(
+        run(0.3),
+        run(1.0),
+        "strength 0.3 starts from the head's latents"
+    );
+
+    let (component, weights) = head(decoder_bundle::VOXELS + 1);
+    let wrong = decoder_bundle::bundle_with_decoder()
+        .with_component("low_level", component, weights)
+        .unwrap();
+    let err = Decoder::from_bundle(&wrong, cpu()).err().unwrap();
+    assert!(err.to_string().contains("maps 41 voxels"), "{err}");
+}

@@ -269,8 +269,49 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
     .unwrap_err();
     assert!(err.to_string().contains("0 to 49"), "{err}");
 
-    // eval --reconstruct scores the reconstructions against the seen images.
+    // img2img needs a low-level head; train-low-level fits one (ridge, penalty chosen on
+    // held-out stimuli) and then both the blurry path and strength < 1 work.
+    let output = brainclip(&[
+        "reconstruct",
+        "--bundle",
+        path(&bundle),
+        "--fmri",
+        path(&fmri),
+        "--out",
+        path(&dir.path().join("img2img.png")),
+        "--strength",
+        "0.5",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no low-level head"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/samples");
+    let fit: serde_json::Value = serde_json::from_str(&ok(brainclip(&[
+        "train-low-level",
+        "--bundle",
+        path(&bundle),
+        "--fmri",
+        path(&fmri),
+        "--stimuli",
+        path(&samples.join("stimuli")),
+        "--stimulus-ids",
+        path(&samples.join("test-stimulus-ids.json")),
+    ])))
+    .unwrap();
+    assert_eq!(fit["held_out_trials"], 10, "every 5th of 50 stimuli");
+    assert_eq!(fit["lambda_scores"].as_array().unwrap().len(), 9);
+    let blurry = dir.path().join("blurry.png");
+    run(&blurry, &["--low-level", "--trial", "0", "--trial", "1"]);
+    assert_eq!(image::open(&blurry).unwrap().width(), 2 * 64 + 3 * 2);
+    run(
+        &dir.path().join("img2img.png"),
+        &["--strength", "0.5", "--trial", "0", "--steps", "2"],
+    );
+
+    // eval --reconstruct scores the reconstructions against the seen images.
     let evaluation: serde_json::Value = serde_json::from_str(&ok(brainclip(&[
         "eval",
         "--bundle",

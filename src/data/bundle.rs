@@ -25,7 +25,7 @@ pub const BUNDLE_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// Component kinds a bundle may hold.
-pub const COMPONENT_KINDS: &[&str] = &["clip", "mapper", "autoencoder", "denoiser"];
+pub const COMPONENT_KINDS: &[&str] = &["clip", "mapper", "autoencoder", "denoiser", "low_level"];
 
 /// How the bundle's models expect fMRI to be normalised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

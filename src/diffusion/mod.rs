@@ -3,11 +3,13 @@
 
 pub mod autoencoder;
 pub mod denoiser;
+pub mod low_level;
 pub mod sampler;
 pub mod schedule;
 
 pub use autoencoder::{Autoencoder, AutoencoderTinyConfig};
 pub use denoiser::{DenoiserConfig, DenoiserModel};
+pub use low_level::{LowLevel, LowLevelConfig};
 pub use sampler::{FlowSampler, SamplerSettings};
 pub use schedule::Schedule;
 

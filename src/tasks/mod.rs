@@ -290,8 +290,12 @@ impl Decoder {
                 )?)
             }
         };
-        let reconstructor =
-            Reconstructor::from_bundle(bundle, mapper.config.image_dim, &device.device)?;
+        let reconstructor = Reconstructor::from_bundle(
+            bundle,
+            mapper.config.voxels,
+            mapper.config.image_dim,
+            &device.device,
+        )?;
         Ok(Decoder {
             normalization: bundle.normalization()?,
             device,
@@ -334,7 +338,7 @@ impl Decoder {
     }
 
     /// A copy of `fmri`, checked and normalised as the bundle prescribes.
-    fn normalized(&self, fmri: &crate::data::FmriBatch) -> Result<crate::data::FmriBatch> {
+    pub fn normalized(&self, fmri: &crate::data::FmriBatch) -> Result<crate::data::FmriBatch> {
         fmri.expect_voxels(self.mapper.config.voxels)?;
         let mut batch = fmri.clone();
         batch.normalize(&self.normalization)?;

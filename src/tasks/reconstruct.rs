@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::bundle::Bundle;
 use crate::diffusion::{
-    Autoencoder, AutoencoderTinyConfig, DenoiserConfig, DenoiserModel, FlowSampler,
-    SamplerSettings, Schedule, chw_signed_to_rgba,
+    Autoencoder, AutoencoderTinyConfig, DenoiserConfig, DenoiserModel, FlowSampler, LowLevel,
+    LowLevelConfig, SamplerSettings, Schedule, chw_signed_to_rgba,
 };
 use crate::error::{Error, Result};
 use crate::tasks::Decoder;
@@ -21,19 +21,23 @@ pub struct DenoiserComponent {
     pub schedule: Schedule,
 }
 
-/// The reconstruction decoder: autoencoder, denoiser and its schedule.
+/// The reconstruction decoder: autoencoder, denoiser and its schedule, and optionally the
+/// low-level head.
 #[derive(Debug, Clone)]
 pub struct Reconstructor {
     pub autoencoder: Autoencoder,
     pub denoiser: DenoiserModel,
     pub schedule: Schedule,
+    pub low_level: Option<LowLevel>,
 }
 
 impl Reconstructor {
     /// Loads the bundle's first `autoencoder` and first `denoiser` components, if it has
-    /// both; checks that they fit each other and the mapper's image embedding.
+    /// both, and its `low_level` head if any; checks that they fit each other and the mapper
+    /// (its voxels and its image embedding).
     pub fn from_bundle(
         bundle: &Bundle,
+        voxels: usize,
         condition_dim: usize,
         device: &burn::tensor::Device,
     ) -> Result<Option<Self>> {
@@ -88,10 +92,45 @@ impl Reconstructor {
             &component.weights,
             device,
         )?;
+        let low_level = match named("low_level") {
+            None => None,
+            Some(name) => {
+                let (component, weights) = bundle.component(&name)?;
+                let field = format!("components.{name}.config");
+                let ll: LowLevelConfig = serde_json::from_value(component.config.clone())
+                    .map_err(|err| manifest_error(field.clone(), err.to_string()))?;
+                let expected = (
+                    voxels,
+                    config.model.latent_channels,
+                    config.model.latent_size,
+                );
+                if (ll.voxels, ll.latent_channels, ll.latent_size) != expected {
+                    return Err(manifest_error(
+                        field,
+                        format!(
+                            "the low-level head maps {} voxels to {} × {}² latents; the bundle has {} voxels and {} × {}² latents",
+                            ll.voxels,
+                            ll.latent_channels,
+                            ll.latent_size,
+                            expected.0,
+                            expected.1,
+                            expected.2
+                        ),
+                    ));
+                }
+                Some(LowLevel::from_safetensors(
+                    ll,
+                    weights.to_vec(),
+                    &component.weights,
+                    device,
+                )?)
+            }
+        };
         Ok(Some(Reconstructor {
             autoencoder,
             denoiser,
             schedule: config.schedule,
+            low_level,
         }))
     }
 
@@ -109,7 +148,8 @@ pub struct ReconstructRequest {
     pub trials: Vec<usize>,
     pub steps: Option<usize>,
     pub guidance: Option<f32>,
-    /// Img2img strength for a starting latent; 1 (the default) starts from pure noise.
+    /// Img2img strength: below 1, sampling starts from the low-level head's latents noised
+    /// to this level (needs a `low_level` component); 1 (the default) starts from noise.
     pub strength: Option<f32>,
     pub seed: u64,
 }
@@ -172,11 +212,23 @@ impl Decoder {
             ),
             device,
         );
+        let start = if settings.strength < 1.0 {
+            let low_level = reconstructor.low_level.as_ref().ok_or_else(|| Error::InvalidConfig {
+                what: "reconstruction strength".into(),
+                reason: format!(
+                    "strength {} starts from the low-level latents, and this bundle has no low-level head (component of kind 'low_level'); use strength 1",
+                    settings.strength
+                ),
+            })?;
+            Some(self.low_level_latents(low_level, fmri, &trials)?)
+        } else {
+            None
+        };
         let noise_ids: Vec<u64> = trials.iter().map(|&t| t as u64).collect();
         let mut sampler = FlowSampler::new(
             &reconstructor.denoiser,
             conditions,
-            None,
+            start,
             &noise_ids,
             &settings,
         )?;
@@ -195,6 +247,67 @@ impl Decoder {
             steps,
             guidance: settings.guidance,
         })
+    }
+
+    /// The low-level head's latents for the requested rows of the batch.
+    fn low_level_latents(
+        &self,
+        low_level: &LowLevel,
+        fmri: &crate::data::FmriBatch,
+        trials: &[usize],
+    ) -> Result<Tensor<4>> {
+        let normalized = self.normalized(fmri)?;
+        let voxels = normalized.voxels();
+        let rows: Vec<f32> = trials
+            .iter()
+            .flat_map(|&t| {
+                normalized.values()[t * voxels..(t + 1) * voxels]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(rows, [trials.len(), voxels]),
+            &self.device.device,
+        );
+        Ok(low_level.predict(x))
+    }
+
+    /// The low-level path alone: the head's latents decoded, a blurry reconstruction of
+    /// layout and colour (rows of `fmri` in `trials`, all when empty).
+    pub async fn reconstruct_low_level(
+        &self,
+        fmri: &crate::data::FmriBatch,
+        trials: &[usize],
+    ) -> Result<Vec<Vec<u8>>> {
+        let reconstructor = self
+            .reconstructor
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig {
+                what: "low-level reconstruction".into(),
+                reason: "this bundle has no image decoder".into(),
+            })?;
+        let low_level = reconstructor
+            .low_level
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig {
+                what: "low-level reconstruction".into(),
+                reason: "this bundle has no low-level head (component of kind 'low_level')".into(),
+            })?;
+        let trials: Vec<usize> = if trials.is_empty() {
+            (0..fmri.trials()).collect()
+        } else {
+            trials.to_vec()
+        };
+        if let Some(&bad) = trials.iter().find(|&&t| t >= fmri.trials()) {
+            return Err(Error::ShapeMismatch {
+                what: "trial to reconstruct".into(),
+                got: bad.to_string(),
+                expected: format!("a row of the fMRI batch (0 to {})", fmri.trials() - 1),
+            });
+        }
+        let latents = self.low_level_latents(low_level, fmri, &trials)?;
+        self.decode_latents(reconstructor, latents).await
     }
 
     /// Latents in the diffusion space → RGBA images.

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod denoiser;
 pub mod losses;
+pub mod low_level;
 pub mod mapper;
 
 pub use mapper::{

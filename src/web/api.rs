@@ -447,6 +447,7 @@ impl DecoderHandle {
             "textDim": d.mapper.config.text_dim,
             "hasClip": d.clip.is_some(),
             "hasImageDecoder": d.reconstructor.is_some(),
+            "hasLowLevel": d.reconstructor.as_ref().is_some_and(|r| r.low_level.is_some()),
             "imageSize": d.reconstructor.as_ref().map(|r| r.image_size()),
             "schedule": d.reconstructor.as_ref().map(|r| &r.schedule),
         }))

@@ -88,6 +88,9 @@ mod cli {
         Distill(Box<diffusion_cli::DistillArgs>),
         /// Put a trained autoencoder and denoiser into a bundle as its image decoder.
         AddDecoder(reconstruct::AddDecoderArgs),
+        /// Fit the low-level head (fMRI → the seen image's autoencoder latent, ridge) and add
+        /// it to a bundle that has an image decoder.
+        TrainLowLevel(Box<reconstruct::TrainLowLevelArgs>),
         /// Reconstruct the seen images from fMRI (mapper → denoiser → autoencoder) into a
         /// PNG grid, through the same pipeline the browser runs.
         Reconstruct(Box<reconstruct::ReconstructArgs>),
@@ -234,6 +237,7 @@ mod cli {
             }
             Command::Distill(args) => report(diffusion_cli::distill_command(*args), false),
             Command::AddDecoder(args) => report(reconstruct::add_decoder(args), false),
+            Command::TrainLowLevel(args) => report(reconstruct::train_low_level(*args), true),
             Command::Reconstruct(args) => report(reconstruct::reconstruct(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),
             Command::TrainMapper(args) => report(train_mapper::train(*args), false),

@@ -33,11 +33,18 @@ pub struct ReconstructArgs {
     /// Classifier-free guidance (default: the bundle's; 1 for a distilled student).
     #[arg(long)]
     guidance: Option<f32>,
+    /// Img2img strength: below 1, sampling starts from the bundle's low-level latents
+    /// noised to this level.
+    #[arg(long)]
+    strength: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Also write the image after every step as OUT-step-N.png.
     #[arg(long)]
     previews: bool,
+    /// Draw the low-level path alone (the head's latents decoded, no sampling).
+    #[arg(long)]
+    low_level: bool,
 }
 
 /// Images side by side, `per_row` to a row, 2-pixel gaps on a white ground.
@@ -74,11 +81,22 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
     let bundle = Bundle::load_dir(&args.bundle)?;
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
     let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
+    let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
+    if args.low_level {
+        let images = pollster::block_on(decoder.reconstruct_low_level(&fmri, &args.trials))?;
+        save_png(&args.out, &grid(&images, size, 10))?;
+        return Ok(json!({
+            "out": args.out.display().to_string(),
+            "trials": images.len(),
+            "size": size,
+            "low_level": true,
+        }));
+    }
     let request = ReconstructRequest {
         trials: args.trials.clone(),
         steps: args.steps,
         guidance: args.guidance,
-        strength: None,
+        strength: args.strength,
         seed: args.seed,
     };
     let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
@@ -185,5 +203,134 @@ pub fn add_decoder(args: AddDecoderArgs) -> Result<serde_json::Value> {
         "autoencoder_bytes": bytes("autoencoder.safetensors"),
         "denoiser_bytes": bytes("denoiser.safetensors"),
         "schedule": schedule,
+    }))
+}
+
+#[derive(Args)]
+pub struct TrainLowLevelArgs {
+    /// Bundle with a mapper and an image decoder; gains a `low_level` component.
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Training fMRI (normalised as the bundle prescribes).
+    #[command(flatten)]
+    input: FmriInput,
+    /// Folder of the seen images (<id>.png, the decoder's image size).
+    #[arg(long)]
+    stimuli: PathBuf,
+    /// JSON list: the stimulus id of each trial (repeats of a stimulus share an id and are
+    /// held out together).
+    #[arg(long)]
+    stimulus_ids: PathBuf,
+    /// Every this many distinct stimuli is held out to choose the penalty.
+    #[arg(long, default_value_t = 5)]
+    holdout_every: usize,
+    /// Store the weights as f16.
+    #[arg(long)]
+    f16: bool,
+}
+
+/// Fits the low-level head (fMRI → autoencoder latents of the seen images) and adds it to
+/// the bundle.
+pub fn train_low_level(args: TrainLowLevelArgs) -> Result<serde_json::Value> {
+    use brainclip::diffusion::{LowLevel, LowLevelConfig, hwc_unit_to_chw_signed};
+    use brainclip::matrix::Matrix;
+    use burn::tensor::{Tensor, TensorData};
+    let bundle = Bundle::load_dir(&args.bundle)?;
+    let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
+    let reconstructor = decoder
+        .reconstructor
+        .as_ref()
+        .ok_or_else(|| Error::InvalidConfig {
+            what: "train-low-level".into(),
+            reason: "the bundle has no image decoder; run add-decoder first".into(),
+        })?;
+    let fmri = decoder.normalized(&args.input.read(Some(decoder.mapper.config.voxels))?)?;
+    let ids = crate::io::read_strings(&args.stimulus_ids)?;
+    if ids.len() != fmri.trials() {
+        return Err(Error::ShapeMismatch {
+            what: "--stimulus-ids".into(),
+            got: format!("{} ids", ids.len()),
+            expected: format!("one per trial ({})", fmri.trials()),
+        });
+    }
+    let size = reconstructor.image_size();
+    let autoencoder = &reconstructor.autoencoder;
+    let mut latents = Vec::new();
+    for chunk in ids.chunks(32) {
+        let mut pixels = Vec::new();
+        for id in chunk {
+            let path = args.stimuli.join(format!("{id}.png"));
+            let image = image::open(&path)
+                .map_err(|err| crate::io::io_error(&path, err))?
+                .to_rgb8();
+            if image.width() as usize != size || image.height() as usize != size {
+                return Err(Error::ShapeMismatch {
+                    what: path.display().to_string(),
+                    got: format!("{} × {}", image.width(), image.height()),
+                    expected: format!("{size} × {size}, the decoder's image size"),
+                });
+            }
+            let rgb: Vec<f32> = image.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
+            pixels.extend(hwc_unit_to_chw_signed(&rgb, size));
+        }
+        let images = Tensor::<4>::from_data(
+            TensorData::new(pixels, [chunk.len(), 3, size, size]),
+            &decoder.device.device,
+        );
+        let z = autoencoder.to_diffusion_space(autoencoder.encode(images)?);
+        latents.extend(pollster::block_on(decoder.device.read_f32(z))?);
+    }
+    let denoiser = &reconstructor.denoiser.config;
+    let config = LowLevelConfig {
+        voxels: fmri.voxels(),
+        latent_channels: denoiser.latent_channels,
+        latent_size: denoiser.latent_size,
+    };
+    let dim = latents.len() / ids.len();
+    let latents = Matrix::new(latents, ids.len(), dim)?;
+    let mut distinct: Vec<&String> = ids.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let every = args.holdout_every.max(2);
+    let held_out: Vec<bool> = ids
+        .iter()
+        .map(|id| {
+            distinct
+                .binary_search(&id)
+                .is_ok_and(|k| k % every == every - 1)
+        })
+        .collect();
+    let x = Matrix::new(fmri.values().to_vec(), fmri.trials(), fmri.voxels())?;
+    let fit = brainclip::train::low_level::fit_low_level(&x, &latents, &held_out)?;
+    let low_level = LowLevel::from_ridge(config.clone(), &fit.solution)?;
+    let dtype = if args.f16 {
+        StoredDtype::F16
+    } else {
+        StoredDtype::F32
+    };
+    let bundle = bundle.with_component(
+        "low_level",
+        Component {
+            kind: "low_level".into(),
+            config: json!(config),
+            weights: "low_level.safetensors".into(),
+            control: None,
+        },
+        low_level.to_safetensors(dtype)?,
+    )?;
+    tasks::Decoder::from_bundle(&bundle, cpu())?;
+    bundle.write_dir(&args.bundle)?;
+    let best = fit
+        .scores
+        .iter()
+        .min_by(|a, b| a.validation_mse.total_cmp(&b.validation_mse))
+        .cloned();
+    Ok(json!({
+        "bundle": args.bundle.display().to_string(),
+        "trials": ids.len(),
+        "held_out_trials": held_out.iter().filter(|&&h| h).count(),
+        "lambda_scores": fit.scores,
+        "chosen": best,
+        "held_out_mse_of_the_training_mean": fit.mean_baseline_mse,
     }))
 }
