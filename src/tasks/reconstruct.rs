@@ -167,6 +167,22 @@ pub struct Reconstruction {
     pub guidance: f32,
 }
 
+/// The rows of `fmri` a request names (all when none), each checked to exist.
+fn requested_trials(fmri: &crate::data::FmriBatch, trials: &[usize]) -> Result<Vec<usize>> {
+    if let Some(&bad) = trials.iter().find(|&&t| t >= fmri.trials()) {
+        return Err(Error::ShapeMismatch {
+            what: "trial to reconstruct".into(),
+            got: bad.to_string(),
+            expected: format!("a row of the fMRI batch (0 to {})", fmri.trials() - 1),
+        });
+    }
+    Ok(if trials.is_empty() {
+        (0..fmri.trials()).collect()
+    } else {
+        trials.to_vec()
+    })
+}
+
 impl Decoder {
     /// Reconstructs the seen images of the requested trials. `on_step(step, steps, images)`
     /// receives the decoded estimate of the clean images after every step (RGBA, in trial
@@ -182,18 +198,7 @@ impl Decoder {
             reason: "this bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')"
                 .into(),
         })?;
-        let trials: Vec<usize> = if request.trials.is_empty() {
-            (0..fmri.trials()).collect()
-        } else {
-            request.trials.clone()
-        };
-        if let Some(&bad) = trials.iter().find(|&&t| t >= fmri.trials()) {
-            return Err(Error::ShapeMismatch {
-                what: "trial to reconstruct".into(),
-                got: bad.to_string(),
-                expected: format!("a row of the fMRI batch (0 to {})", fmri.trials() - 1),
-            });
-        }
+        let trials = requested_trials(fmri, &request.trials)?;
         let schedule = &reconstructor.schedule;
         let settings = SamplerSettings {
             steps: request.steps.unwrap_or(schedule.steps[0]),
@@ -294,18 +299,7 @@ impl Decoder {
                 what: "low-level reconstruction".into(),
                 reason: "this bundle has no low-level head (component of kind 'low_level')".into(),
             })?;
-        let trials: Vec<usize> = if trials.is_empty() {
-            (0..fmri.trials()).collect()
-        } else {
-            trials.to_vec()
-        };
-        if let Some(&bad) = trials.iter().find(|&&t| t >= fmri.trials()) {
-            return Err(Error::ShapeMismatch {
-                what: "trial to reconstruct".into(),
-                got: bad.to_string(),
-                expected: format!("a row of the fMRI batch (0 to {})", fmri.trials() - 1),
-            });
-        }
+        let trials = requested_trials(fmri, trials)?;
         let latents = self.low_level_latents(low_level, fmri, &trials)?;
         self.decode_latents(reconstructor, latents).await
     }
