@@ -404,6 +404,27 @@ fn a_bundle_reconstructs_reproducibly_and_refuses_a_mismatched_denoiser() {
     );
     assert_ne!(first.images[0], first.images[1], "each trial its own image");
 
+    // The upper-bound path: drawn from given embeddings, the mapper's own predictions give
+    // exactly the fMRI path's images (same rows, same noise).
+    let predicted = pollster::block_on(decoder.embed(&fmri)).unwrap().image;
+    let from_embeddings = pollster::block_on(decoder.reconstruct_from_embeddings(
+        &predicted,
+        &request,
+        &mut |_, _, _| {},
+    ))
+    .unwrap();
+    assert_eq!(from_embeddings, first);
+    let err = pollster::block_on(decoder.reconstruct_from_embeddings(
+        &predicted.select_rows(&[0]).transposed(),
+        &request,
+        &mut |_, _, _| {},
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("at least one row of 24 values"),
+        "{err}"
+    );
+
     let (denoiser, weights) = bundle.component("denoiser").unwrap();
     let mut config = denoiser.config.clone();
     config["model"]["condition_dim"] = 12.into();
@@ -437,7 +458,7 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
         brainclip::device::ComputeDevice::cpu(None),
     )
     .unwrap();
-    let size = 16;
+    let size = 64;
     let mut next = decoder_bundle::lcg(3);
     let stimuli: Vec<Vec<f32>> = (0..3)
         .map(|_| {
@@ -460,18 +481,82 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
         })
         .collect();
     let metrics =
-        pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli)).unwrap();
-    assert_eq!(metrics.len(), 2, "no CLIP in this bundle: no CLIP 2-way");
+        pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli, None)).unwrap();
+    let ids: Vec<&str> = metrics.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["pixcorr", "ssim", "latent_two_way"],
+        "no CLIP in this bundle: no CLIP 2-way"
+    );
     for m in &metrics {
         assert!(m.value > 0.999, "{}: {}", m.id, m.value);
         assert!(m.chance < 0.9, "{}: mismatched pairs {}", m.id, m.chance);
     }
-    let err = pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli[..2]))
-        .unwrap_err();
+    let err =
+        pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli[..2], None))
+            .unwrap_err();
     assert!(
         err.to_string().contains("2 images for 3 reconstructions"),
         "{err}"
     );
+}
+
+/// What a reconstruction depicts: its CLIP embedding classified among the candidate labels,
+/// and on world categories whether the chosen one has the seen colour and shape.
+#[test]
+fn reconstructions_are_classified_by_category_colour_and_shape() {
+    use brainclip::matrix::Matrix;
+    use brainclip::tasks::SeenLabels;
+    let candidates: Vec<String> = ["red circle", "red square", "blue circle", "green star"]
+        .map(String::from)
+        .to_vec();
+    // Orthonormal label embeddings: a reconstruction embedded as label j is classified as j.
+    let k = candidates.len();
+    let embeddings = Matrix::new(
+        (0..k * k).map(|i| f32::from(i / k == i % k)).collect(),
+        k,
+        k,
+    )
+    .unwrap();
+    let as_label = |chosen: &[usize]| {
+        Matrix::new(
+            chosen
+                .iter()
+                .flat_map(|&j| embeddings.row(j).to_vec())
+                .collect(),
+            chosen.len(),
+            k,
+        )
+        .unwrap()
+    };
+    let truth = [0, 1, 2, 3];
+    let labels = SeenLabels {
+        truth: &truth,
+        candidates: &candidates,
+        embeddings: &embeddings,
+    };
+    // Seen red circle → drew red square (colour right), red square → red square (all right),
+    // blue circle → red circle (shape right), green star → blue circle (nothing right).
+    let metrics = labels.depicted(&as_label(&[1, 1, 0, 2])).unwrap();
+    let by_id = |id: &str| metrics.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(by_id("depicted_category").value, 0.25);
+    assert_eq!(by_id("depicted_category").chance, 0.25);
+    assert_eq!(by_id("depicted_colour").value, 0.5);
+    assert_eq!(by_id("depicted_shape").value, 0.5);
+    // Candidates sharing the seen colour: 2, 2, 1, 1 of 4; the seen shape: 2, 1, 2, 1.
+    assert_eq!(by_id("depicted_colour").chance, 0.375);
+    assert_eq!(by_id("depicted_shape").chance, 0.375);
+
+    let free_text: Vec<String> = ["a dog", "a cat", "a car", "a tree"]
+        .map(String::from)
+        .to_vec();
+    let labels = SeenLabels {
+        candidates: &free_text,
+        ..labels
+    };
+    let metrics = labels.depicted(&as_label(&truth)).unwrap();
+    assert_eq!(metrics.len(), 1, "no world attributes for free-text labels");
+    assert_eq!(metrics[0].value, 1.0);
 }
 
 /// The low-level head: its latents decode on their own, img2img starts from them, and a head

@@ -38,7 +38,7 @@ pub struct Metric {
 }
 
 impl Metric {
-    fn new(id: &str, name: String, value: f64, chance: f64, trials: usize) -> Metric {
+    pub fn new(id: &str, name: String, value: f64, chance: f64, trials: usize) -> Metric {
         Metric {
             id: id.into(),
             name,

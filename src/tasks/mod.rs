@@ -226,7 +226,7 @@ mod reconstruct;
 
 pub use evaluate::{COLOUR_ONLY, EvalRequest, Evaluation, PerTrial, SHAPE_ONLY};
 pub use reconstruct::{
-    DenoiserComponent, ReconstructRequest, Reconstruction, Reconstructor, StepCallback,
+    DenoiserComponent, ReconstructRequest, Reconstruction, Reconstructor, SeenLabels, StepCallback,
 };
 
 /// A bundle's models, loaded on one device: what decoding and retrieval run on.

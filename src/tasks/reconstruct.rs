@@ -138,6 +138,16 @@ impl Reconstructor {
     pub fn image_size(&self) -> usize {
         self.denoiser.config.latent_size * self.autoencoder.config.downscale()
     }
+
+    /// The request's sampler settings, the schedule's where it leaves them unset.
+    fn settings(&self, request: &ReconstructRequest) -> SamplerSettings {
+        SamplerSettings {
+            steps: request.steps.unwrap_or(self.schedule.steps[0]),
+            guidance: request.guidance.unwrap_or(self.schedule.guidance),
+            strength: request.strength.unwrap_or(1.0),
+            seed: request.seed,
+        }
+    }
 }
 
 /// What to reconstruct and how; unset fields take the bundle schedule's values.
@@ -193,30 +203,12 @@ impl Decoder {
         request: &ReconstructRequest,
         on_step: &mut StepCallback<'_>,
     ) -> Result<Reconstruction> {
-        let reconstructor = self.reconstructor.as_ref().ok_or_else(|| Error::InvalidConfig {
-            what: "reconstruction".into(),
-            reason: "this bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')"
-                .into(),
-        })?;
+        let reconstructor = self.reconstructor()?;
         let trials = requested_trials(fmri, &request.trials)?;
-        let schedule = &reconstructor.schedule;
-        let settings = SamplerSettings {
-            steps: request.steps.unwrap_or(schedule.steps[0]),
-            guidance: request.guidance.unwrap_or(schedule.guidance),
-            strength: request.strength.unwrap_or(1.0),
-            seed: request.seed,
-        };
+        let settings = reconstructor.settings(request);
         settings.validate()?;
         let predicted = self.embed(fmri).await?;
         let conditions = predicted.image.select_rows(&trials);
-        let device = &self.device.device;
-        let conditions = Tensor::<2>::from_data(
-            TensorData::new(
-                conditions.values().to_vec(),
-                [conditions.rows(), conditions.cols()],
-            ),
-            device,
-        );
         let start = if settings.strength < 1.0 {
             let low_level = reconstructor.low_level.as_ref().ok_or_else(|| Error::InvalidConfig {
                 what: "reconstruction strength".into(),
@@ -229,13 +221,77 @@ impl Decoder {
         } else {
             None
         };
+        self.sample(
+            reconstructor,
+            &conditions,
+            start,
+            trials,
+            &settings,
+            on_step,
+        )
+        .await
+    }
+
+    /// Draws images for given CLIP image embeddings (one row each) instead of those the
+    /// mapper predicts from fMRI: with the seen images' own embeddings, the decoder's upper
+    /// bound. Row i is drawn with the noise of trial i; `request.trials` must be empty and
+    /// `strength` unset (there is no fMRI for the low-level path).
+    pub async fn reconstruct_from_embeddings(
+        &self,
+        embeddings: &crate::matrix::Matrix,
+        request: &ReconstructRequest,
+        on_step: &mut StepCallback<'_>,
+    ) -> Result<Reconstruction> {
+        let reconstructor = self.reconstructor()?;
+        if !request.trials.is_empty() || request.strength.is_some_and(|s| s < 1.0) {
+            return Err(Error::InvalidConfig {
+                what: "reconstruction from embeddings".into(),
+                reason: "draws every row, from noise: leave trials empty and strength unset".into(),
+            });
+        }
+        let expected = reconstructor.denoiser.config.condition_dim;
+        if embeddings.cols() != expected || embeddings.rows() == 0 {
+            return Err(Error::ShapeMismatch {
+                what: "image embeddings to reconstruct from".into(),
+                got: format!("{} × {}", embeddings.rows(), embeddings.cols()),
+                expected: format!("at least one row of {expected} values"),
+            });
+        }
+        let conditions = embeddings.clone().unit_rows("image embeddings")?;
+        let settings = reconstructor.settings(request);
+        settings.validate()?;
+        let trials = (0..embeddings.rows()).collect();
+        self.sample(reconstructor, &conditions, None, trials, &settings, on_step)
+            .await
+    }
+
+    fn reconstructor(&self) -> Result<&Reconstructor> {
+        self.reconstructor.as_ref().ok_or_else(|| Error::InvalidConfig {
+            what: "reconstruction".into(),
+            reason: "this bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')"
+                .into(),
+        })
+    }
+
+    /// Runs the sampler for the conditions (rows in `trials` order), decoding the clean
+    /// estimate after every step.
+    async fn sample(
+        &self,
+        reconstructor: &Reconstructor,
+        conditions: &crate::matrix::Matrix,
+        start: Option<Tensor<4>>,
+        trials: Vec<usize>,
+        settings: &SamplerSettings,
+        on_step: &mut StepCallback<'_>,
+    ) -> Result<Reconstruction> {
+        let conditions = conditions.to_tensor(&self.device.device);
         let noise_ids: Vec<u64> = trials.iter().map(|&t| t as u64).collect();
         let mut sampler = FlowSampler::new(
             &reconstructor.denoiser,
             conditions,
             start,
             &noise_ids,
-            &settings,
+            settings,
         )?;
         let steps = sampler.steps();
         let mut images = Vec::new();
@@ -332,6 +388,7 @@ impl Decoder {
         images: &[Vec<u8>],
         size: usize,
         stimuli: &[Vec<f32>],
+        labels: Option<&SeenLabels<'_>>,
     ) -> Result<Vec<crate::metrics::Metric>> {
         use crate::metrics::image::{grayscale, pixcorr, ssim};
         let n = images.len();
@@ -420,6 +477,131 @@ impl Decoder {
                 crate::metrics::two_way_identification(&scores)?
                     .named("clip_two_way", "CLIP 2-way identification".into()),
             );
+            if let Some(labels) = labels {
+                metrics.extend(labels.depicted(&recon)?);
+            }
+        }
+        if let Some(reconstructor) = &self.reconstructor {
+            let encode = |images: Vec<Vec<f32>>| -> Result<crate::matrix::Matrix> {
+                let values: Vec<f32> = images
+                    .iter()
+                    .flat_map(|rgb| crate::diffusion::hwc_unit_to_chw_signed(rgb, size))
+                    .collect();
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(values, [n, 3, size, size]),
+                    &self.device.device,
+                );
+                let z = reconstructor.autoencoder.encode(x)?;
+                let [_, c, h, w] = z.dims();
+                crate::matrix::Matrix::from_tensor(z.reshape([n, c * h * w]))
+            };
+            let recon = centred_rows(encode(rgb)?).unit_rows("reconstruction latents")?;
+            let seen = centred_rows(encode(stimuli.to_vec())?).unit_rows("seen-image latents")?;
+            let scores = crate::metrics::similarity(&recon, &seen)?;
+            metrics.push(crate::metrics::two_way_identification(&scores)?.named(
+                "latent_two_way",
+                "autoencoder-latent 2-way identification".into(),
+            ));
+        }
+        Ok(metrics)
+    }
+}
+
+/// Each row minus its mean: the dot product of centred unit rows is Pearson correlation.
+fn centred_rows(m: crate::matrix::Matrix) -> crate::matrix::Matrix {
+    let cols = m.cols();
+    let rows = m.rows();
+    let mut values = m.into_values();
+    for row in values.chunks_exact_mut(cols) {
+        let mean = row.iter().sum::<f32>() / cols as f32;
+        row.iter_mut().for_each(|v| *v -= mean);
+    }
+    crate::matrix::Matrix::new(values, rows, cols).expect("same shape")
+}
+
+/// What each reconstruction should depict: the seen image's label and the candidate labels
+/// (with their CLIP text embeddings) the reconstruction is classified among.
+pub struct SeenLabels<'a> {
+    /// Index of each reconstruction's true label among `candidates`.
+    pub truth: &'a [usize],
+    pub candidates: &'a [String],
+    /// Unit CLIP text embeddings of the candidates, one row each.
+    pub embeddings: &'a crate::matrix::Matrix,
+}
+
+impl SeenLabels<'_> {
+    /// Category top-1 of the reconstructions' CLIP image embeddings among the candidates,
+    /// and, when the labels are simulated-world categories, whether the chosen category has
+    /// the seen colour and the seen shape (chance: the share of candidates that do).
+    pub fn depicted(
+        &self,
+        reconstructions: &crate::matrix::Matrix,
+    ) -> Result<Vec<crate::metrics::Metric>> {
+        use crate::metrics::Metric;
+        use crate::sim::stimuli::Category;
+        let n = reconstructions.rows();
+        if self.truth.len() != n || self.embeddings.rows() != self.candidates.len() {
+            return Err(Error::ShapeMismatch {
+                what: "labels of the reconstructions".into(),
+                got: format!(
+                    "{} truths and {} embeddings for {} candidates",
+                    self.truth.len(),
+                    self.embeddings.rows(),
+                    self.candidates.len()
+                ),
+                expected: format!("{n} truths and one embedding per candidate"),
+            });
+        }
+        let scores = crate::metrics::similarity(reconstructions, self.embeddings)?;
+        let chosen: Vec<usize> = scores
+            .iter_rows()
+            .map(|row| {
+                (0..row.len())
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .expect("at least one candidate")
+            })
+            .collect();
+        let k = self.candidates.len();
+        let mut metrics = vec![
+            crate::metrics::top_k_accuracy(&scores, self.truth, 1)?.named(
+                "depicted_category",
+                format!("category of the reconstruction (CLIP, top-1 of {k})"),
+            ),
+        ];
+        let world: Option<Vec<Category>> =
+            self.candidates.iter().map(|c| Category::parse(c)).collect();
+        if let Some(world) = world {
+            type Attribute = fn(&Category) -> usize;
+            let attributes: [(&str, &str, Attribute); 2] = [
+                ("depicted_colour", "colour", |c| c.colour),
+                ("depicted_shape", "shape", |c| c.shape),
+            ];
+            for (id, what, attribute) in attributes {
+                let hits = chosen
+                    .iter()
+                    .zip(self.truth)
+                    .filter(|(c, t)| attribute(&world[**c]) == attribute(&world[**t]))
+                    .count();
+                let chance = self
+                    .truth
+                    .iter()
+                    .map(|t| {
+                        world
+                            .iter()
+                            .filter(|c| attribute(c) == attribute(&world[*t]))
+                            .count() as f64
+                            / k as f64
+                    })
+                    .sum::<f64>()
+                    / n as f64;
+                metrics.push(Metric::new(
+                    id,
+                    format!("{what} of the reconstruction (its category's)"),
+                    hits as f64 / n as f64,
+                    chance,
+                    n,
+                ));
+            }
         }
         Ok(metrics)
     }

@@ -409,6 +409,13 @@ struct JsReconstructOptions {
     seed: u64,
 }
 
+/// Options of `reconstructLowLevel`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsLowLevelOptions {
+    trials: Vec<usize>,
+}
+
 const DEFAULT_TOP_K: usize = 5;
 
 /// RGBA images as an array of `Uint8ClampedArray`s (what `new ImageData(pixels, size)` takes).
@@ -511,6 +518,35 @@ impl DecoderHandle {
             set("steps", result.steps.into())?;
             set("guidance", result.guidance.into())?;
             set("images", rgba_array(&result.images).into())?;
+            Ok(out.into())
+        })
+    }
+
+    /// The low-level path alone (`options`: `{ trials }`, all when empty): the head's
+    /// predicted latents decoded, a blurry image of layout and colour. Resolves to
+    /// `{ trials, size, images }` like `reconstruct`.
+    #[wasm_bindgen(js_name = reconstructLowLevel)]
+    pub fn reconstruct_low_level(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let batch = fmri.batch.clone();
+        let options: Result<JsLowLevelOptions, JsValue> = from_js(options, "reconstructLowLevel");
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            let images = decoder
+                .reconstruct_low_level(&batch, &options.trials)
+                .await
+                .map_err(to_js_error)?;
+            let trials: Vec<usize> = if options.trials.is_empty() {
+                (0..batch.trials()).collect()
+            } else {
+                options.trials
+            };
+            let out = js_sys::Object::new();
+            let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value);
+            set("trials", to_js(&trials)?)?;
+            let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
+            set("size", size.into())?;
+            set("images", rgba_array(&images).into())?;
             Ok(out.into())
         })
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use brainclip::data::bundle::Bundle;
 use brainclip::error::Result;
+use brainclip::matrix::Matrix;
 use brainclip::metrics::Metric;
 use brainclip::tasks::{self, EvalRequest, Evaluation};
 use brainclip::train::mapper::{RIDGE_BASELINE, SHUFFLED_CONTROL};
@@ -70,16 +71,36 @@ pub struct EvalArgs {
     /// Sampling steps of the reconstruction (default: the bundle's).
     #[arg(long)]
     steps: Option<usize>,
+    /// Classifier-free guidance of the reconstruction (default: the bundle's).
+    #[arg(long)]
+    guidance: Option<f32>,
+    /// Img2img strength: below 1, sampling starts from the low-level head's latents.
+    #[arg(long)]
+    strength: Option<f32>,
+    /// What the reconstructions are drawn from: `fmri` (the mapper's predictions), `seen`
+    /// (the --image-embeddings of the seen images: the decoder's upper bound) or
+    /// `low-level` (the low-level head's latents decoded, no sampling).
+    #[arg(long, value_enum, default_value_t = ReconstructFrom::Fmri)]
+    reconstruct_from: ReconstructFrom,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Reconstructs every trial and scores the images against the seen ones.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum ReconstructFrom {
+    Fmri,
+    Seen,
+    LowLevel,
+}
+
+/// Reconstructs every trial and scores the images against the seen ones (and, with labels,
+/// what they depict).
 fn reconstruction(
     args: &EvalArgs,
     decoder: &tasks::Decoder,
     batch: &brainclip::data::FmriBatch,
+    labels: Option<(&[String], &[String], Option<&Matrix>)>,
 ) -> Result<Vec<Metric>> {
     let missing = |what: &str| brainclip::error::Error::InvalidConfig {
         what: "eval --reconstruct".into(),
@@ -103,10 +124,38 @@ fn reconstruction(
     }
     let request = tasks::ReconstructRequest {
         steps: args.steps,
+        guidance: args.guidance,
+        strength: args.strength,
         seed: args.seed,
-        ..Default::default()
+        trials: Vec::new(),
     };
-    let result = pollster::block_on(decoder.reconstruct(batch, &request, &mut |_, _, _| {}))?;
+    let result = match args.reconstruct_from {
+        ReconstructFrom::Fmri => {
+            pollster::block_on(decoder.reconstruct(batch, &request, &mut |_, _, _| {}))?
+        }
+        ReconstructFrom::Seen => {
+            let path = args
+                .image_embeddings
+                .as_deref()
+                .ok_or_else(|| missing("--image-embeddings (the seen images' CLIP embeddings)"))?;
+            pollster::block_on(decoder.reconstruct_from_embeddings(
+                &read_embeddings(path)?,
+                &request,
+                &mut |_, _, _| {},
+            ))?
+        }
+        ReconstructFrom::LowLevel => {
+            let images = pollster::block_on(decoder.reconstruct_low_level(batch, &[]))?;
+            let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
+            tasks::Reconstruction {
+                trials: (0..batch.trials()).collect(),
+                size,
+                images,
+                steps: 0,
+                guidance: 0.0,
+            }
+        }
+    };
     let stimuli = ids
         .iter()
         .map(|id| {
@@ -124,7 +173,44 @@ fn reconstruction(
             Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
         })
         .collect::<Result<Vec<Vec<f32>>>>()?;
-    pollster::block_on(decoder.reconstruction_metrics(&result.images, result.size, &stimuli))
+    // The reconstructions' categories are scored among the candidates the decoding uses.
+    let label_embeddings = match (labels, &decoder.clip) {
+        (Some((_, _, Some(given))), _) => Some(given.clone()),
+        (Some((_, candidates, None)), Some(clip)) => Some(pollster::block_on(
+            tasks::embed_labels(&decoder.device, clip, candidates, &args.templates),
+        )?),
+        _ => None,
+    };
+    let truth = match labels {
+        Some((truth, candidates, _)) => Some(
+            truth
+                .iter()
+                .map(|t| {
+                    candidates.iter().position(|c| c == t).ok_or_else(|| {
+                        brainclip::error::Error::InvalidConfig {
+                            what: "eval --reconstruct".into(),
+                            reason: format!("the true label '{t}' is not among the candidates"),
+                        }
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?,
+        ),
+        None => None,
+    };
+    let seen_labels = match (labels, &truth, &label_embeddings) {
+        (Some((_, candidates, _)), Some(truth), Some(embeddings)) => Some(tasks::SeenLabels {
+            truth,
+            candidates,
+            embeddings,
+        }),
+        _ => None,
+    };
+    pollster::block_on(decoder.reconstruction_metrics(
+        &result.images,
+        result.size,
+        &stimuli,
+        seen_labels.as_ref(),
+    ))
 }
 
 pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
@@ -171,7 +257,19 @@ pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
     };
     let evaluation = pollster::block_on(decoder.evaluate(&batch, &request))?;
     let reconstruction = if args.reconstruct {
-        Some(reconstruction(&args, &decoder, &batch)?)
+        let candidates = request
+            .candidates
+            .clone()
+            .or_else(|| request.labels.as_deref().map(tasks::distinct_labels));
+        let labels = match (&request.labels, &candidates) {
+            (Some(truth), Some(candidates)) => Some((
+                truth.as_slice(),
+                candidates.as_slice(),
+                request.label_embeddings.as_ref(),
+            )),
+            _ => None,
+        };
+        Some(reconstruction(&args, &decoder, &batch, labels)?)
     } else {
         None
     };
