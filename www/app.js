@@ -26,6 +26,8 @@ const state = {
   fmri: null,
   truth: null,
   stimulusIds: null,
+  // What the loaded decoder can reconstruct (`decoder.info()`), or null.
+  imageDecoder: null,
 };
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -84,6 +86,7 @@ async function loadModel() {
     const offered = sets['test-categories'] ?? Object.values(sets)[0];
     if (offered && !$('labels').value.trim()) $('labels').value = offered.join('\n');
     document.body.dataset.simulated = String(info.simulated);
+    setupReconstruction(info.decoder);
     $('use-sample').disabled = false;
     document.body.dataset.model = 'ready';
   } catch (err) {
@@ -110,6 +113,8 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   $('fmri-summary').hidden = false;
   $('decode-button').disabled = !state.modelReady;
   $('identify-button').disabled = !state.modelReady;
+  $('reconstruct-button').disabled = !state.imageDecoder;
+  $('reconstruct-grid').hidden = true;
   $('identify-results').hidden = true;
   $('identify-metrics').hidden = true;
   $('decode-results').hidden = true;
@@ -376,6 +381,136 @@ async function identify() {
   }
 }
 
+/** Offers the decoder's step counts and the low-level start, or says there is no decoder. */
+function setupReconstruction(decoderInfo) {
+  const available = Boolean(decoderInfo?.hasImageDecoder);
+  state.imageDecoder = available ? decoderInfo : null;
+  $('reconstruct-unavailable').hidden = available;
+  $('reconstruct-controls').hidden = !available;
+  if (!available) return;
+  const { steps } = decoderInfo.schedule;
+  $('reconstruct-steps').replaceChildren(...steps.map((n, i) => {
+    const option = document.createElement('option');
+    option.value = String(n);
+    option.textContent = i === 0 ? `${n} (default)` : String(n);
+    return option;
+  }));
+  $('reconstruct-strength-label').hidden = !decoderInfo.hasLowLevel;
+}
+
+/** "1-8, 12" → [0, …, 7, 11] (the page numbers trials from 1, the library from 0). */
+function parseTrials(text, trials) {
+  const picked = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
+    if (!match) throw new Error(`"${part}" is not a trial number or range (e.g. "1-8", "3, 7")`);
+    const first = Number(match[1]);
+    const last = Number(match[2] ?? match[1]);
+    if (first < 1 || last > trials || first > last) {
+      throw new Error(`trials ${part}: this recording has trials 1 to ${grouped(trials)}`);
+    }
+    for (let t = first; t <= last; t += 1) picked.push(t - 1);
+  }
+  if (picked.length === 0) throw new Error('Name at least one trial to reconstruct.');
+  if (picked.length > 64) throw new Error(`${picked.length} trials at once is too many here; pick at most 64.`);
+  return [...new Set(picked)];
+}
+
+function canvasFor(size, label) {
+  const canvas = document.createElement('canvas');
+  canvas.width = size;
+  canvas.height = size;
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', label);
+  return canvas;
+}
+
+function draw(canvas, pixels, size) {
+  canvas.getContext('2d').putImageData(new ImageData(pixels, size, size), 0, 0);
+}
+
+/** One row per trial: the image seen (sample only), the low-level image, the reconstruction. */
+function reconstructionTable(trials, size, lowLevel) {
+  const table = document.createElement('table');
+  const head = table.createTHead().insertRow();
+  const titles = ['Trial', ...(state.stimulusIds ? ['Seen'] : []), ...(lowLevel ? ['Low-level'] : []), 'Reconstruction'];
+  for (const title of titles) {
+    const th = document.createElement('th');
+    th.textContent = title;
+    head.append(th);
+  }
+  const body = table.createTBody();
+  const cells = { lowLevel: [], reconstruction: [] };
+  for (const trial of trials) {
+    const row = body.insertRow();
+    const truth = state.truth?.[trial];
+    row.insertCell().textContent = truth ? `${trial + 1} · ${truth}` : String(trial + 1);
+    if (state.stimulusIds) {
+      const seen = thumbnail(`${SAMPLE.stimuli}${state.stimulusIds[trial]}.png`, truth ?? 'seen image');
+      seen.className = 'large';
+      row.insertCell().append(seen);
+    }
+    if (lowLevel) {
+      const canvas = canvasFor(size, `low-level reconstruction of trial ${trial + 1}`);
+      cells.lowLevel.push(canvas);
+      row.insertCell().append(canvas);
+    }
+    const canvas = canvasFor(size, `reconstruction of trial ${trial + 1}`);
+    cells.reconstruction.push(canvas);
+    row.insertCell().append(canvas);
+  }
+  return { table, cells };
+}
+
+async function reconstruct() {
+  $('reconstruct-error').hidden = true;
+  if (!state.fmri || !state.imageDecoder) {
+    showError('reconstruct-error', new Error('Load fMRI and a bundle with an image decoder first.'));
+    return;
+  }
+  let trials;
+  try {
+    trials = parseTrials($('reconstruct-trials').value, state.fmri.trials);
+  } catch (err) {
+    showError('reconstruct-error', err);
+    return;
+  }
+  const steps = Number($('reconstruct-steps').value);
+  const seed = Number($('reconstruct-seed').value) || 0;
+  const lowLevel = state.imageDecoder.hasLowLevel;
+  const strength = lowLevel ? Number($('reconstruct-strength').value) : 1;
+  const size = state.imageDecoder.imageSize;
+  const { table, cells } = reconstructionTable(trials, size, lowLevel);
+  $('reconstruct-grid').replaceChildren(table);
+  $('reconstruct-grid').hidden = false;
+  $('reconstruct-button').disabled = true;
+  show('reconstruct-status', `reconstructing ${trials.length} trials…`);
+  onProgress = (p) => {
+    if (p.kind === 'low-level') {
+      p.images.forEach((pixels, i) => draw(cells.lowLevel[i], pixels, size));
+    } else if (p.kind === 'step') {
+      p.images.forEach((pixels, i) => {
+        draw(cells.reconstruction[i], pixels, size);
+        cells.reconstruction[i].dataset.step = String(p.step);
+      });
+      show('reconstruct-status', `step ${p.step} of ${p.total}…`);
+    }
+  };
+  try {
+    const result = await call('reconstruct', { trials, steps, seed, strength, lowLevel });
+    result.images.forEach((pixels, i) => draw(cells.reconstruction[i], pixels, size));
+    const seconds = (result.milliseconds / 1000).toFixed(2);
+    show('reconstruct-status', `done: ${trials.length} trials, ${result.steps} steps, seed ${seed}, in ${seconds} s on ${document.body.dataset.backend}`);
+    document.body.dataset.reconstructed = 'true';
+  } catch (err) {
+    show('reconstruct-status', '');
+    showError('reconstruct-error', err);
+  } finally {
+    onProgress = () => {};
+    $('reconstruct-button').disabled = false;
+  }
+}
+
 async function main() {
   for (const id of ['fmri-file', 'mask-file', 'array-name']) {
     $(id).addEventListener('change', () => loadFmri());
@@ -383,6 +518,7 @@ async function main() {
   $('use-sample').addEventListener('click', () => useSample());
   $('decode-button').addEventListener('click', () => decode());
   $('identify-button').addEventListener('click', () => identify());
+  $('reconstruct-button').addEventListener('click', () => reconstruct());
   await startDevice();
   document.body.dataset.ready = 'true';
   await loadModel();

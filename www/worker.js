@@ -31,7 +31,7 @@ const ops = {
       const info = bundle.info();
       decoder?.free();
       decoder = await loadDecoder(bundle, 'auto');
-      return info;
+      return { ...info, decoder: decoder.info() };
     } finally {
       bundle.free();
     }
@@ -71,6 +71,20 @@ const ops = {
       });
     }
     return { ranked, evaluation };
+  },
+
+  // Reconstructs the requested trials, posting every step's decoded estimate as progress;
+  // with a low-level head, its blurry image of the same trials comes too.
+  async reconstruct({ trials, steps, seed, strength, lowLevel }) {
+    if (!decoder || !fmri) throw new Error('load a model and fMRI first');
+    const started = performance.now();
+    const blurry = lowLevel ? await decoder.reconstructLowLevel(fmri, { trials }) : null;
+    if (blurry) postMessage({ progress: { kind: 'low-level', images: blurry.images } });
+    const result = await decoder.reconstruct(fmri, {
+      trials, steps, seed, ...(strength < 1 ? { strength } : {}),
+      onStep: (step, total, images) => postMessage({ progress: { kind: 'step', step, total, images } }),
+    });
+    return { ...result, lowLevel: blurry?.images ?? null, milliseconds: performance.now() - started };
   },
 };
 
