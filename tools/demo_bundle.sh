@@ -17,6 +17,11 @@ CLIP_IMAGES=${CLIP_IMAGES:-40}
 SEEDS=${SEEDS:-"0 1 2"}
 SUBJECTS=${SUBJECTS:-"sub-01 sub-02 sub-03"}
 SHIPPED=sub-01
+DENOISER_IMAGES=${DENOISER_IMAGES:-4000}
+DENOISER_EPOCHS=${DENOISER_EPOCHS:-48}
+DISTILL_IMAGES=${DISTILL_IMAGES:-2000}
+DISTILL_EPOCHS=${DISTILL_EPOCHS:-4}
+GUIDANCE_CHOICES=${GUIDANCE_CHOICES:-"1 2 3 5"}
 B=target/release/brainclip
 cargo build --release --bin brainclip
 W=$BUILD/world C=$BUILD/clip R=$BUILD/results
@@ -62,7 +67,58 @@ for subject in $SUBJECTS; do
 done
 node tools/demo_summary.mjs "$R" "$R/summary.json" | tee "$R/summary.md"
 
-M=$BUILD/$SHIPPED-seed0
+# fMRI → image (README, "Reconstruction"): the tiny autoencoder and the teacher denoiser
+# learn from fresh world images (never the protocol's stimuli); the teacher is distilled
+# 8 → 4 → 2 → 1 steps with its guidance baked in; every subject's seed-0 bundle gains the
+# 4-step student and a low-level head fitted on its training fMRI.
+D=$BUILD/diffusion
+mkdir -p "$D"
+[ -f "$D/autoencoder/config.json" ] || $B train-autoencoder --out "$D/autoencoder" --resume \
+  >> "$D/autoencoder.log"
+[ -f "$D/teacher/history.json" ] || $B train-denoiser --out "$D/teacher" \
+  --autoencoder "$D/autoencoder" --clip "$C" --images "$DENOISER_IMAGES" \
+  --epochs "$DENOISER_EPOCHS" --batch-size 32 --resume >> "$D/teacher.log"
+# The guidance baked into the students is chosen on the development split: the teacher
+# (50 steps) draws the 200 development stimuli (seen categories, not the test's) from their
+# own CLIP embeddings, and the guidance whose images CLIP identifies best (2-way) wins.
+T=$D/teacher-bundle
+if [ ! -f "$T/manifest.json" ]; then
+  rm -rf "$T" && cp -r "$BUILD/$SHIPPED-seed0" "$T"
+  $B add-decoder --bundle "$T" --autoencoder "$D/autoencoder" --denoiser "$D/teacher" > /dev/null
+fi
+[ -f "$D/dev_test_image_embeddings.npy" ] || $B embed-images --clip "$T" \
+  --ids "$W/dev_test_stimulus_ids.json" --dir "$W/stimuli" --out "$D/dev_test_image_embeddings.npy"
+for guidance in $GUIDANCE_CHOICES; do
+  [ -f "$D/guidance-$guidance.json" ] || $B eval --bundle "$T" \
+    --fmri "$W/$SHIPPED/dev_test_fmri.npy" --labels "$W/dev_test_labels.json" \
+    --image-embeddings "$D/dev_test_image_embeddings.npy" --reconstruct --reconstruct-from seen \
+    --stimuli "$W/stimuli" --stimulus-ids "$W/dev_test_stimulus_ids.json" --steps 50 \
+    --guidance "$guidance" --json > "$D/guidance-$guidance.json"
+done
+GUIDANCE=$(node -e '
+  const [dir, ...choices] = process.argv.slice(1);
+  const score = (g) => require(`${dir}/guidance-${g}.json`).reconstruction
+    .find((m) => m.id === "clip_two_way").value;
+  for (const g of choices) console.error(`guidance ${g}: development CLIP 2-way ${score(g).toFixed(3)}`);
+  console.log(choices.reduce((best, g) => (score(g) > score(best) ? g : best)));
+' "$PWD/$D" $GUIDANCE_CHOICES)
+[ -f "$D/students/steps-1/history.json" ] || $B distill --teacher "$D/teacher" \
+  --out "$D/students" --autoencoder "$D/autoencoder" --clip "$C" --images "$DISTILL_IMAGES" \
+  --epochs "$DISTILL_EPOCHS" --batch-size 32 --teacher-steps 8 --steps 1 \
+  --guidance "$GUIDANCE" --resume >> "$D/distill.log"
+for subject in $SUBJECTS; do
+  S=$D/$subject
+  if ! grep -q '"low_level"' "$S/manifest.json" 2>/dev/null; then
+    rm -rf "$S" && cp -r "$BUILD/$subject-seed0" "$S"
+    $B add-decoder --bundle "$S" --autoencoder "$D/autoencoder" \
+      --denoiser "$D/students/steps-4" --f16 > /dev/null
+    $B train-low-level --bundle "$S" --fmri "$W/$subject/train_fmri.npy" \
+      --stimuli "$W/stimuli" --stimulus-ids "$W/train_stimulus_ids.json" --f16 \
+      > "$S.low-level.log"
+  fi
+done
+
+M=$D/$SHIPPED
 rm -rf www/models/demo && mkdir -p www/models/demo www/samples/stimuli
 cp "$M/manifest.json" "$M"/*.safetensors www/models/demo/
 cp "$R/$SHIPPED-seed0.json" www/models/demo/eval.json
