@@ -21,7 +21,7 @@ DENOISER_IMAGES=${DENOISER_IMAGES:-4000}
 DENOISER_EPOCHS=${DENOISER_EPOCHS:-48}
 DISTILL_IMAGES=${DISTILL_IMAGES:-2000}
 DISTILL_EPOCHS=${DISTILL_EPOCHS:-4}
-GUIDANCE_CHOICES=${GUIDANCE_CHOICES:-"1 2 3 5"}
+GUIDANCE_CHOICES=${GUIDANCE_CHOICES:-"1 2 4"}
 B=target/release/brainclip
 cargo build --release --bin brainclip
 W=$BUILD/world C=$BUILD/clip R=$BUILD/results
@@ -89,11 +89,12 @@ fi
 [ -f "$D/dev_test_image_embeddings.npy" ] || $B embed-images --clip "$T" \
   --ids "$W/dev_test_stimulus_ids.json" --dir "$W/stimuli" --out "$D/dev_test_image_embeddings.npy"
 for guidance in $GUIDANCE_CHOICES; do
-  [ -f "$D/guidance-$guidance.json" ] || $B eval --bundle "$T" \
+  out=$D/guidance-$guidance.json
+  [ -f "$out" ] || { $B eval --bundle "$T" \
     --fmri "$W/$SHIPPED/dev_test_fmri.npy" --labels "$W/dev_test_labels.json" \
     --image-embeddings "$D/dev_test_image_embeddings.npy" --reconstruct --reconstruct-from seen \
     --stimuli "$W/stimuli" --stimulus-ids "$W/dev_test_stimulus_ids.json" --steps 50 \
-    --guidance "$guidance" --json > "$D/guidance-$guidance.json"
+    --guidance "$guidance" --json > "$out.partial" && mv "$out.partial" "$out"; }
 done
 GUIDANCE=$(node -e '
   const [dir, ...choices] = process.argv.slice(1);

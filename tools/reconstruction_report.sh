@@ -30,12 +30,14 @@ for subject in $SUBJECTS; do
   run() { # name bundle [eval options]
     local name=$1 bundle=$2
     shift 2
-    [ -f "$OUT/$subject-$name.json" ] || $B eval --bundle "$bundle" \
+    local out=$OUT/$subject-$name.json
+    # Written aside and moved into place, so an interrupted run leaves no half file.
+    [ -f "$out" ] || { $B eval --bundle "$bundle" \
       --fmri "$W/$subject/test_fmri.npy" --labels "$W/test_labels.json" \
       --candidates "$W/novel_categories.json" \
       --image-embeddings "$BUILD/$subject-seed0/test_image_embeddings.npy" \
       --reconstruct --stimuli "$W/stimuli" --stimulus-ids "$W/test_stimulus_ids.json" \
-      --json "$@" > "$OUT/$subject-$name.json"
+      --json "$@" > "$out.partial" && mv "$out.partial" "$out"; }
   }
   run teacher-50 "$OUT/$subject-teacher" --steps 50
   run student-4 "$S"

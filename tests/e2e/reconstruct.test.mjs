@@ -6,11 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../tools/serve.mjs';
-import { launch, openPage, assertNothingLeft } from './browser.mjs';
+import { launch, openPage, assertNothingLeft, serveSite } from './browser.mjs';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'brainclip');
@@ -43,6 +43,19 @@ window.reconstructIn = async (bundleUrl) => {
 };
 </script>`;
 
+/** Drops the demo's own decoder from a copy of its bundle (manifest and weights). */
+function withoutDecoder(bundle) {
+  const path = join(bundle, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(path, 'utf8'));
+  for (const [name, component] of Object.entries(manifest.components)) {
+    if (['autoencoder', 'denoiser', 'low_level'].includes(component.kind)) {
+      rmSync(join(bundle, component.weights));
+      delete manifest.components[name];
+    }
+  }
+  writeFileSync(path, JSON.stringify(manifest, null, 2));
+}
+
 let site;
 let dir;
 before(async () => {
@@ -62,8 +75,10 @@ before(async () => {
     '--steps', '4', '--guidance', '2');
   const root = join(dir, 'site');
   mkdirSync(root);
-  cpSync(join(ROOT, 'www/models/demo'), join(root, 'with-decoder'), { recursive: true });
-  cpSync(join(ROOT, 'www/models/demo'), join(root, 'without-decoder'), { recursive: true });
+  for (const name of ['with-decoder', 'without-decoder']) {
+    cpSync(join(ROOT, 'www/models/demo'), join(root, name), { recursive: true });
+    withoutDecoder(join(root, name));
+  }
   run('add-decoder', '--bundle', join(root, 'with-decoder'), '--autoencoder', ae, '--denoiser', denoiser);
   cpSync(join(ROOT, 'www/samples/sub-01-test-fmri.npy'), join(root, 'sub-01-test-fmri.npy'));
   writeFileSync(join(root, 'index.html'), PAGE);
@@ -99,5 +114,56 @@ test('decoder.reconstruct draws with a preview per step, reproducibly, in the pa
     assertNothingLeft(assert, requests, url);
   } finally {
     await browser.close();
+  }
+});
+
+// The demo page as a visitor uses it: the shipped bundle's decoder reconstructs trials of
+// the sample recording, every canvas showing the last step's image and the low-level image
+// beside it; a trial outside the recording is refused by name. Nothing leaves the page.
+test('the demo page reconstructs the sample recording step by step', async () => {
+  const demo = await serveSite();
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors, requests } = await openPage(browser, demo.url);
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
+    await page.click('#use-sample');
+    await page.waitForSelector('#fmri-summary:not([hidden])');
+    await page.fill('#reconstruct-trials', '0-3');
+    await page.click('#reconstruct-button');
+    assert.match(await page.textContent('#reconstruct-error'), /trials 0-3: this recording has trials 1 to 50/);
+
+    await page.fill('#reconstruct-trials', '1-3, 10');
+    const steps = Number(await page.inputValue('#reconstruct-steps'));
+    await page.click('#reconstruct-button');
+    await page.waitForSelector('body[data-reconstructed="true"]', { timeout: 300_000 });
+    const drawn = await page.evaluate(() => [...document.querySelectorAll('#reconstruct-grid canvas')]
+      .map((canvas) => {
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const values = Array.from(data).filter((_, i) => i % 4 !== 3);
+        const mean = values.reduce((a, b) => a + b, 0) / values.length;
+        return {
+          label: canvas.getAttribute('aria-label'),
+          step: canvas.dataset.step ?? null,
+          opaque: Array.from(data).filter((_, i) => i % 4 === 3).every((a) => a === 255),
+          spread: Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length),
+        };
+      }));
+    const status = await page.textContent('#reconstruct-status');
+    console.log(`demo page, browser CPU: ${status}`);
+    const labels = drawn.map((d) => d.label);
+    assert.deepEqual(labels, [1, 2, 3, 10].flatMap((t) => [
+      `low-level reconstruction of trial ${t}`, `reconstruction of trial ${t}`,
+    ]));
+    for (const d of drawn) {
+      assert.ok(d.opaque, `${d.label}: every pixel drawn`);
+      assert.ok(d.spread > 5, `${d.label}: an image, not a flat fill (spread ${d.spread})`);
+      if (!d.label.startsWith('low-level')) assert.equal(d.step, String(steps), `${d.label}: the last step`);
+    }
+    assert.match(status, new RegExp(`^done: 4 trials, ${steps} steps, seed 0, in [0-9.]+ s on cpu$`));
+    assert.deepEqual(errors, []);
+    assertNothingLeft(assert, requests, demo.url);
+  } finally {
+    await browser.close();
+    demo.server.close();
   }
 });
