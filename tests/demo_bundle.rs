@@ -42,9 +42,15 @@ fn the_demo_fits_its_budget_and_carries_an_image_decoder() {
         .as_ref()
         .expect("the page reconstructs");
     assert_eq!(reconstructor.image_size(), 64, "the sample stimuli's size");
-    assert!(reconstructor.low_level.is_some(), "the page draws the low-level image");
+    assert!(
+        reconstructor.low_level.is_some(),
+        "the page draws the low-level image"
+    );
     assert_eq!(
-        (reconstructor.schedule.steps.as_slice(), reconstructor.schedule.guidance),
+        (
+            reconstructor.schedule.steps.as_slice(),
+            reconstructor.schedule.guidance
+        ),
         (&[4][..], 1.0),
         "the 4-step student, its guidance baked in"
     );

@@ -492,6 +492,44 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
         assert!(m.value > 0.999, "{}: {}", m.id, m.value);
         assert!(m.chance < 0.9, "{}: mismatched pairs {}", m.id, m.chance);
     }
+    // The autoencoder ceiling: the seen images encoded and decoded, the diffusion-space
+    // shift and scale (made non-trivial here) undone exactly on the way back.
+    let mut decoder = decoder;
+    let config = &mut decoder.reconstructor.as_mut().unwrap().autoencoder.config;
+    (config.scaling_factor, config.shift_factor) = (1.7, 0.4);
+    let reconstructor = decoder.reconstructor.as_ref().unwrap();
+    let autoencoded = pollster::block_on(decoder.autoencode(&stimuli, size)).unwrap();
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(
+            stimuli
+                .iter()
+                .flat_map(|s| brainclip::diffusion::hwc_unit_to_chw_signed(s, size))
+                .collect::<Vec<f32>>(),
+            [3, 3, size, size],
+        ),
+        &decoder.device.device,
+    );
+    let ae = &reconstructor.autoencoder;
+    let direct = ae.decode(ae.encode(x).unwrap()).unwrap();
+    let direct: Vec<f32> = direct.into_data().to_vec().unwrap();
+    for (i, image) in autoencoded.iter().enumerate() {
+        let plane = 3 * size * size;
+        let expected = brainclip::diffusion::chw_signed_to_rgba(
+            &direct[i * plane..(i + 1) * plane],
+            size,
+            size,
+        );
+        let worst = image
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "image {i}: off by {worst} levels");
+    }
+    let err = pollster::block_on(decoder.autoencode(&stimuli, size + 1)).unwrap_err();
+    assert!(err.to_string().contains("65 × 65 × 3"), "{err}");
+
     let err =
         pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli[..2], None))
             .unwrap_err();

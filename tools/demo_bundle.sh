@@ -103,6 +103,7 @@ GUIDANCE=$(node -e '
   for (const g of choices) console.error(`guidance ${g}: development CLIP 2-way ${score(g).toFixed(3)}`);
   console.log(choices.reduce((best, g) => (score(g) > score(best) ? g : best)));
 ' "$PWD/$D" $GUIDANCE_CHOICES)
+echo "$GUIDANCE" > "$D/guidance.txt"
 [ -f "$D/students/steps-1/history.json" ] || $B distill --teacher "$D/teacher" \
   --out "$D/students" --autoencoder "$D/autoencoder" --clip "$C" --images "$DISTILL_IMAGES" \
   --epochs "$DISTILL_EPOCHS" --batch-size 32 --teacher-steps 8 --steps 1 \

@@ -12,6 +12,9 @@ B=target/release/brainclip
 W=$BUILD/world D=$BUILD/diffusion
 OUT=$D/report
 mkdir -p "$OUT" docs/reconstruction
+# The guidance the students have baked in (chosen on the development split): the teacher is
+# sampled with it too.
+G=$(cat "$D/guidance.txt")
 cargo build --release --bin brainclip
 
 for subject in $SUBJECTS; do
@@ -39,14 +42,15 @@ for subject in $SUBJECTS; do
       --reconstruct --stimuli "$W/stimuli" --stimulus-ids "$W/test_stimulus_ids.json" \
       --json "$@" > "$out.partial" && mv "$out.partial" "$out"; }
   }
-  run teacher-50 "$OUT/$subject-teacher" --steps 50
+  run teacher-50 "$OUT/$subject-teacher" --steps 50 --guidance "$G"
   run student-4 "$S"
   run student-2 "$OUT/$subject-steps-2"
   run student-1 "$OUT/$subject-steps-1"
   run low-level "$S" --reconstruct-from low-level
   run student-4-img2img "$S" --strength 0.75
-  run seen-teacher-50 "$OUT/$subject-teacher" --steps 50 --reconstruct-from seen
+  run seen-teacher-50 "$OUT/$subject-teacher" --steps 50 --guidance "$G" --reconstruct-from seen
   run seen-student-4 "$S" --reconstruct-from seen
+  run autoencoder "$S" --reconstruct-from autoencoder
   # Grids for the figure, ten trials to a row in trial order.
   F=$OUT/$subject
   [ -f "$F-student-4.png" ] || $B reconstruct --bundle "$S" --fmri "$W/$subject/test_fmri.npy" \
@@ -54,7 +58,8 @@ for subject in $SUBJECTS; do
   [ -f "$F-low-level.png" ] || $B reconstruct --bundle "$S" --fmri "$W/$subject/test_fmri.npy" \
     --out "$F-low-level.png" --low-level > /dev/null
   [ -f "$F-teacher-50.png" ] || $B reconstruct --bundle "$OUT/$subject-teacher" \
-    --fmri "$W/$subject/test_fmri.npy" --steps 50 --out "$F-teacher-50.png" > /dev/null
+    --fmri "$W/$subject/test_fmri.npy" --steps 50 --guidance "$G" --out "$F-teacher-50.png" \
+    > /dev/null
 done
 node tools/reconstruction_table.mjs "$OUT" > docs/reconstruction/table.md
 # The figure needs Pillow (Debian: python3-pil); everything above needs only brainclip.

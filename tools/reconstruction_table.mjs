@@ -8,9 +8,10 @@ import { join } from 'node:path';
 
 const dir = process.argv[2] ?? 'build/demo/diffusion/report';
 const VARIANTS = [
+  ['autoencoder', 'the seen images through the autoencoder alone (ceiling of any decoder)'],
   ['seen-teacher-50', 'teacher, 50 steps, from the seen images\' CLIP embeddings (upper bound)'],
   ['seen-student-4', 'student, 4 steps, from the seen images\' CLIP embeddings (upper bound)'],
-  ['teacher-50', 'teacher, 50 steps, guidance 2'],
+  ['teacher-50', 'teacher, 50 steps (the students\' guidance)'],
   ['student-4', 'student, 4 steps (the demo\'s default)'],
   ['student-2', 'student, 2 steps'],
   ['student-1', 'student, 1 step'],

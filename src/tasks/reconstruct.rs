@@ -360,6 +360,30 @@ impl Decoder {
         self.decode_latents(reconstructor, latents).await
     }
 
+    /// The seen images (`[size, size, 3]` RGB in [0, 1]) through the autoencoder alone,
+    /// encoded and decoded: the best any reconstruction in its latent space can look.
+    pub async fn autoencode(&self, images: &[Vec<f32>], size: usize) -> Result<Vec<Vec<u8>>> {
+        let reconstructor = self.reconstructor()?;
+        if let Some(bad) = images.iter().position(|i| i.len() != size * size * 3) {
+            return Err(Error::ShapeMismatch {
+                what: format!("image {bad} to autoencode"),
+                got: format!("{} values", images[bad].len()),
+                expected: format!("{size} × {size} × 3"),
+            });
+        }
+        let values: Vec<f32> = images
+            .iter()
+            .flat_map(|rgb| crate::diffusion::hwc_unit_to_chw_signed(rgb, size))
+            .collect();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(values, [images.len(), 3, size, size]),
+            &self.device.device,
+        );
+        let autoencoder = &reconstructor.autoencoder;
+        let latents = autoencoder.to_diffusion_space(autoencoder.encode(x)?);
+        self.decode_latents(reconstructor, latents).await
+    }
+
     /// Latents in the diffusion space → RGBA images.
     async fn decode_latents(
         &self,

@@ -79,7 +79,8 @@ pub struct EvalArgs {
     strength: Option<f32>,
     /// What the reconstructions are drawn from: `fmri` (the mapper's predictions), `seen`
     /// (the --image-embeddings of the seen images: the decoder's upper bound) or
-    /// `low-level` (the low-level head's latents decoded, no sampling).
+    /// `low-level` (the low-level head's latents decoded, no sampling) or `autoencoder` (the
+    /// seen images encoded and decoded: the ceiling of any decoder in its latent space).
     #[arg(long, value_enum, default_value_t = ReconstructFrom::Fmri)]
     reconstruct_from: ReconstructFrom,
     /// Print one JSON object instead of a table.
@@ -92,6 +93,7 @@ pub enum ReconstructFrom {
     Fmri,
     Seen,
     LowLevel,
+    Autoencoder,
 }
 
 /// Reconstructs every trial and scores the images against the seen ones (and, with labels,
@@ -129,7 +131,7 @@ fn reconstruction(
         seed: args.seed,
         trials: Vec::new(),
     };
-    let result = match args.reconstruct_from {
+    let mut result = match args.reconstruct_from {
         ReconstructFrom::Fmri => {
             pollster::block_on(decoder.reconstruct(batch, &request, &mut |_, _, _| {}))?
         }
@@ -144,6 +146,14 @@ fn reconstruction(
                 &mut |_, _, _| {},
             ))?
         }
+        // Filled in below, once the seen images are read.
+        ReconstructFrom::Autoencoder => tasks::Reconstruction {
+            trials: (0..batch.trials()).collect(),
+            size: decoder.reconstructor.as_ref().map_or(0, |r| r.image_size()),
+            images: Vec::new(),
+            steps: 0,
+            guidance: 0.0,
+        },
         ReconstructFrom::LowLevel => {
             let images = pollster::block_on(decoder.reconstruct_low_level(batch, &[]))?;
             let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
@@ -173,6 +183,9 @@ fn reconstruction(
             Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
         })
         .collect::<Result<Vec<Vec<f32>>>>()?;
+    if args.reconstruct_from == ReconstructFrom::Autoencoder {
+        result.images = pollster::block_on(decoder.autoencode(&stimuli, result.size))?;
+    }
     // The reconstructions' categories are scored among the candidates the decoding uses.
     let label_embeddings = match (labels, &decoder.clip) {
         (Some((_, _, Some(given))), _) => Some(given.clone()),
