@@ -511,7 +511,7 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
     );
     let ae = &reconstructor.autoencoder;
     let direct = ae.decode(ae.encode(x).unwrap()).unwrap();
-    let direct: Vec<f32> = direct.into_data().to_vec().unwrap();
+    let direct: Vec<f32> = direct.into_data().try_to_vec::<f32>().unwrap();
     for (i, image) in autoencoded.iter().enumerate() {
         let plane = 3 * size * size;
         let expected = brainclip::diffusion::chw_signed_to_rgba(
