@@ -41,7 +41,8 @@ const show = (id, x) => (PERCENT.has(id) ? (100 * x).toFixed(1) : x.toFixed(3));
 const lines = [
   `Mean over ${subjects.length} simulated subjects (${subjects.join(', ')}) ± spread across subjects; ` +
     '50 test trials each, 50 categories the mapper never saw, 64 × 64 pixels. Percentages for the ' +
-    'identification and depiction columns.',
+    'identification and depiction columns. The first three rows do not depend on the subject ' +
+    '(every subject saw the same 50 test stimuli), hence no spread.',
   '',
   `| reconstruction | ${METRICS.map((m) => TITLES[m]).join(' | ')} |`,
   `| --- | ${METRICS.map(() => '---').join(' | ')} |`,
