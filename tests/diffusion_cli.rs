@@ -20,6 +20,34 @@ fn ok(output: std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A copy of a bundle without its image decoder (autoencoder, denoiser, low-level head).
+fn copy_without_decoder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let mut kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from.join("manifest.json")).unwrap()).unwrap();
+    let components = kept["components"].as_object_mut().unwrap();
+    let mut dropped = Vec::new();
+    components.retain(|_, c| {
+        let decoder =
+            ["autoencoder", "denoiser", "low_level"].contains(&c["kind"].as_str().unwrap());
+        if decoder {
+            dropped.push(c["weights"].as_str().unwrap().to_string());
+        }
+        !decoder
+    });
+    for entry in std::fs::read_dir(from).unwrap() {
+        let name = entry.unwrap().file_name();
+        if !dropped.iter().any(|d| *d == name.to_string_lossy()) {
+            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+        }
+    }
+    std::fs::write(
+        to.join("manifest.json"),
+        serde_json::to_vec_pretty(&kept).unwrap(),
+    )
+    .unwrap();
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -130,13 +158,12 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
     assert!(stderr.contains("2 steps: already distilled"), "{stderr}");
 
     // The 1-step student and the autoencoder join a copy of the demo bundle (whose mapper
-    // predicts embeddings of the CLIP the denoiser was conditioned on).
+    // predicts embeddings of the CLIP the denoiser was conditioned on), its own decoder
+    // left out.
+    let plain = dir.path().join("plain");
+    copy_without_decoder(&clip, &plain);
     let bundle = dir.path().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    for entry in std::fs::read_dir(&clip).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), bundle.join(entry.file_name())).unwrap();
-    }
+    copy_without_decoder(&clip, &bundle);
     ok(brainclip(&[
         "add-decoder",
         "--bundle",
@@ -387,7 +414,7 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
     let output = brainclip(&[
         "reconstruct",
         "--bundle",
-        path(&clip),
+        path(&plain),
         "--fmri",
         path(&fmri),
         "--out",
