@@ -49,6 +49,9 @@ pub struct TrainAutoencoderArgs {
     /// Held-out images measured after every epoch.
     #[arg(long, default_value_t = AutoencoderTrainConfig::default().validation_images)]
     validation_images: usize,
+    /// Weight of the colour loss over latent-grid cells (0: per-pixel loss only).
+    #[arg(long, default_value_t = AutoencoderTrainConfig::default().colour_weight)]
+    colour_weight: f32,
     /// Store the weights as f16 (half the size).
     #[arg(long)]
     f16: bool,
@@ -67,6 +70,7 @@ pub fn train(args: TrainAutoencoderArgs) -> Result<serde_json::Value> {
         batch_size: args.batch_size,
         learning_rate: args.lr,
         validation_images: args.validation_images,
+        colour_weight: args.colour_weight,
         world_seed: args.world_seed,
         seed: args.seed,
         ..AutoencoderTrainConfig::default()
