@@ -498,7 +498,9 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
     let config = &mut decoder.reconstructor.as_mut().unwrap().autoencoder.config;
     (config.scaling_factor, config.shift_factor) = (1.7, 0.4);
     let reconstructor = decoder.reconstructor.as_ref().unwrap();
-    let autoencoded = pollster::block_on(decoder.autoencode(&stimuli, size)).unwrap();
+    let autoencoded = pollster::block_on(decoder.autoencode(&stimuli))
+        .unwrap()
+        .images;
     let x = burn::tensor::Tensor::<4>::from_data(
         burn::tensor::TensorData::new(
             stimuli
@@ -527,8 +529,8 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
             .unwrap();
         assert!(worst <= 1, "image {i}: off by {worst} levels");
     }
-    let err = pollster::block_on(decoder.autoencode(&stimuli, size + 1)).unwrap_err();
-    assert!(err.to_string().contains("65 × 65 × 3"), "{err}");
+    let err = pollster::block_on(decoder.autoencode(&[vec![0.5; 3 * 32 * 32]])).unwrap_err();
+    assert!(err.to_string().contains("64 × 64 × 3"), "{err}");
 
     let err =
         pollster::block_on(decoder.reconstruction_metrics(&images, size, &stimuli[..2], None))
@@ -639,6 +641,8 @@ fn the_low_level_head_draws_alone_and_starts_img2img() {
     let decoder = Decoder::from_bundle(&bundle, cpu()).unwrap();
     let fmri = decoder_bundle::fmri(3, decoder_bundle::VOXELS);
     let blurry = pollster::block_on(decoder.reconstruct_low_level(&fmri, &[2])).unwrap();
+    assert_eq!((blurry.trials, blurry.size, blurry.steps), (vec![2], 64, 0));
+    let blurry = blurry.images;
     assert_eq!(blurry.len(), 1);
     assert_eq!(blurry[0].len(), 64 * 64 * 4);
     let run = |strength: f32| {

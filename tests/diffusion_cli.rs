@@ -339,7 +339,8 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
     );
 
     // eval --reconstruct scores the reconstructions against the seen images, drawn from
-    // fMRI, from the seen images' own CLIP embeddings, or by the low-level head alone.
+    // fMRI, from the seen images' own CLIP embeddings, by the low-level head alone, or as the
+    // seen images through the autoencoder.
     let embeddings = dir.path().join("seen.npy");
     ok(brainclip(&[
         "embed-images",
@@ -376,7 +377,7 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
         ])
     };
     let mut pixcorr = Vec::new();
-    for from in ["fmri", "seen", "low-level"] {
+    for from in ["fmri", "seen", "low-level", "autoencoder"] {
         let evaluation: serde_json::Value = serde_json::from_str(&ok(evaluate(from))).unwrap();
         let metrics = evaluation["reconstruction"].as_array().unwrap();
         let ids: Vec<&str> = metrics.iter().map(|m| m["id"].as_str().unwrap()).collect();

@@ -203,7 +203,7 @@ impl Decoder {
         request: &ReconstructRequest,
         on_step: &mut StepCallback<'_>,
     ) -> Result<Reconstruction> {
-        let reconstructor = self.reconstructor()?;
+        let reconstructor = self.image_decoder()?;
         let trials = requested_trials(fmri, &request.trials)?;
         let settings = reconstructor.settings(request);
         settings.validate()?;
@@ -242,7 +242,7 @@ impl Decoder {
         request: &ReconstructRequest,
         on_step: &mut StepCallback<'_>,
     ) -> Result<Reconstruction> {
-        let reconstructor = self.reconstructor()?;
+        let reconstructor = self.image_decoder()?;
         if !request.trials.is_empty() || request.strength.is_some_and(|s| s < 1.0) {
             return Err(Error::InvalidConfig {
                 what: "reconstruction from embeddings".into(),
@@ -265,7 +265,8 @@ impl Decoder {
             .await
     }
 
-    fn reconstructor(&self) -> Result<&Reconstructor> {
+    /// The bundle's image decoder, or the error that names what a bundle needs for one.
+    pub fn image_decoder(&self) -> Result<&Reconstructor> {
         self.reconstructor.as_ref().ok_or_else(|| Error::InvalidConfig {
             what: "reconstruction".into(),
             reason: "this bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')"
@@ -335,19 +336,13 @@ impl Decoder {
     }
 
     /// The low-level path alone: the head's latents decoded, a blurry reconstruction of
-    /// layout and colour (rows of `fmri` in `trials`, all when empty).
+    /// layout and colour (rows of `fmri` in `trials`, all when empty; no sampling steps).
     pub async fn reconstruct_low_level(
         &self,
         fmri: &crate::data::FmriBatch,
         trials: &[usize],
-    ) -> Result<Vec<Vec<u8>>> {
-        let reconstructor = self
-            .reconstructor
-            .as_ref()
-            .ok_or_else(|| Error::InvalidConfig {
-                what: "low-level reconstruction".into(),
-                reason: "this bundle has no image decoder".into(),
-            })?;
+    ) -> Result<Reconstruction> {
+        let reconstructor = self.image_decoder()?;
         let low_level = reconstructor
             .low_level
             .as_ref()
@@ -357,13 +352,21 @@ impl Decoder {
             })?;
         let trials = requested_trials(fmri, trials)?;
         let latents = self.low_level_latents(low_level, fmri, &trials)?;
-        self.decode_latents(reconstructor, latents).await
+        Ok(Reconstruction {
+            images: self.decode_latents(reconstructor, latents).await?,
+            trials,
+            size: reconstructor.image_size(),
+            steps: 0,
+            guidance: 0.0,
+        })
     }
 
     /// The seen images (`[size, size, 3]` RGB in [0, 1]) through the autoencoder alone,
     /// encoded and decoded: the best any reconstruction in its latent space can look.
-    pub async fn autoencode(&self, images: &[Vec<f32>], size: usize) -> Result<Vec<Vec<u8>>> {
-        let reconstructor = self.reconstructor()?;
+    /// Trial i of the result is image i; they are drawn at the decoder's image size.
+    pub async fn autoencode(&self, images: &[Vec<f32>]) -> Result<Reconstruction> {
+        let reconstructor = self.image_decoder()?;
+        let size = reconstructor.image_size();
         if let Some(bad) = images.iter().position(|i| i.len() != size * size * 3) {
             return Err(Error::ShapeMismatch {
                 what: format!("image {bad} to autoencode"),
@@ -381,7 +384,13 @@ impl Decoder {
         );
         let autoencoder = &reconstructor.autoencoder;
         let latents = autoencoder.to_diffusion_space(autoencoder.encode(x)?);
-        self.decode_latents(reconstructor, latents).await
+        Ok(Reconstruction {
+            images: self.decode_latents(reconstructor, latents).await?,
+            trials: (0..images.len()).collect(),
+            size,
+            steps: 0,
+            guidance: 0.0,
+        })
     }
 
     /// Latents in the diffusion space → RGBA images.

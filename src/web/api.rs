@@ -418,6 +418,18 @@ struct JsLowLevelOptions {
 
 const DEFAULT_TOP_K: usize = 5;
 
+/// `{ trials, size, steps, guidance, images }`, `images` RGBA `Uint8ClampedArray`s.
+fn reconstruction_object(result: &tasks::Reconstruction) -> Result<JsValue, JsValue> {
+    let out = js_sys::Object::new();
+    let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value);
+    set("trials", to_js(&result.trials)?)?;
+    set("size", result.size.into())?;
+    set("steps", result.steps.into())?;
+    set("guidance", result.guidance.into())?;
+    set("images", rgba_array(&result.images).into())?;
+    Ok(out.into())
+}
+
 /// RGBA images as an array of `Uint8ClampedArray`s (what `new ImageData(pixels, size)` takes).
 fn rgba_array(images: &[Vec<u8>]) -> js_sys::Array {
     images
@@ -511,20 +523,13 @@ impl DecoderHandle {
             if let Some(err) = callback_error {
                 return Err(err);
             }
-            let out = js_sys::Object::new();
-            let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value);
-            set("trials", to_js(&result.trials)?)?;
-            set("size", result.size.into())?;
-            set("steps", result.steps.into())?;
-            set("guidance", result.guidance.into())?;
-            set("images", rgba_array(&result.images).into())?;
-            Ok(out.into())
+            reconstruction_object(&result)
         })
     }
 
     /// The low-level path alone (`options`: `{ trials }`, all when empty): the head's
-    /// predicted latents decoded, a blurry image of layout and colour. Resolves to
-    /// `{ trials, size, images }` like `reconstruct`.
+    /// predicted latents decoded, a blurry image of layout and colour. Resolves like
+    /// `reconstruct` (with `steps` 0: nothing is sampled).
     #[wasm_bindgen(js_name = reconstructLowLevel)]
     pub fn reconstruct_low_level(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
         let decoder = self.decoder.clone();
@@ -532,22 +537,11 @@ impl DecoderHandle {
         let options: Result<JsLowLevelOptions, JsValue> = from_js(options, "reconstructLowLevel");
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
-            let images = decoder
+            let result = decoder
                 .reconstruct_low_level(&batch, &options.trials)
                 .await
                 .map_err(to_js_error)?;
-            let trials: Vec<usize> = if options.trials.is_empty() {
-                (0..batch.trials()).collect()
-            } else {
-                options.trials
-            };
-            let out = js_sys::Object::new();
-            let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value);
-            set("trials", to_js(&trials)?)?;
-            let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
-            set("size", size.into())?;
-            set("images", rgba_array(&images).into())?;
-            Ok(out.into())
+            reconstruction_object(&result)
         })
     }
 

@@ -131,7 +131,25 @@ fn reconstruction(
         seed: args.seed,
         trials: Vec::new(),
     };
-    let mut result = match args.reconstruct_from {
+    let read_stimuli = |size: usize| {
+        ids.iter()
+            .map(|id| {
+                let path = dir.join(format!("{id}.png"));
+                let image = image::open(&path)
+                    .map_err(|err| crate::io::io_error(&path, err))?
+                    .to_rgb8();
+                if image.width() as usize != size || image.height() as usize != size {
+                    return Err(brainclip::error::Error::ShapeMismatch {
+                        what: path.display().to_string(),
+                        got: format!("{} × {}", image.width(), image.height()),
+                        expected: format!("{size} × {size}, the reconstructions' size"),
+                    });
+                }
+                Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()
+    };
+    let result = match args.reconstruct_from {
         ReconstructFrom::Fmri => {
             pollster::block_on(decoder.reconstruct(batch, &request, &mut |_, _, _| {}))?
         }
@@ -146,46 +164,13 @@ fn reconstruction(
                 &mut |_, _, _| {},
             ))?
         }
-        // Filled in below, once the seen images are read.
-        ReconstructFrom::Autoencoder => tasks::Reconstruction {
-            trials: (0..batch.trials()).collect(),
-            size: decoder.reconstructor.as_ref().map_or(0, |r| r.image_size()),
-            images: Vec::new(),
-            steps: 0,
-            guidance: 0.0,
-        },
-        ReconstructFrom::LowLevel => {
-            let images = pollster::block_on(decoder.reconstruct_low_level(batch, &[]))?;
-            let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
-            tasks::Reconstruction {
-                trials: (0..batch.trials()).collect(),
-                size,
-                images,
-                steps: 0,
-                guidance: 0.0,
-            }
+        ReconstructFrom::LowLevel => pollster::block_on(decoder.reconstruct_low_level(batch, &[]))?,
+        ReconstructFrom::Autoencoder => {
+            let size = decoder.image_decoder()?.image_size();
+            pollster::block_on(decoder.autoencode(&read_stimuli(size)?))?
         }
     };
-    let stimuli = ids
-        .iter()
-        .map(|id| {
-            let path = dir.join(format!("{id}.png"));
-            let image = image::open(&path)
-                .map_err(|err| crate::io::io_error(&path, err))?
-                .to_rgb8();
-            if image.width() as usize != result.size || image.height() as usize != result.size {
-                return Err(brainclip::error::Error::ShapeMismatch {
-                    what: path.display().to_string(),
-                    got: format!("{} × {}", image.width(), image.height()),
-                    expected: format!("{0} × {0}, the reconstructions' size", result.size),
-                });
-            }
-            Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
-        })
-        .collect::<Result<Vec<Vec<f32>>>>()?;
-    if args.reconstruct_from == ReconstructFrom::Autoencoder {
-        result.images = pollster::block_on(decoder.autoencode(&stimuli, result.size))?;
-    }
+    let stimuli = read_stimuli(result.size)?;
     // The reconstructions' categories are scored among the candidates the decoding uses.
     let label_embeddings = match (labels, &decoder.clip) {
         (Some((_, _, Some(given))), _) => Some(given.clone()),

@@ -81,14 +81,13 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
     let bundle = Bundle::load_dir(&args.bundle)?;
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
     let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
-    let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
     if args.low_level {
-        let images = pollster::block_on(decoder.reconstruct_low_level(&fmri, &args.trials))?;
-        save_png(&args.out, &grid(&images, size, 10))?;
+        let result = pollster::block_on(decoder.reconstruct_low_level(&fmri, &args.trials))?;
+        save_png(&args.out, &grid(&result.images, result.size, 10))?;
         return Ok(json!({
             "out": args.out.display().to_string(),
-            "trials": images.len(),
-            "size": size,
+            "trials": result.trials.len(),
+            "size": result.size,
             "low_level": true,
         }));
     }
@@ -99,7 +98,7 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
         strength: args.strength,
         seed: args.seed,
     };
-    let size = decoder.reconstructor.as_ref().map_or(0, |r| r.image_size());
+    let size = decoder.image_decoder()?.image_size();
     let started = std::time::Instant::now();
     let mut preview_error = None;
     let result =
