@@ -384,7 +384,7 @@ fn a_bundle_reconstructs_reproducibly_and_refuses_a_mismatched_denoiser() {
         ..Default::default()
     };
     let run = |request: &ReconstructRequest| {
-        pollster::block_on(decoder.reconstruct(&fmri, request, &mut |_, _, _| {})).unwrap()
+        pollster::block_on(decoder.reconstruct(&fmri, request, None)).unwrap()
     };
     let first = run(&request);
     assert_eq!(
@@ -407,17 +407,14 @@ fn a_bundle_reconstructs_reproducibly_and_refuses_a_mismatched_denoiser() {
     // The upper-bound path: drawn from given embeddings, the mapper's own predictions give
     // exactly the fMRI path's images (same rows, same noise).
     let predicted = pollster::block_on(decoder.embed(&fmri)).unwrap().image;
-    let from_embeddings = pollster::block_on(decoder.reconstruct_from_embeddings(
-        &predicted,
-        &request,
-        &mut |_, _, _| {},
-    ))
-    .unwrap();
+    let from_embeddings =
+        pollster::block_on(decoder.reconstruct_from_embeddings(&predicted, &request, None))
+            .unwrap();
     assert_eq!(from_embeddings, first);
     let err = pollster::block_on(decoder.reconstruct_from_embeddings(
         &predicted.select_rows(&[0]).transposed(),
         &request,
-        &mut |_, _, _| {},
+        None,
     ))
     .unwrap_err();
     assert!(
@@ -651,7 +648,7 @@ fn the_low_level_head_draws_alone_and_starts_img2img() {
             strength: Some(strength),
             ..Default::default()
         };
-        pollster::block_on(decoder.reconstruct(&fmri, &request, &mut |_, _, _| {}))
+        pollster::block_on(decoder.reconstruct(&fmri, &request, None))
             .unwrap()
             .images
     };

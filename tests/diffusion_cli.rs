@@ -253,14 +253,15 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
         ..Default::default()
     };
     let mut previews = Vec::new();
-    let result =
-        pollster::block_on(
-            decoder.reconstruct(&batch, &request, &mut |step, steps, images| {
-                assert_eq!(steps, 3);
-                previews.push((step, images.to_vec()));
-            }),
-        )
-        .unwrap();
+    let result = pollster::block_on(decoder.reconstruct(
+        &batch,
+        &request,
+        Some(&mut |step, steps, images| {
+            assert_eq!(steps, 3);
+            previews.push((step, images.to_vec()));
+        }),
+    ))
+    .unwrap();
     assert_eq!(
         previews.iter().map(|p| p.0).collect::<Vec<_>>(),
         vec![1, 2, 3]
@@ -274,7 +275,7 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
             trials: vec![5],
             ..request.clone()
         },
-        &mut |_, _, _| {},
+        None,
     ))
     .unwrap();
     let differing = alone.images[0]
@@ -291,7 +292,7 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
             trials: vec![50],
             ..request
         },
-        &mut |_, _, _| {},
+        None,
     ))
     .unwrap_err();
     assert!(err.to_string().contains("0 to 49"), "{err}");

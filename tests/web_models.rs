@@ -305,10 +305,14 @@ async fn reconstruction_agrees_between_webgpu_and_cpu() {
         let mut steps_seen = Vec::new();
         let started = js_sys::Date::now();
         let result = decoder
-            .reconstruct(&fmri, &request, &mut |step, _, images| {
-                assert_eq!(images.len(), 2);
-                steps_seen.push(step);
-            })
+            .reconstruct(
+                &fmri,
+                &request,
+                Some(&mut |step, _, images| {
+                    assert_eq!(images.len(), 2);
+                    steps_seen.push(step);
+                }),
+            )
             .await
             .unwrap();
         web_sys::console::log_1(

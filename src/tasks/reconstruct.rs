@@ -196,12 +196,12 @@ fn requested_trials(fmri: &crate::data::FmriBatch, trials: &[usize]) -> Result<V
 impl Decoder {
     /// Reconstructs the seen images of the requested trials. `on_step(step, steps, images)`
     /// receives the decoded estimate of the clean images after every step (RGBA, in trial
-    /// order); the last one is the result.
+    /// order); the last one is the result. Without a callback only the result is decoded.
     pub async fn reconstruct(
         &self,
         fmri: &crate::data::FmriBatch,
         request: &ReconstructRequest,
-        on_step: &mut StepCallback<'_>,
+        on_step: Option<&mut StepCallback<'_>>,
     ) -> Result<Reconstruction> {
         let reconstructor = self.image_decoder()?;
         let trials = requested_trials(fmri, &request.trials)?;
@@ -240,7 +240,7 @@ impl Decoder {
         &self,
         embeddings: &crate::matrix::Matrix,
         request: &ReconstructRequest,
-        on_step: &mut StepCallback<'_>,
+        on_step: Option<&mut StepCallback<'_>>,
     ) -> Result<Reconstruction> {
         let reconstructor = self.image_decoder()?;
         if !request.trials.is_empty() || request.strength.is_some_and(|s| s < 1.0) {
@@ -275,7 +275,8 @@ impl Decoder {
     }
 
     /// Runs the sampler for the conditions (rows in `trials` order), decoding the clean
-    /// estimate after every step.
+    /// estimate after every step when a callback wants it, else the final one only (a
+    /// decode per step would dominate a many-step teacher).
     async fn sample(
         &self,
         reconstructor: &Reconstructor,
@@ -283,7 +284,7 @@ impl Decoder {
         start: Option<Tensor<4>>,
         trials: Vec<usize>,
         settings: &SamplerSettings,
-        on_step: &mut StepCallback<'_>,
+        on_step: Option<&mut StepCallback<'_>>,
     ) -> Result<Reconstruction> {
         let conditions = conditions.to_tensor(&self.device.device);
         let noise_ids: Vec<u64> = trials.iter().map(|&t| t as u64).collect();
@@ -295,12 +296,17 @@ impl Decoder {
             settings,
         )?;
         let steps = sampler.steps();
+        let mut on_step = on_step;
         let mut images = Vec::new();
         let mut step = 0;
         while let Some(estimate) = sampler.step() {
             step += 1;
-            images = self.decode_latents(reconstructor, estimate).await?;
-            on_step(step, steps, &images);
+            if let Some(callback) = on_step.as_mut() {
+                images = self.decode_latents(reconstructor, estimate).await?;
+                callback(step, steps, &images);
+            } else if step == steps {
+                images = self.decode_latents(reconstructor, estimate).await?;
+            }
         }
         Ok(Reconstruction {
             trials,

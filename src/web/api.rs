@@ -504,20 +504,27 @@ impl DecoderHandle {
                 seed: options.seed,
             };
             let mut callback_error = None;
+            let mut forward = |step: usize, steps: usize, images: &[Vec<u8>]| {
+                if let Some(f) = &on_step
+                    && callback_error.is_none()
+                    && let Err(err) = f.call3(
+                        &JsValue::NULL,
+                        &step.into(),
+                        &steps.into(),
+                        &rgba_array(images),
+                    )
+                {
+                    callback_error = Some(err);
+                }
+            };
+            // Previews are decoded only for a caller that asked for them.
+            let wants_previews = on_step.is_some();
             let result = decoder
-                .reconstruct(&batch, &request, &mut |step, steps, images| {
-                    if let Some(f) = &on_step
-                        && callback_error.is_none()
-                        && let Err(err) = f.call3(
-                            &JsValue::NULL,
-                            &step.into(),
-                            &steps.into(),
-                            &rgba_array(images),
-                        )
-                    {
-                        callback_error = Some(err);
-                    }
-                })
+                .reconstruct(
+                    &batch,
+                    &request,
+                    wants_previews.then_some(&mut forward as &mut tasks::StepCallback<'_>),
+                )
                 .await
                 .map_err(to_js_error)?;
             if let Some(err) = callback_error {

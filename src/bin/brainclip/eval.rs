@@ -150,9 +150,7 @@ fn reconstruction(
             .collect::<Result<Vec<Vec<f32>>>>()
     };
     let result = match args.reconstruct_from {
-        ReconstructFrom::Fmri => {
-            pollster::block_on(decoder.reconstruct(batch, &request, &mut |_, _, _| {}))?
-        }
+        ReconstructFrom::Fmri => pollster::block_on(decoder.reconstruct(batch, &request, None))?,
         ReconstructFrom::Seen => {
             let path = args
                 .image_embeddings
@@ -161,7 +159,7 @@ fn reconstruction(
             pollster::block_on(decoder.reconstruct_from_embeddings(
                 &read_embeddings(path)?,
                 &request,
-                &mut |_, _, _| {},
+                None,
             ))?
         }
         ReconstructFrom::LowLevel => pollster::block_on(decoder.reconstruct_low_level(batch, &[]))?,

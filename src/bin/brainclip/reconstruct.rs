@@ -101,21 +101,26 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
     let size = decoder.image_decoder()?.image_size();
     let started = std::time::Instant::now();
     let mut preview_error = None;
-    let result =
-        pollster::block_on(
-            decoder.reconstruct(&fmri, &request, &mut |step, steps, images| {
-                if args.previews && step < steps && preview_error.is_none() {
-                    let path = args.out.with_file_name(format!(
-                        "{}-step-{step}.png",
-                        args.out
-                            .file_stem()
-                            .and_then(|s| s.to_str())
-                            .unwrap_or("grid")
-                    ));
-                    preview_error = save_png(&path, &grid(images, size, 10)).err();
-                }
-            }),
-        )?;
+    let mut save_preview = |step: usize, steps: usize, images: &[Vec<u8>]| {
+        if step < steps && preview_error.is_none() {
+            let path = args.out.with_file_name(format!(
+                "{}-step-{step}.png",
+                args.out
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("grid")
+            ));
+            preview_error = save_png(&path, &grid(images, size, 10)).err();
+        }
+    };
+    let result = pollster::block_on(
+        decoder.reconstruct(
+            &fmri,
+            &request,
+            args.previews
+                .then_some(&mut save_preview as &mut tasks::StepCallback<'_>),
+        ),
+    )?;
     if let Some(err) = preview_error {
         return Err(err);
     }
