@@ -202,6 +202,12 @@ pub struct DenoiserTrainConfig {
     pub grad_clip: Option<f32>,
     /// Fraction of samples trained unconditionally (teacher only).
     pub condition_dropout: f64,
+    /// Noise augmentation of the condition, as unCLIP does for its image embedding: each
+    /// sample's unit embedding gets Gaussian noise of norm about `U(0, condition_noise)` and
+    /// is renormalised, so the denoiser also learns from conditions off the clean manifold,
+    /// like a mapper's predictions. Left out of the checkpoint fingerprint while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub condition_noise: f64,
     /// Every this many samples is held out to measure the loss on.
     pub holdout_every: usize,
     pub seed: u64,
@@ -217,6 +223,7 @@ impl Default for DenoiserTrainConfig {
             warmup_fraction: 0.02,
             grad_clip: Some(1.0),
             condition_dropout: 0.1,
+            condition_noise: 0.0,
             holdout_every: 20,
             seed: 0,
         }
@@ -245,6 +252,10 @@ const PURPOSE_ORDER: u64 = 42;
 const PURPOSE_STEP: u64 = 43;
 const PURPOSE_VALIDATION: u64 = 44;
 
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
 fn gaussian(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
     (0..len).map(|_| StandardNormal.sample(&mut *rng)).collect()
 }
@@ -262,6 +273,7 @@ struct Targets {
 enum Objective<'a> {
     FlowMatching {
         condition_dropout: f64,
+        condition_noise: f64,
     },
     Distill {
         teacher: &'a DenoiserModel,
@@ -286,7 +298,10 @@ impl Objective<'_> {
         let shape = [n, data.latent_channels, data.latent_size, data.latent_size];
         let noise = gaussian(rng, n * per);
         match self {
-            Objective::FlowMatching { condition_dropout } => {
+            Objective::FlowMatching {
+                condition_dropout,
+                condition_noise,
+            } => {
                 let (x0, condition) = data.rows(rows, device);
                 let noise = Tensor::<4>::from_data(TensorData::new(noise, shape), device);
                 let times: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
@@ -303,6 +318,22 @@ impl Objective<'_> {
                 let t4 = t.clone().reshape([n, 1, 1, 1]);
                 let x_t = x0.clone() * (t4.clone().neg() + 1.0) + noise.clone() * t4;
                 let keep = Tensor::<1>::from_floats(keep.as_slice(), device).reshape([n, 1]);
+                // Drawn only when enabled, so runs without it keep their random streams.
+                let condition = if *condition_noise > 0.0 {
+                    let d = data.condition_dim;
+                    let levels: Vec<f32> = (0..n)
+                        .map(|_| (rng.random::<f64>() * condition_noise) as f32)
+                        .collect();
+                    let scale = 1.0 / (d as f32).sqrt();
+                    let noise: Vec<f32> = gaussian(rng, n * d).iter().map(|v| v * scale).collect();
+                    let noise = Tensor::<2>::from_data(TensorData::new(noise, [n, d]), device)
+                        * Tensor::<1>::from_floats(levels.as_slice(), device).reshape([n, 1]);
+                    let noisy = condition + noise;
+                    let norm = noisy.clone().powf_scalar(2.0).sum_dim(1).sqrt();
+                    noisy / norm
+                } else {
+                    condition
+                };
                 Targets {
                     x_t,
                     t,
@@ -362,6 +393,15 @@ fn check(config: &DenoiserTrainConfig) -> Result<()> {
         return Err(Error::InvalidConfig {
             what: "denoiser training".into(),
             reason: "epochs and batch_size must be at least 1".into(),
+        });
+    }
+    if !(0.0..=4.0).contains(&config.condition_noise) {
+        return Err(Error::InvalidConfig {
+            what: "denoiser training".into(),
+            reason: format!(
+                "condition_noise {} must be in [0, 4] (the noise's norm against the unit embedding)",
+                config.condition_noise
+            ),
         });
     }
     if !(0.0..1.0).contains(&config.condition_dropout) {
@@ -533,6 +573,7 @@ pub fn train_denoiser(
         None,
         &Objective::FlowMatching {
             condition_dropout: config.condition_dropout,
+            condition_noise: config.condition_noise,
         },
         "denoiser training",
         data,
@@ -587,4 +628,86 @@ pub fn distill_round(
         on_epoch,
         progress,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(count: usize) -> DenoiserTrainingData {
+        let d = 16;
+        let conditions = (0..count * d)
+            .map(|i| if i % d == (i / d) % d { 1.0 } else { 0.0 })
+            .collect();
+        DenoiserTrainingData {
+            latents: vec![0.5; count * 4 * 2 * 2],
+            conditions,
+            count,
+            latent_channels: 4,
+            latent_size: 2,
+            condition_dim: d,
+        }
+    }
+
+    fn conditions(noise: f64) -> (Vec<f32>, Vec<f32>) {
+        let data = data(64);
+        let rows: Vec<usize> = (0..64).collect();
+        let objective = Objective::FlowMatching {
+            condition_dropout: 0.0,
+            condition_noise: noise,
+        };
+        let device = Device::flex();
+        let targets = objective.targets(&data, &rows, &mut ChaCha8Rng::seed_from_u64(3), &device);
+        let values = targets.condition.into_data().to_vec::<f32>().unwrap();
+        (values, data.conditions)
+    }
+
+    /// Augmented conditions stay unit embeddings, each moved by its own random amount.
+    #[test]
+    fn condition_noise_moves_each_embedding_by_a_random_amount_and_keeps_it_unit() {
+        let (clean, original) = conditions(0.0);
+        assert_eq!(clean, original);
+        let (noisy, original) = conditions(1.0);
+        let cosines: Vec<f32> = noisy
+            .chunks(16)
+            .zip(original.chunks(16))
+            .map(|(a, b)| {
+                let norm = a.iter().map(|v| v * v).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+                a.iter().zip(b).map(|(x, y)| x * y).sum()
+            })
+            .collect();
+        let (least, most) = cosines
+            .iter()
+            .fold((1.0f32, -1.0f32), |(l, m), &c| (l.min(c), m.max(c)));
+        // Noise of norm up to 1 against a unit vector: cosines from about 0.7 to nearly 1.
+        assert!(least > 0.4 && least < 0.85, "least cosine {least}");
+        assert!(most > 0.97 && most < 1.0, "largest cosine {most}");
+    }
+
+    /// Runs made before the option existed keep their checkpoint fingerprint.
+    #[test]
+    fn zero_condition_noise_is_left_out_of_the_fingerprint_and_bad_levels_are_refused() {
+        let config = DenoiserTrainConfig::default();
+        assert!(
+            !serde_json::to_string(&config)
+                .unwrap()
+                .contains("condition_noise")
+        );
+        let noisy = DenoiserTrainConfig {
+            condition_noise: 0.5,
+            ..config.clone()
+        };
+        assert!(
+            serde_json::to_string(&noisy)
+                .unwrap()
+                .contains("condition_noise")
+        );
+        let err = check(&DenoiserTrainConfig {
+            condition_noise: -0.1,
+            ..config
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("condition_noise -0.1"), "{err}");
+    }
 }

@@ -245,6 +245,10 @@ pub struct TrainDenoiserArgs {
     /// Classifier-free guidance scale the teacher is sampled with.
     #[arg(long, default_value_t = 2.0)]
     guidance: f32,
+    /// Noise augmentation of the CLIP condition (unCLIP's): Gaussian noise of norm up to
+    /// this, against the unit embedding, then renormalised; 0 trains on clean embeddings.
+    #[arg(long, default_value_t = 0.0)]
+    condition_noise: f64,
 }
 
 pub fn train_denoiser_command(args: TrainDenoiserArgs) -> Result<serde_json::Value> {
@@ -261,7 +265,10 @@ pub fn train_denoiser_command(args: TrainDenoiserArgs) -> Result<serde_json::Val
     let outcome = train_denoiser(
         &denoiser_config,
         &data,
-        &args.optimisation.config(),
+        &DenoiserTrainConfig {
+            condition_noise: args.condition_noise,
+            ..args.optimisation.config()
+        },
         Some(&args.out.join("checkpoint")),
         args.resume,
         &mut |report| bar.report(report),
