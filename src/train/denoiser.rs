@@ -658,7 +658,7 @@ mod tests {
         };
         let device = Device::flex();
         let targets = objective.targets(&data, &rows, &mut ChaCha8Rng::seed_from_u64(3), &device);
-        let values = targets.condition.into_data().to_vec::<f32>().unwrap();
+        let values = targets.condition.into_data().try_to_vec::<f32>().unwrap();
         (values, data.conditions)
     }
 
