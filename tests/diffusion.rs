@@ -604,7 +604,7 @@ fn the_low_level_head_draws_alone_and_starts_img2img() {
     use brainclip::diffusion::{LowLevel, LowLevelConfig};
     use brainclip::ridge::RidgeSolution;
     use brainclip::tasks::{Decoder, ReconstructRequest};
-    let head = |voxels: usize| {
+    let head = |voxels: usize, strength: Option<f32>| {
         let mut next = decoder_bundle::lcg(8);
         let dim = 4 * 8 * 8;
         let solution = RidgeSolution {
@@ -618,6 +618,7 @@ fn the_low_level_head_draws_alone_and_starts_img2img() {
             voxels,
             latent_channels: 4,
             latent_size: 8,
+            strength,
         };
         let low_level = LowLevel::from_ridge(config.clone(), &solution).unwrap();
         (
@@ -630,7 +631,7 @@ fn the_low_level_head_draws_alone_and_starts_img2img() {
             low_level.to_safetensors(StoredDtype::F32).unwrap(),
         )
     };
-    let (component, weights) = head(decoder_bundle::VOXELS);
+    let (component, weights) = head(decoder_bundle::VOXELS, None);
     let bundle = decoder_bundle::bundle_with_decoder()
         .with_component("low_level", component, weights)
         .unwrap();
@@ -658,10 +659,36 @@ fn the_low_level_head_draws_alone_and_starts_img2img() {
         "strength 0.3 starts from the head's latents"
     );
 
-    let (component, weights) = head(decoder_bundle::VOXELS + 1);
-    let wrong = decoder_bundle::bundle_with_decoder()
-        .with_component("low_level", component, weights)
+    // A head that names its strength is where a request without one starts.
+    let with_head = |voxels: usize, strength: Option<f32>| {
+        let (component, weights) = head(voxels, strength);
+        decoder_bundle::bundle_with_decoder()
+            .with_component("low_level", component, weights)
+            .unwrap()
+    };
+    let own = Decoder::from_bundle(&with_head(decoder_bundle::VOXELS, Some(0.3)), cpu()).unwrap();
+    let request = ReconstructRequest {
+        trials: vec![2],
+        ..Default::default()
+    };
+    let by_default = pollster::block_on(own.reconstruct(&fmri, &request, None)).unwrap();
+    assert_eq!(by_default.images, run(0.3));
+    let from_noise = ReconstructRequest {
+        strength: Some(1.0),
+        ..request
+    };
+    let asked = pollster::block_on(own.reconstruct(&fmri, &from_noise, None)).unwrap();
+    assert_eq!(asked.images, run(1.0), "a request's strength wins");
+
+    let err = Decoder::from_bundle(&with_head(decoder_bundle::VOXELS, Some(1.5)), cpu())
+        .err()
         .unwrap();
-    let err = Decoder::from_bundle(&wrong, cpu()).err().unwrap();
+    assert!(
+        err.to_string().contains("strength 1.5 must be in (0, 1]"),
+        "{err}"
+    );
+    let err = Decoder::from_bundle(&with_head(decoder_bundle::VOXELS + 1, None), cpu())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("maps 41 voxels"), "{err}");
 }

@@ -317,18 +317,42 @@ fn autoencoder_denoiser_and_students_train_from_the_command_line() {
         String::from_utf8_lossy(&output.stderr)
     );
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/samples");
-    let fit: serde_json::Value = serde_json::from_str(&ok(brainclip(&[
-        "train-low-level",
-        "--bundle",
-        path(&bundle),
-        "--fmri",
-        path(&fmri),
-        "--stimuli",
-        path(&samples.join("stimuli")),
-        "--stimulus-ids",
-        path(&samples.join("test-stimulus-ids.json")),
-    ])))
-    .unwrap();
+    let fit_head = |strength: &str| {
+        brainclip(&[
+            "train-low-level",
+            "--bundle",
+            path(&bundle),
+            "--fmri",
+            path(&fmri),
+            "--stimuli",
+            path(&samples.join("stimuli")),
+            "--stimulus-ids",
+            path(&samples.join("test-stimulus-ids.json")),
+            "--strength",
+            strength,
+        ])
+    };
+    let manifest = || std::fs::read_to_string(bundle.join("manifest.json")).unwrap();
+    let before = manifest();
+    let output = fit_head("1.5");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        report.contains("strength 1.5 must be in (0, 1]"),
+        "{report}"
+    );
+    assert_eq!(
+        manifest(),
+        before,
+        "a refused head leaves the bundle as it was"
+    );
+    // Strength 1 (from noise) keeps the default behaviour the checks below rely on.
+    let fit: serde_json::Value = serde_json::from_str(&ok(fit_head("1"))).unwrap();
+    let written: serde_json::Value = serde_json::from_str(&manifest()).unwrap();
+    assert_eq!(
+        written["components"]["low_level"]["config"]["strength"],
+        1.0
+    );
     assert_eq!(fit["held_out_trials"], 10, "every 5th of 50 stimuli");
     assert_eq!(fit["lambda_scores"].as_array().unwrap().len(), 9);
     let blurry = dir.path().join("blurry.png");

@@ -19,9 +19,10 @@ SUBJECTS=${SUBJECTS:-"sub-01 sub-02 sub-03"}
 SHIPPED=sub-01
 DENOISER_IMAGES=${DENOISER_IMAGES:-4000}
 DENOISER_EPOCHS=${DENOISER_EPOCHS:-48}
-DISTILL_IMAGES=${DISTILL_IMAGES:-2000}
-DISTILL_EPOCHS=${DISTILL_EPOCHS:-4}
+DISTILL_IMAGES=${DISTILL_IMAGES:-4000}
+DISTILL_EPOCHS=${DISTILL_EPOCHS:-6}
 GUIDANCE_CHOICES=${GUIDANCE_CHOICES:-"1 2 4"}
+STRENGTH_CHOICES=${STRENGTH_CHOICES:-"1 0.9 0.75 0.6 0.5"}
 B=target/release/brainclip
 cargo build --release --bin brainclip
 W=$BUILD/world C=$BUILD/clip R=$BUILD/results
@@ -108,6 +109,44 @@ echo "$GUIDANCE" > "$D/guidance.txt"
   --out "$D/students" --autoencoder "$D/autoencoder" --clip "$C" --images "$DISTILL_IMAGES" \
   --epochs "$DISTILL_EPOCHS" --batch-size 32 --teacher-steps 8 --steps 1 \
   --guidance "$GUIDANCE" --resume >> "$D/distill.log"
+# The img2img strength every low-level head starts from by default is chosen on the
+# development split too: per subject, a mapper (the demo's settings) and a head fitted on
+# dev-train reconstruct the dev-test trials with the 4-step student, and the strength with the
+# best CLIP 2-way averaged over the subjects wins (1: from noise). The shipped mappers saw the
+# dev-test trials in training, so they cannot be the judges.
+[ -f "$W/dev_train_image_embeddings.npy" ] || $B embed-images --clip "$C" \
+  --ids "$W/dev_train_stimulus_ids.json" --dir "$W/stimuli" --out "$W/dev_train_image_embeddings.npy"
+for subject in $SUBJECTS; do
+  V=$D/dev-$subject
+  if ! grep -q '"low_level"' "$V/manifest.json" 2>/dev/null; then
+    rm -rf "$V"
+    $B train-mapper --fmri "$W/$subject/dev_train_fmri.npy" \
+      --image-embeddings "$W/dev_train_image_embeddings.npy" --captions "$W/dev_train_captions.json" \
+      --clip "$C" --stimulus-ids "$W/dev_train_stimulus_ids.json" --hidden 256 --blocks 2 \
+      --latent 128 --epochs 60 --patience 15 --seed 0 --out "$V" --no-controls --simulated \
+      --bundle-clip > "$V.log"
+    $B add-decoder --bundle "$V" --autoencoder "$D/autoencoder" \
+      --denoiser "$D/students/steps-4" > /dev/null
+    $B train-low-level --bundle "$V" --fmri "$W/$subject/dev_train_fmri.npy" \
+      --stimuli "$W/stimuli" --stimulus-ids "$W/dev_train_stimulus_ids.json" >> "$V.log"
+  fi
+  for strength in $STRENGTH_CHOICES; do
+    out=$D/strength-$subject-$strength.json
+    [ -f "$out" ] || { $B eval --bundle "$V" --fmri "$W/$subject/dev_test_fmri.npy" \
+      --labels "$W/dev_test_labels.json" --reconstruct --strength "$strength" \
+      --stimuli "$W/stimuli" --stimulus-ids "$W/dev_test_stimulus_ids.json" \
+      --json > "$out.partial" && mv "$out.partial" "$out"; }
+  done
+done
+STRENGTH=$(node -e '
+  const [dir, subjects, ...choices] = process.argv.slice(1);
+  const score = (s) => subjects.split(" ").map((subject) =>
+    require(`${dir}/strength-${subject}-${s}.json`).reconstruction
+      .find((m) => m.id === "clip_two_way").value).reduce((a, b) => a + b) / subjects.split(" ").length;
+  for (const s of choices) console.error(`strength ${s}: development CLIP 2-way ${score(s).toFixed(3)}`);
+  console.log(choices.reduce((best, s) => (score(s) > score(best) ? s : best)));
+' "$PWD/$D" "$SUBJECTS" $STRENGTH_CHOICES)
+echo "$STRENGTH" > "$D/strength.txt"
 for subject in $SUBJECTS; do
   S=$D/$subject
   if ! grep -q '"low_level"' "$S/manifest.json" 2>/dev/null; then
@@ -116,7 +155,7 @@ for subject in $SUBJECTS; do
       --denoiser "$D/students/steps-4" --f16 > /dev/null
     $B train-low-level --bundle "$S" --fmri "$W/$subject/train_fmri.npy" \
       --stimuli "$W/stimuli" --stimulus-ids "$W/train_stimulus_ids.json" --f16 \
-      > "$S.low-level.log"
+      --strength "$STRENGTH" > "$S.low-level.log"
   fi
 done
 

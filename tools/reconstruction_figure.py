@@ -1,6 +1,6 @@
 """The docs figure: for each simulated subject, its 50 test stimuli beside their
-reconstructions, ten trials to a block of four rows (seen | 4-step student from fMRI |
-low-level path | 50-step teacher from fMRI). Reads the grids tools/reconstruction_report.sh
+reconstructions, ten trials to a block of four rows (seen | 4-step student from fMRI, as the
+demo draws it | low-level path | 50-step teacher from fMRI). Reads the grids tools/reconstruction_report.sh
 had `brainclip reconstruct` draw (ten images to a row, 2-pixel gaps).
 
     python3 tools/reconstruction_figure.py REPORT_DIR WORLD_DIR OUT_DIR

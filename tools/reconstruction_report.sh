@@ -15,6 +15,9 @@ mkdir -p "$OUT" docs/reconstruction
 # The guidance the students have baked in (chosen on the development split): the teacher is
 # sampled with it too.
 G=$(cat "$D/guidance.txt")
+# The img2img strength the shipped heads start from by default (chosen on the development
+# split); every other sampled row starts from noise (strength 1) so the rows compare.
+STRENGTH=$(cat "$D/strength.txt")
 cargo build --release --bin brainclip
 
 for subject in $SUBJECTS; do
@@ -42,12 +45,12 @@ for subject in $SUBJECTS; do
       --reconstruct --stimuli "$W/stimuli" --stimulus-ids "$W/test_stimulus_ids.json" \
       --json "$@" > "$out.partial" && mv "$out.partial" "$out"; }
   }
-  run teacher-50 "$OUT/$subject-teacher" --steps 50 --guidance "$G"
-  run student-4 "$S"
-  run student-2 "$OUT/$subject-steps-2"
-  run student-1 "$OUT/$subject-steps-1"
+  run teacher-50 "$OUT/$subject-teacher" --steps 50 --guidance "$G" --strength 1
+  run student-4 "$S" --strength 1
+  run student-2 "$OUT/$subject-steps-2" --strength 1
+  run student-1 "$OUT/$subject-steps-1" --strength 1
   run low-level "$S" --reconstruct-from low-level
-  run student-4-img2img "$S" --strength 0.75
+  run student-4-img2img "$S" --strength "$STRENGTH"
   run seen-teacher-50 "$OUT/$subject-teacher" --steps 50 --guidance "$G" --reconstruct-from seen
   run seen-student-4 "$S" --reconstruct-from seen
   run autoencoder "$S" --reconstruct-from autoencoder
@@ -58,10 +61,10 @@ for subject in $SUBJECTS; do
   [ -f "$F-low-level.png" ] || $B reconstruct --bundle "$S" --fmri "$W/$subject/test_fmri.npy" \
     --out "$F-low-level.png" --low-level > /dev/null
   [ -f "$F-teacher-50.png" ] || $B reconstruct --bundle "$OUT/$subject-teacher" \
-    --fmri "$W/$subject/test_fmri.npy" --steps 50 --guidance "$G" --out "$F-teacher-50.png" \
-    > /dev/null
+    --fmri "$W/$subject/test_fmri.npy" --steps 50 --guidance "$G" --strength 1 \
+    --out "$F-teacher-50.png" > /dev/null
 done
-node tools/reconstruction_table.mjs "$OUT" > docs/reconstruction/table.md
+node tools/reconstruction_table.mjs "$OUT" "$STRENGTH" > docs/reconstruction/table.md
 # The figure needs Pillow (Debian: python3-pil); everything above needs only brainclip.
 python3 tools/reconstruction_figure.py "$OUT" "$W" docs/reconstruction
 echo "docs/reconstruction/ written"

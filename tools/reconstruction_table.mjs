@@ -2,20 +2,23 @@
 // metrics (from `brainclip eval --reconstruct --json`, files SUBJECT-VARIANT.json), as the
 // mean over the simulated subjects ± their spread (standard deviation), beside the chance
 // level (mismatched pairs for PixCorr and SSIM).
-//   node tools/reconstruction_table.mjs build/demo/diffusion/report > table.md
+//   node tools/reconstruction_table.mjs build/demo/diffusion/report STRENGTH > table.md
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2] ?? 'build/demo/diffusion/report';
+// The strength the shipped low-level heads start from by default (the demo's default).
+const strength = process.argv[3];
+if (!strength) throw new Error('usage: reconstruction_table.mjs REPORT_DIR STRENGTH');
 const VARIANTS = [
   ['autoencoder', 'the seen images through the autoencoder alone (ceiling of any decoder)'],
   ['seen-teacher-50', 'teacher, 50 steps, from the seen images\' CLIP embeddings (upper bound)'],
   ['seen-student-4', 'student, 4 steps, from the seen images\' CLIP embeddings (upper bound)'],
-  ['teacher-50', 'teacher, 50 steps (the students\' guidance)'],
-  ['student-4', 'student, 4 steps (the demo\'s default)'],
-  ['student-2', 'student, 2 steps'],
-  ['student-1', 'student, 1 step'],
-  ['student-4-img2img', 'student, 4 steps from the low-level image (strength 0.75)'],
+  ['teacher-50', 'teacher, 50 steps (the students\' guidance), from noise'],
+  ['student-4', 'student, 4 steps, from noise'],
+  ['student-2', 'student, 2 steps, from noise'],
+  ['student-1', 'student, 1 step, from noise'],
+  ['student-4-img2img', `student, 4 steps from the low-level image (strength ${strength}, the demo's default)`],
   ['low-level', 'low-level path alone (no sampling)'],
 ];
 const METRICS = ['pixcorr', 'ssim', 'clip_two_way', 'latent_two_way', 'depicted_category', 'depicted_colour', 'depicted_shape'];

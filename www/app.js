@@ -396,6 +396,19 @@ function setupReconstruction(decoderInfo) {
     return option;
   }));
   $('reconstruct-strength-label').hidden = !decoderInfo.hasLowLevel;
+  // The start the bundle's head recommends (chosen on a development split) is preselected.
+  const preferred = decoderInfo.lowLevelStrength;
+  if (preferred != null) {
+    const select = $('reconstruct-strength');
+    let option = [...select.options].find((o) => Number(o.value) === preferred);
+    if (!option) {
+      option = document.createElement('option');
+      option.value = String(preferred);
+      select.append(option);
+    }
+    option.textContent = preferred === 1 ? 'no (from noise; default)' : `strength ${preferred} (default)`;
+    select.value = option.value;
+  }
 }
 
 /** "1-8, 12" → [0, …, 7, 11] (the page numbers trials from 1, the library from 0). */

@@ -18,6 +18,10 @@ pub struct LowLevelConfig {
     pub voxels: usize,
     pub latent_channels: usize,
     pub latent_size: usize,
+    /// The img2img strength a reconstruction starts from this head's latents with when the
+    /// request names none (chosen on a development split); absent: sampling starts from noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f32>,
 }
 
 impl LowLevelConfig {

@@ -104,6 +104,14 @@ impl Reconstructor {
                     config.model.latent_channels,
                     config.model.latent_size,
                 );
+                if let Some(strength) = ll.strength
+                    && !(strength > 0.0 && strength <= 1.0)
+                {
+                    return Err(manifest_error(
+                        field,
+                        format!("the low-level head's strength {strength} must be in (0, 1]"),
+                    ));
+                }
                 if (ll.voxels, ll.latent_channels, ll.latent_size) != expected {
                     return Err(manifest_error(
                         field,
@@ -144,7 +152,10 @@ impl Reconstructor {
         SamplerSettings {
             steps: request.steps.unwrap_or(self.schedule.steps[0]),
             guidance: request.guidance.unwrap_or(self.schedule.guidance),
-            strength: request.strength.unwrap_or(1.0),
+            strength: request
+                .strength
+                .or(self.low_level.as_ref().and_then(|l| l.config.strength))
+                .unwrap_or(1.0),
             seed: request.seed,
         }
     }
@@ -159,7 +170,8 @@ pub struct ReconstructRequest {
     pub steps: Option<usize>,
     pub guidance: Option<f32>,
     /// Img2img strength: below 1, sampling starts from the low-level head's latents noised
-    /// to this level (needs a `low_level` component); 1 (the default) starts from noise.
+    /// to this level (needs a `low_level` component); 1 starts from noise. Unset: the head's
+    /// own `strength` if it names one, else 1.
     pub strength: Option<f32>,
     pub seed: u64,
 }

@@ -467,6 +467,12 @@ impl DecoderHandle {
             "hasClip": d.clip.is_some(),
             "hasImageDecoder": d.reconstructor.is_some(),
             "hasLowLevel": d.reconstructor.as_ref().is_some_and(|r| r.low_level.is_some()),
+            // The strength a reconstruction starts from the low-level image with by default.
+            "lowLevelStrength": d
+                .reconstructor
+                .as_ref()
+                .and_then(|r| r.low_level.as_ref())
+                .and_then(|l| l.config.strength),
             "imageSize": d.reconstructor.as_ref().map(|r| r.image_size()),
             "schedule": d.reconstructor.as_ref().map(|r| &r.schedule),
         }))

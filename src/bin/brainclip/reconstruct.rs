@@ -228,6 +228,10 @@ pub struct TrainLowLevelArgs {
     /// Every this many distinct stimuli is held out to choose the penalty.
     #[arg(long, default_value_t = 5)]
     holdout_every: usize,
+    /// The img2img strength reconstructions start from this head with by default (choose it
+    /// on a development split); unset: from noise unless a request names one.
+    #[arg(long)]
+    strength: Option<f32>,
     /// Store the weights as f16.
     #[arg(long)]
     f16: bool,
@@ -289,6 +293,7 @@ pub fn train_low_level(args: TrainLowLevelArgs) -> Result<serde_json::Value> {
         voxels: fmri.voxels(),
         latent_channels: denoiser.latent_channels,
         latent_size: denoiser.latent_size,
+        strength: args.strength,
     };
     let dim = latents.len() / ids.len();
     let latents = Matrix::new(latents, ids.len(), dim)?;
