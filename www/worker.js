@@ -81,7 +81,8 @@ const ops = {
     const blurry = lowLevel ? await decoder.reconstructLowLevel(fmri, { trials }) : null;
     if (blurry) postMessage({ progress: { kind: 'low-level', images: blurry.images } });
     const result = await decoder.reconstruct(fmri, {
-      trials, steps, seed, ...(strength < 1 ? { strength } : {}),
+      // Always explicit: "from noise" (1) must not fall back to the head's own default.
+      trials, steps, seed, strength,
       onStep: (step, total, images) => postMessage({ progress: { kind: 'step', step, total, images } }),
     });
     return { ...result, lowLevel: blurry?.images ?? null, milliseconds: performance.now() - started };
