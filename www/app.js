@@ -39,16 +39,39 @@ worker.onmessage = ({ data }) => {
     onProgress(data.progress);
     return;
   }
-  const { resolve, reject } = pending.get(data.id);
+  const waiting = pending.get(data.id);
+  if (!waiting) return;
+  const { resolve, reject } = waiting;
   pending.delete(data.id);
   if (data.error) reject(Object.assign(new Error(data.error.message), { code: data.error.code }));
   else resolve(data.value);
 };
 
+// A worker that cannot start (no module workers, a wasm that fails to load) or dies must
+// not leave the page at "starting…": every waiting call fails with words a visitor can act on.
+let workerFailure = null;
+function failWorker(detail) {
+  workerFailure = Object.assign(new Error(
+    `brainclip could not run in this page (${detail}). Reload the page; if this happens again, ` +
+    'use a current Chrome, Edge, Firefox or Safari with JavaScript modules in workers and ' +
+    'WebAssembly allowed.'), { code: 'worker_failed' });
+  for (const { reject } of pending.values()) reject(workerFailure);
+  pending.clear();
+  show('backend', 'unavailable', true);
+  showError('device-error', workerFailure);
+  document.body.dataset.ready = 'error';
+}
+worker.onerror = (event) => {
+  event.preventDefault();
+  failWorker(event.message || 'it could not be started');
+};
+worker.onmessageerror = () => failWorker('a message from it could not be read');
+
 /** Runs `op` in the worker; byte buffers in `transfer` move there without a copy. */
 function call(op, args = {}, transfer = []) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
+    if (workerFailure) return reject(workerFailure);
     pending.set(id, { resolve, reject });
     worker.postMessage({ id, op, args }, transfer);
   });
@@ -537,7 +560,7 @@ async function main() {
   await loadModel();
 }
 
+// Only starting the engine can fail here (loading the model reports its own errors).
 main().catch((err) => {
-  show('backend', `error: ${err.code ?? ''} ${err.message}`, true);
-  document.body.dataset.ready = 'error';
+  if (err !== workerFailure) failWorker(err.message ?? String(err));
 });

@@ -2,6 +2,10 @@
 // the CPU fallback (with a reason) when it does not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../../tools/serve.mjs';
 import { serveSite, launch, openPage } from './browser.mjs';
 
 let site;
@@ -28,6 +32,35 @@ for (const webgpu of [true, false]) {
       assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
     } finally {
       await browser.close();
+    }
+  });
+}
+
+// A compute worker that cannot start is reported in words a visitor can act on, never left
+// at "starting…": a package whose wasm is not WebAssembly, and one whose script does not load.
+for (const [what, breakPackage] of [
+  ['a wasm that is not WebAssembly', (dir) => writeFileSync(join(dir, 'brainclip_bg.wasm'), 'not wasm')],
+  ['a package script that does not load', (dir) => writeFileSync(join(dir, 'brainclip.js'), 'export default (;')],
+]) {
+  test(`the page reports ${what} instead of hanging`, async () => {
+    const pkg = mkdtempSync(join(tmpdir(), 'brainclip-broken-pkg-'));
+    cpSync('pkg', pkg, { recursive: true });
+    breakPackage(pkg);
+    const server = await startServer({ port: 0, pkg });
+    const browser = await launch({ webgpu: false });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${server.address().port}/`);
+      await page.waitForSelector('body[data-ready="error"]', { timeout: 60_000 });
+      assert.equal(await page.textContent('#backend'), 'unavailable');
+      assert.equal(await page.isVisible('#device-error'), true);
+      const message = await page.textContent('#device-error');
+      assert.match(message, /^brainclip could not run in this page \(.+\)\. Reload the page/);
+      console.log(`  ${what}: "${message.slice(0, 120)}…"`);
+    } finally {
+      await browser.close();
+      server.close();
+      rmSync(pkg, { recursive: true, force: true });
     }
   });
 }
