@@ -18,6 +18,21 @@ const TYPES = {
   '.ts': 'text/plain; charset=utf-8',
 };
 
+// The page's Content-Security-Policy, sent as a header here and repeated in index.html's
+// meta tag for hosts that send no headers: only same-origin scripts, workers, styles and
+// requests (fMRI and results never leave the page), WebAssembly compilation allowed.
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' data: blob:",
+  "style-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
 /** Resolves a URL path inside one of the roots, refusing anything that escapes it. */
 function locate(roots, urlPath) {
   const path = decodeURIComponent(urlPath.split('?')[0]);
@@ -48,6 +63,8 @@ export function startServer({ port = 8080, host = '127.0.0.1', root = 'www', pkg
     res.writeHead(200, {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'cache-control': 'no-cache',
+      'content-security-policy': CONTENT_SECURITY_POLICY,
+      'x-content-type-options': 'nosniff',
     });
     if (req.method === 'HEAD') return res.end();
     createReadStream(file).pipe(res);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../../tools/serve.mjs';
+import { CONTENT_SECURITY_POLICY, startServer } from '../../tools/serve.mjs';
 import { serveSite, launch, openPage } from './browser.mjs';
 
 let site;
@@ -64,3 +64,40 @@ for (const [what, breakPackage] of [
     }
   });
 }
+
+// Privacy enforced by the browser, not only promised: the same Content-Security-Policy comes
+// as a header and in the page's meta tag (for hosts that send no headers), and under it the
+// page cannot reach another origin even if its code tried.
+test('the page runs under a same-origin Content-Security-Policy that blocks other origins', async () => {
+  const response = await fetch(site.url);
+  const header = response.headers.get('content-security-policy');
+  assert.equal(header, CONTENT_SECURITY_POLICY);
+  const html = await response.text();
+  const meta = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]+)">/);
+  assert.ok(meta, 'index.html carries the policy in a meta tag');
+  assert.equal(meta[1], CONTENT_SECURITY_POLICY);
+
+  const { createServer } = await import('node:http');
+  let reached = 0;
+  const other = createServer((req, res) => { reached += 1; res.writeHead(200, { 'access-control-allow-origin': '*' }); res.end('x'); });
+  await new Promise((ok) => other.listen(0, '127.0.0.1', ok));
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(browser, site.url);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+    const outcome = await page.evaluate(async (url) => {
+      try {
+        await fetch(url);
+        return 'fetched';
+      } catch (err) {
+        return `blocked: ${err.message}`;
+      }
+    }, `http://127.0.0.1:${other.address().port}/`);
+    assert.match(outcome, /^blocked/);
+    assert.equal(reached, 0, 'the other origin saw no request');
+    assert.ok(errors.some((e) => /Content Security Policy/.test(e)), 'the browser reports the violation');
+  } finally {
+    await browser.close();
+    other.close();
+  }
+});
