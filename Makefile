@@ -9,7 +9,7 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 # The runner prints each test's console output only with --nocapture.
 export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 
-.PHONY: setup serve pkg test lint test-native test-browser test-e2e demo-bundle clean
+.PHONY: setup serve pkg site test lint test-native test-browser test-e2e demo-bundle clean
 
 setup:
 	@tools/setup.sh
@@ -26,7 +26,12 @@ pkg:
 		$(TARGET_DIR)/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
 	node tools/package.mjs
 
-serve: setup pkg
+## site: the demo as one self-contained static folder (site/), what `make serve` serves and
+## the end-to-end tests load; copy it to any static host as it is.
+site: pkg
+	node tools/site.mjs site
+
+serve: setup site
 	PORT=$(PORT) node tools/serve.mjs
 
 test: setup lint test-native test-browser test-e2e
@@ -43,7 +48,7 @@ test-native:
 test-browser:
 	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) -- --nocapture
 
-test-e2e: pkg
+test-e2e: site
 	node --test --test-reporter=spec tests/e2e/
 
 ## demo-bundle: retrain the embedded demo (simulated world → tiny CLIP → mappers and
@@ -54,4 +59,4 @@ demo-bundle:
 
 clean:
 	cargo clean
-	rm -rf pkg node_modules
+	rm -rf pkg site node_modules

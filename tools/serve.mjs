@@ -1,5 +1,6 @@
 // Static file server for the demo site and the end-to-end tests.
-// Binds to loopback only; serves `www/` and maps `/pkg/` to the generated npm package.
+// Binds to loopback only; serves the folder `make site` writes, as any static host would
+// (`pkg`, when given, maps `/pkg/` to another package folder, as tests that swap it need).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -51,8 +52,8 @@ function locate(roots, urlPath) {
   return null;
 }
 
-export function startServer({ port = 8080, host = '127.0.0.1', root = 'www', pkg = 'pkg' } = {}) {
-  const roots = [['/pkg/', pkg], ['/', root]];
+export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pkg = null } = {}) {
+  const roots = [...(pkg ? [['/pkg/', pkg]] : []), ['/', root]];
   const server = createServer((req, res) => {
     const file = req.method === 'GET' || req.method === 'HEAD' ? locate(roots, req.url) : null;
     if (!file) {

@@ -15,8 +15,10 @@ import { launch, openPage, assertNothingLeft, serveSite } from './browser.mjs';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'brainclip');
 
-const PAGE = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module">
-import init, { readFmri, loadBundle, loadDecoder } from '/pkg/brainclip.js';
+// The page's script is a file of its own: the server's Content-Security-Policy allows no
+// inline script.
+const PAGE = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="page.js"></script>';
+const SCRIPT = `import init, { readFmri, loadBundle, loadDecoder } from '/pkg/brainclip.js';
 window.reconstructIn = async (bundleUrl) => {
   await init();
   const decoder = await loadDecoder(await loadBundle(bundleUrl), 'cpu');
@@ -41,7 +43,8 @@ window.reconstructIn = async (bundleUrl) => {
     return { error: { code: err.code, message: err.message } };
   }
 };
-</script>`;
+window.ready = true;
+`;
 
 /** Drops the demo's own decoder from a copy of its bundle (manifest and weights). */
 function withoutDecoder(bundle) {
@@ -82,6 +85,7 @@ before(async () => {
   run('add-decoder', '--bundle', join(root, 'with-decoder'), '--autoencoder', ae, '--denoiser', denoiser);
   cpSync(join(ROOT, 'www/samples/sub-01-test-fmri.npy'), join(root, 'sub-01-test-fmri.npy'));
   writeFileSync(join(root, 'index.html'), PAGE);
+  writeFileSync(join(root, 'page.js'), SCRIPT);
   site = await startServer({ port: 0, root, pkg: join(ROOT, 'pkg') });
 });
 after(() => {
@@ -94,6 +98,7 @@ test('decoder.reconstruct draws with a preview per step, reproducibly, in the pa
   const browser = await launch({ webgpu: false });
   try {
     const { page, errors, requests } = await openPage(browser, url);
+    await page.waitForFunction(() => window.ready === true);
     const out = await page.evaluate(() => window.reconstructIn('/with-decoder/'));
     assert.equal(out.error, undefined, JSON.stringify(out.error));
     assert.equal(out.info.hasImageDecoder, true);

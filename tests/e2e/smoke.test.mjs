@@ -2,9 +2,9 @@
 // the CPU fallback (with a reason) when it does not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CONTENT_SECURITY_POLICY, startServer } from '../../tools/serve.mjs';
 import { serveSite, launch, openPage } from './browser.mjs';
 
@@ -99,5 +99,28 @@ test('the page runs under a same-origin Content-Security-Policy that blocks othe
   } finally {
     await browser.close();
     other.close();
+  }
+});
+
+// `make site` is deployable as it is: served from a sub-path by a plain static server (as a
+// paper's GitHub Pages project site is, at /<repository>/), the page starts and loads its
+// bundle through relative URLs only.
+test('the site folder works from a sub-path of a plain static server', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'brainclip-host-'));
+  symlinkSync(resolve('site'), join(root, 'brainclip'));
+  const server = await startServer({ port: 0, root });
+  const browser = await launch({ webgpu: false });
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/brainclip/`;
+    const { page, errors, requests } = await openPage(browser, url);
+    await page.waitForSelector('body[data-model]', { timeout: 120_000 });
+    assert.equal(await page.getAttribute('body', 'data-model'), 'ready');
+    assert.deepEqual(errors, []);
+    const outside = requests.filter((r) => !r.url.startsWith(url));
+    assert.deepEqual(outside.map((r) => r.url), [], 'every request stays under the sub-path');
+  } finally {
+    await browser.close();
+    server.close();
+    rmSync(root, { recursive: true, force: true });
   }
 });

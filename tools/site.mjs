@@ -1,0 +1,29 @@
+// `make site`: one self-contained static folder (default site/) that any static host serves
+// unchanged (a paper's GitHub Pages site, a lab's web server): the pages and worker from www/,
+// the demo bundle and samples, and the parts of the npm package the worker imports, under
+// ./pkg/ so every URL stays relative. Needs `make pkg` first.
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONTENT_SECURITY_POLICY } from './serve.mjs';
+
+const out = process.argv[2] ?? 'site';
+const PACKAGE_FILES = ['brainclip.js', 'brainclip_bg.wasm', 'snippets'];
+if (!existsSync('pkg/brainclip_bg.wasm')) throw new Error('pkg/ is missing: run `make pkg` first');
+
+rmSync(out, { recursive: true, force: true });
+cpSync('www', out, { recursive: true });
+mkdirSync(join(out, 'pkg'));
+for (const name of PACKAGE_FILES) {
+  if (existsSync(join('pkg', name))) cpSync(join('pkg', name), join(out, 'pkg', name), { recursive: true });
+}
+// Headers for hosts that read a `_headers` file (Netlify, Cloudflare Pages); others: README,
+// "Deploying the demo site".
+writeFileSync(join(out, '_headers'), [
+  '/*',
+  `  Content-Security-Policy: ${CONTENT_SECURITY_POLICY}`,
+  '  X-Content-Type-Options: nosniff',
+  '/pkg/*.wasm',
+  '  Content-Type: application/wasm',
+  '',
+].join('\n'));
+console.log(`${out}/: the demo site, ready for any static host`);
