@@ -137,6 +137,11 @@ test('the demo page reconstructs the sample recording step by step', async () =>
     await page.click('#reconstruct-button');
     assert.match(await page.textContent('#reconstruct-error'), /trials 0-3: this recording has trials 1 to 50/);
 
+    // The start the shipped head names (chosen on the development split) is preselected.
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'site/models/demo/manifest.json'), 'utf8'));
+    const head = Object.values(manifest.components).find((c) => c.kind === 'low_level');
+    assert.equal(Number(await page.inputValue('#reconstruct-strength')), head.config.strength ?? 1);
+
     await page.fill('#reconstruct-trials', '1-3, 10');
     const steps = Number(await page.inputValue('#reconstruct-steps'));
     await page.click('#reconstruct-button');
