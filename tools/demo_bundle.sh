@@ -157,6 +157,14 @@ for subject in $SUBJECTS; do
       --stimuli "$W/stimuli" --stimulus-ids "$W/train_stimulus_ids.json" --f16 \
       --strength "$STRENGTH" > "$S.low-level.log"
   fi
+  # Where each voxel lies on the simulated cortical sheet, for the page's brain view (a world
+  # simulated before the areas file existed gets it from a fresh, identical simulation).
+  if [ ! -f "$W/voxel_sheet_areas.json" ]; then
+    rm -rf "$BUILD/world-again" && $B sim world --out "$BUILD/world-again" > /dev/null
+    cp "$BUILD/world-again/voxel_sheet_areas.json" "$W/" && rm -rf "$BUILD/world-again"
+  fi
+  grep -q '"voxel_sheet"' "$S/manifest.json" || $B add-voxel-sheet --bundle "$S" \
+    --coordinates "$W/$subject/voxel_sheet.npy" --areas "$W/voxel_sheet_areas.json" --f16 > /dev/null
 done
 
 M=$D/$SHIPPED

@@ -110,6 +110,11 @@ async function loadModel() {
     if (offered && !$('labels').value.trim()) $('labels').value = offered.join('\n');
     document.body.dataset.simulated = String(info.simulated);
     setupReconstruction(info.decoder);
+    setupBrain(info.sheet);
+    if (state.fmri) {
+      $('brain-trial').disabled = false;
+      showBrain();
+    }
     $('use-sample').disabled = false;
     document.body.dataset.model = 'ready';
   } catch (err) {
@@ -137,6 +142,10 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   $('decode-button').disabled = !state.modelReady;
   $('identify-button').disabled = !state.modelReady;
   $('reconstruct-button').disabled = !state.imageDecoder;
+  $('brain-trial').disabled = !state.modelReady;
+  $('brain-trial').max = String(handle.trials);
+  $('brain-view').hidden = true;
+  if (state.modelReady) showBrain();
   $('reconstruct-grid').hidden = true;
   $('identify-results').hidden = true;
   $('identify-metrics').hidden = true;
@@ -547,6 +556,141 @@ async function reconstruct() {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The brain view: one trial's pattern, as the model reads it (normalised as the bundle
+// prescribes, in standard deviations), on the subject's flattened visual cortex when the
+// bundle places its voxels on a sheet, else as a heat strip in voxel order.
+const brain = { sheet: null, values: null, positions: null, dot: 4, scale: 1 };
+
+/** Diverging colour: blue below the voxel's mean, red above, saturating at ±`scale`. */
+function divergingColour(value, scale) {
+  const t = Math.max(-1, Math.min(1, value / scale));
+  const r = t > 0 ? 255 : Math.round(255 * (1 + t));
+  const b = t < 0 ? 255 : Math.round(255 * (1 - t));
+  const g = Math.round(255 * (1 - Math.abs(t)));
+  return `rgb(${r},${g},${b})`;
+}
+
+function setupBrain(sheet) {
+  brain.sheet = sheet ?? null;
+  const areas = brain.sheet?.areas ?? [];
+  $('brain-areas').replaceChildren(...areas.map((area) => {
+    const item = document.createElement('li');
+    item.textContent = area.name;
+    return item;
+  }));
+  $('brain-layout').textContent = brain.sheet
+    ? 'Each dot is a voxel at its place on the flattened cortex.'
+    : 'This bundle does not place its voxels on a cortical sheet: voxels are drawn in file order, row by row.';
+}
+
+function drawBrain() {
+  const canvas = $('brain-canvas');
+  const ctx = canvas.getContext('2d');
+  const { width, height } = canvas;
+  const values = brain.values;
+  const n = values.length;
+  // Room above the sheet for the areas' names, in type that stays readable however wide the
+  // canvas is drawn (a phone shows it at half its pixel width).
+  const shown = canvas.getBoundingClientRect().width;
+  const fontSize = Math.round(13 * (shown > 0 ? width / shown : 1));
+  const pad = 12;
+  const top = brain.sheet?.areas.length ? fontSize + 18 : pad;
+  const [w, h] = [width - 2 * pad, height - top - pad];
+  // The colour scale follows the trial (its 98th percentile of |value|), so weak and strong
+  // patterns both show their structure; the caption states the scale.
+  const magnitudes = Array.from(values, Math.abs).sort((a, b) => a - b);
+  brain.scale = Math.max(0.25, magnitudes[Math.floor(0.98 * (n - 1))] ?? 1);
+  const positions = new Float32Array(n * 2);
+  if (brain.sheet) {
+    const c = brain.sheet.coordinates;
+    for (let i = 0; i < n; i += 1) {
+      positions[2 * i] = pad + c[2 * i] * w;
+      positions[2 * i + 1] = top + c[2 * i + 1] * h;
+    }
+    brain.dot = 5;
+  } else {
+    const columns = Math.ceil(Math.sqrt((n * w) / h));
+    const cell = w / columns;
+    for (let i = 0; i < n; i += 1) {
+      positions[2 * i] = pad + (i % columns + 0.5) * cell;
+      positions[2 * i + 1] = top + (Math.floor(i / columns) + 0.5) * cell;
+    }
+    brain.dot = Math.max(1, cell);
+  }
+  ctx.fillStyle = '#1d1f24';
+  ctx.fillRect(0, 0, width, height);
+  for (let i = 0; i < n; i += 1) {
+    ctx.fillStyle = divergingColour(values[i], brain.scale);
+    ctx.fillRect(positions[2 * i] - brain.dot / 2, positions[2 * i + 1] - brain.dot / 2, brain.dot, brain.dot);
+  }
+  ctx.strokeStyle = '#e8e9ec';
+  ctx.fillStyle = '#e8e9ec';
+  ctx.font = `${fontSize}px system-ui, sans-serif`;
+  for (const area of brain.sheet?.areas ?? []) {
+    const [x0, y0, x1, y1] = area.bounds;
+    const x = pad + x0 * w - 4;
+    const y = top + y0 * h - 4;
+    ctx.strokeRect(x, y, (x1 - x0) * w + 8, (y1 - y0) * h + 8);
+    ctx.fillText(area.name, x, y - 6);
+  }
+  brain.positions = positions;
+}
+
+/** The area a sheet point lies in, if any. */
+function areaAt(x, y) {
+  return brain.sheet?.areas.find(({ bounds: [x0, y0, x1, y1] }) => x >= x0 && x <= x1 && y >= y0 && y <= y1);
+}
+
+function hoverBrain(event) {
+  if (!brain.positions) return;
+  const canvas = $('brain-canvas');
+  const rect = canvas.getBoundingClientRect();
+  const x = ((event.clientX - rect.left) * canvas.width) / rect.width;
+  const y = ((event.clientY - rect.top) * canvas.height) / rect.height;
+  let best = -1;
+  let bestDistance = (2 * brain.dot) ** 2;
+  for (let i = 0; i < brain.values.length; i += 1) {
+    const d = (brain.positions[2 * i] - x) ** 2 + (brain.positions[2 * i + 1] - y) ** 2;
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = i;
+    }
+  }
+  if (best < 0) {
+    $('brain-hover').textContent = 'Point at a voxel to read its index and value.';
+    return;
+  }
+  const area = brain.sheet && areaAt(brain.sheet.coordinates[2 * best], brain.sheet.coordinates[2 * best + 1]);
+  $('brain-hover').textContent = `voxel ${grouped(best + 1)} of ${grouped(brain.values.length)}: ` +
+    `${brain.values[best] >= 0 ? '+' : '−'}${Math.abs(brain.values[best]).toFixed(2)} sd` +
+    (area ? ` · ${area.name}` : '');
+  $('brain-hover').dataset.voxel = String(best);
+}
+
+async function showBrain() {
+  $('brain-error').hidden = true;
+  if (!state.fmri || !state.modelReady) return;
+  const trial = Number($('brain-trial').value);
+  if (!(Number.isInteger(trial) && trial >= 1 && trial <= state.fmri.trials)) {
+    showError('brain-error', new Error(`trial ${$('brain-trial').value}: this recording has trials 1 to ${state.fmri.trials}`));
+    return;
+  }
+  try {
+    brain.values = await call('voxelPattern', { trial: trial - 1 });
+    $('brain-view').hidden = false;
+    drawBrain();
+    const label = state.truth ? ` (${state.truth[trial - 1]})` : '';
+    $('brain-canvas').setAttribute('aria-label', `voxel pattern of trial ${trial}${label}`);
+    $('brain-caption').textContent = `Trial ${trial}${label}: red above the voxel's mean, blue ` +
+      `below, in standard deviations as the model reads it (colours saturate at ±${brain.scale.toFixed(1)}).`;
+    $('brain-view').hidden = false;
+    document.body.dataset.brain = String(trial);
+  } catch (err) {
+    showError('brain-error', err);
+  }
+}
+
 async function main() {
   for (const id of ['fmri-file', 'mask-file', 'array-name']) {
     $(id).addEventListener('change', () => loadFmri());
@@ -555,6 +699,8 @@ async function main() {
   $('decode-button').addEventListener('click', () => decode());
   $('identify-button').addEventListener('click', () => identify());
   $('reconstruct-button').addEventListener('click', () => reconstruct());
+  $('brain-trial').addEventListener('change', () => showBrain());
+  $('brain-canvas').addEventListener('mousemove', hoverBrain);
   await startDevice();
   document.body.dataset.ready = 'true';
   await loadModel();

@@ -31,7 +31,7 @@ const ops = {
       const info = bundle.info();
       decoder?.free();
       decoder = await loadDecoder(bundle, 'auto');
-      return { ...info, decoder: decoder.info() };
+      return { ...info, decoder: decoder.info(), sheet: bundle.voxelSheet() };
     } finally {
       bundle.free();
     }
@@ -42,6 +42,12 @@ const ops = {
     fmri?.free();
     fmri = handle;
     return summary(handle);
+  },
+
+  // One trial's voxel pattern as the model reads it, for the brain view.
+  async voxelPattern({ trial }) {
+    if (!decoder || !fmri) throw new Error('load a model and fMRI first');
+    return decoder.voxelPattern(fmri, trial);
   },
 
   // Ranks the labels for every trial; with the true labels, also scores the decoding

@@ -25,7 +25,14 @@ pub const BUNDLE_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// Component kinds a bundle may hold.
-pub const COMPONENT_KINDS: &[&str] = &["clip", "mapper", "autoencoder", "denoiser", "low_level"];
+pub const COMPONENT_KINDS: &[&str] = &[
+    "clip",
+    "mapper",
+    "autoencoder",
+    "denoiser",
+    "low_level",
+    "voxel_sheet",
+];
 
 /// How the bundle's models expect fMRI to be normalised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +96,7 @@ pub struct Manifest {
     pub components: BTreeMap<String, Component>,
 }
 
-fn manifest_error(field: &str, reason: impl Into<String>) -> Error {
+pub(crate) fn manifest_error(field: &str, reason: impl Into<String>) -> Error {
     Error::BundleManifest {
         file: MANIFEST_FILE.into(),
         field: field.into(),

@@ -10,6 +10,7 @@ mod nifti;
 pub mod normalize;
 pub mod npy;
 pub mod read;
+pub mod voxel_sheet;
 pub mod weights;
 
 pub use fmri::{FmriBatch, FmriSource, Mask, ReadOptions, SourceFormat};

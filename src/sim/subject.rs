@@ -456,6 +456,22 @@ impl Subject {
         response
     }
 
+    /// The areas of the sheet the coordinates lay out (see `Subject::new`): early visual
+    /// voxels on the left (eccentricity across, polar angle down), higher visual on the right
+    /// (preferred shape across, preferred hue down).
+    pub fn sheet_areas() -> Vec<crate::data::voxel_sheet::SheetArea> {
+        [
+            ("early visual", [0.05, 0.0, 0.45, 1.0]),
+            ("higher visual", [0.55, 0.0, 0.95, 1.0]),
+        ]
+        .into_iter()
+        .map(|(name, bounds)| crate::data::voxel_sheet::SheetArea {
+            name: name.into(),
+            bounds,
+        })
+        .collect()
+    }
+
     /// `[voxels, 2]` cortical-sheet coordinates, row-major.
     pub fn sheet_coordinates(&self) -> Vec<f32> {
         self.sheet.iter().flatten().copied().collect()

@@ -345,6 +345,21 @@ impl Decoder {
         Ok(batch)
     }
 
+    /// One trial's voxel pattern as the mapper reads it (normalised as the bundle
+    /// prescribes): what the brain view draws.
+    pub fn voxel_pattern(&self, fmri: &crate::data::FmriBatch, trial: usize) -> Result<Vec<f32>> {
+        if trial >= fmri.trials() {
+            return Err(Error::ShapeMismatch {
+                what: "trial to show".into(),
+                got: trial.to_string(),
+                expected: format!("a row of the fMRI batch (0 to {})", fmri.trials() - 1),
+            });
+        }
+        let normalized = self.normalized(fmri)?;
+        let voxels = normalized.voxels();
+        Ok(normalized.values()[trial * voxels..(trial + 1) * voxels].to_vec())
+    }
+
     /// Zero-shot category decoding of every trial against free-text labels, which CLIP
     /// embeds through `templates` (default "an image of a {}."; several are ensembled).
     pub async fn decode_categories(

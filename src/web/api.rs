@@ -298,6 +298,26 @@ impl BundleHandle {
         }))
     }
 
+    /// Where the bundle places its voxels on a flattened cortical sheet:
+    /// `{ voxels, areas: [{ name, bounds: [x0, y0, x1, y1] }], coordinates: Float32Array }`
+    /// (`[voxels, 2]` row-major, in [0, 1]), or null when it has no `voxel_sheet`.
+    #[wasm_bindgen(js_name = voxelSheet)]
+    pub fn voxel_sheet(&self) -> Result<JsValue, JsValue> {
+        let Some(sheet) = self.bundle.voxel_sheet().map_err(to_js_error)? else {
+            return Ok(JsValue::NULL);
+        };
+        let result = to_js(&serde_json::json!({
+            "voxels": sheet.config.voxels,
+            "areas": sheet.config.areas,
+        }))?;
+        js_sys::Reflect::set(
+            &result,
+            &"coordinates".into(),
+            &js_sys::Float32Array::from(sheet.coordinates.as_slice()).into(),
+        )?;
+        Ok(result)
+    }
+
     /// Normalises an fMRI batch the way this bundle's models expect, checking its voxel count.
     pub fn normalize(&self, fmri: &mut FmriHandle) -> Result<JsValue, JsValue> {
         fmri.batch
@@ -556,6 +576,21 @@ impl DecoderHandle {
                 .map_err(to_js_error)?;
             reconstruction_object(&result)
         })
+    }
+
+    /// One trial's voxel pattern as the mapper reads it (normalised as the bundle prescribes),
+    /// a Float32Array of `voxels` values; what a brain view draws.
+    #[wasm_bindgen(js_name = voxelPattern)]
+    pub fn voxel_pattern(
+        &self,
+        fmri: &FmriHandle,
+        trial: usize,
+    ) -> Result<js_sys::Float32Array, JsValue> {
+        let values = self
+            .decoder
+            .voxel_pattern(&fmri.batch, trial)
+            .map_err(to_js_error)?;
+        Ok(js_sys::Float32Array::from(values.as_slice()))
     }
 
     /// Predicted CLIP embeddings of every trial:

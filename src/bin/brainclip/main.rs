@@ -25,6 +25,8 @@ mod io;
 #[cfg(not(target_family = "wasm"))]
 mod reconstruct;
 #[cfg(not(target_family = "wasm"))]
+mod sheet_cli;
+#[cfg(not(target_family = "wasm"))]
 mod sim_cli;
 #[cfg(not(target_family = "wasm"))]
 mod train_mapper;
@@ -38,6 +40,7 @@ mod cli {
     use crate::diffusion_cli;
     use crate::eval;
     use crate::reconstruct;
+    use crate::sheet_cli;
     use crate::sim_cli;
     use crate::train_mapper;
     use std::path::{Path, PathBuf};
@@ -88,6 +91,9 @@ mod cli {
         Distill(Box<diffusion_cli::DistillArgs>),
         /// Put a trained autoencoder and denoiser into a bundle as its image decoder.
         AddDecoder(reconstruct::AddDecoderArgs),
+        /// Put each voxel's place on a flattened cortical sheet (and the areas to label) into
+        /// a bundle, so a trial's pattern can be drawn as a map.
+        AddVoxelSheet(sheet_cli::AddVoxelSheetArgs),
         /// Fit the low-level head (fMRI → the seen image's autoencoder latent, ridge) and add
         /// it to a bundle that has an image decoder.
         TrainLowLevel(Box<reconstruct::TrainLowLevelArgs>),
@@ -237,6 +243,7 @@ mod cli {
             }
             Command::Distill(args) => report(diffusion_cli::distill_command(*args), false),
             Command::AddDecoder(args) => report(reconstruct::add_decoder(args), false),
+            Command::AddVoxelSheet(args) => report(sheet_cli::add_voxel_sheet(args), false),
             Command::TrainLowLevel(args) => report(reconstruct::train_low_level(*args), true),
             Command::Reconstruct(args) => report(reconstruct::reconstruct(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),

@@ -221,6 +221,11 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
         "subjects": recorded,
     });
     write_json(&out.join("world.json"), &world)?;
+    // The areas every subject's voxel_sheet.npy lays out, for `add-voxel-sheet --areas`.
+    write_json(
+        &out.join("voxel_sheet_areas.json"),
+        &json!(brainclip::sim::subject::Subject::sheet_areas()),
+    )?;
     Ok(json!({
         "out": out.display().to_string(),
         "train_trials": protocol.train.len(),
