@@ -28,13 +28,16 @@ const state = {
   stimulusIds: null,
   // What the loaded decoder can reconstruct (`decoder.info()`), or null.
   imageDecoder: null,
+  // What the worker was given, so a restarted worker gets the same: the bundle's URL and a
+  // way to read the recording again ({ read, name, options }).
+  bundleUrl: null,
+  fmriInput: null,
 };
 
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 const pending = new Map();
 let nextId = 0;
 let onProgress = () => {};
-worker.onmessage = ({ data }) => {
+function onWorkerMessage({ data }) {
   if (data.progress) {
     onProgress(data.progress);
     return;
@@ -45,7 +48,7 @@ worker.onmessage = ({ data }) => {
   pending.delete(data.id);
   if (data.error) reject(Object.assign(new Error(data.error.message), { code: data.error.code }));
   else resolve(data.value);
-};
+}
 
 // A worker that cannot start (no module workers, a wasm that fails to load) or dies must
 // not leave the page at "starting…": every waiting call fails with words a visitor can act on.
@@ -61,20 +64,72 @@ function failWorker(detail) {
   showError('device-error', workerFailure);
   document.body.dataset.ready = 'error';
 }
-worker.onerror = (event) => {
-  event.preventDefault();
-  failWorker(event.message || 'it could not be started');
-};
-worker.onmessageerror = () => failWorker('a message from it could not be read');
+let worker = null;
+function spawnWorker() {
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (event) => {
+    event.preventDefault();
+    failWorker(event.message || 'it could not be started');
+  };
+  worker.onmessageerror = () => failWorker('a message from it could not be read');
+}
+spawnWorker();
 
-/** Runs `op` in the worker; byte buffers in `transfer` move there without a copy. */
-function call(op, args = {}, transfer = []) {
+/** Posts `op` to the worker; byte buffers in `transfer` move there without a copy. */
+function send(op, args = {}, transfer = []) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     if (workerFailure) return reject(workerFailure);
     pending.set(id, { resolve, reject });
     worker.postMessage({ id, op, args }, transfer);
   });
+}
+
+// Cancelling: wasm in the worker cannot be interrupted mid-call, so Cancel ends the worker at
+// once and starts a fresh one that loads the same bundle and re-reads the same recording
+// (kept as a way to read it again, not as a second copy of its bytes).
+let restarting = null;
+const CANCELLED = () => Object.assign(new Error('Cancelled.'), { code: 'cancelled' });
+
+/** Shows the Cancel button `id` while `run` is in progress. */
+async function whileCancellable(id, run) {
+  $(id).hidden = false;
+  try {
+    return await run();
+  } finally {
+    $(id).hidden = true;
+  }
+}
+
+/** Runs `op` in the worker, after any restart a cancellation started. */
+async function call(op, args = {}, transfer = []) {
+  if (restarting) await restarting;
+  return send(op, args, transfer);
+}
+
+async function restartWorker() {
+  spawnWorker();
+  await send('start');
+  if (state.bundleUrl) await send('loadModel', { url: state.bundleUrl });
+  if (state.fmriInput) {
+    const { read, name, options } = state.fmriInput;
+    const bytes = await read();
+    await send('readFmri', { bytes, name, options }, [bytes]);
+  }
+}
+
+/** Ends every run in progress now; the page stays usable while a new worker starts. */
+function cancelRuns() {
+  worker.terminate();
+  for (const { reject } of pending.values()) reject(CANCELLED());
+  pending.clear();
+  onProgress = () => {};
+  document.body.dataset.engine = 'restarting';
+  restarting = restartWorker()
+    .then(() => { document.body.dataset.engine = 'ready'; })
+    .catch((err) => failWorker(err.message ?? String(err)))
+    .finally(() => { restarting = null; });
 }
 
 async function startDevice() {
@@ -99,6 +154,7 @@ async function loadModel() {
     onProgress = (p) => show('bundle-name', `loading ${p.file} (${p.index + 1} of ${p.count})…`);
     const url = new URL(BUNDLE_URL, document.baseURI).href;
     const info = await call('loadModel', { url });
+    state.bundleUrl = url;
     state.modelReady = true;
     show('bundle-name', info.name);
     show('bundle-voxels', `${grouped(info.voxels)} voxels`);
@@ -124,8 +180,11 @@ async function loadModel() {
   }
 }
 
-async function readIntoWorker(bytes, name, options) {
-  return call('readFmri', { bytes, name, options }, [bytes]);
+async function readIntoWorker(read, name, options) {
+  const bytes = await read();
+  const handle = await call('readFmri', { bytes, name, options }, [bytes]);
+  state.fmriInput = { read, name, options };
+  return handle;
 }
 
 function setFmri(handle, truth = null, stimulusIds = null) {
@@ -167,7 +226,7 @@ async function loadFmri() {
   $('fmri-error').hidden = true;
   $('fmri-summary').hidden = true;
   try {
-    setFmri(await readIntoWorker(await file.arrayBuffer(), file.name, options));
+    setFmri(await readIntoWorker(() => file.arrayBuffer(), file.name, options));
   } catch (err) {
     showError('fmri-error', err);
   }
@@ -176,13 +235,12 @@ async function loadFmri() {
 async function useSample() {
   $('fmri-error').hidden = true;
   try {
-    const [bytes, truth, stimulusIds, candidates] = await Promise.all([
-      fetchBytes(SAMPLE.fmri),
+    const [truth, stimulusIds, candidates] = await Promise.all([
       fetchJson(SAMPLE.labels),
       fetchJson(SAMPLE.stimulusIds),
       fetchJson(SAMPLE.candidates),
     ]);
-    const handle = await readIntoWorker(bytes, 'sub-01-test-fmri.npy', {});
+    const handle = await readIntoWorker(() => fetchBytes(SAMPLE.fmri), 'sub-01-test-fmri.npy', {});
     setFmri(handle, truth, stimulusIds);
     $('labels').value = candidates.join('\n');
   } catch (err) {
@@ -314,13 +372,13 @@ async function decode() {
   try {
     // With the sample, the truth is known and every true label must be a candidate.
     const truth = state.truth && state.truth.every((t) => labels.includes(t)) ? state.truth : null;
-    const { ranked, evaluation } = await call('decode', { labels, topK: 5, truth });
+    const { ranked, evaluation } = await whileCancellable('decode-cancel', () => call('decode', { labels, topK: 5, truth }));
     renderResults(ranked, evaluation);
     show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     document.body.dataset.decoded = 'true';
   } catch (err) {
-    show('decode-status', '');
-    showError('decode-error', err);
+    show('decode-status', err.code === 'cancelled' ? 'cancelled' : '');
+    if (err.code !== 'cancelled') showError('decode-error', err);
   } finally {
     $('decode-button').disabled = false;
   }
@@ -368,7 +426,7 @@ async function identify() {
     // With the sample, trial i saw candidate i.
     const truthKnown = Boolean($('candidate-images').files.length === 0 && state.stimulusIds);
     const labels = candidateLabels();
-    const { ranked, evaluation } = await call('identify', {
+    const { ranked, evaluation } = await whileCancellable('identify-cancel', () => call('identify', {
       images: candidates.map((c) => c.bytes.buffer),
       names: candidates.map((c) => c.name),
       topK: 5,
@@ -376,7 +434,7 @@ async function identify() {
       // The truth's categories let the evaluation add category decoding and the ceilings.
       ...(truthKnown && state.truth.every((t) => labels.includes(t))
         ? { truth: state.truth, labels } : {}),
-    });
+    }));
     const body = $('identify-results').querySelector('tbody');
     body.replaceChildren();
     const ranks = evaluation?.perTrial?.imageRank;
@@ -406,8 +464,8 @@ async function identify() {
     show('identify-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     document.body.dataset.identified = 'true';
   } catch (err) {
-    show('identify-status', '');
-    showError('identify-error', err);
+    show('identify-status', err.code === 'cancelled' ? 'cancelled' : '');
+    if (err.code !== 'cancelled') showError('identify-error', err);
   } finally {
     $('identify-button').disabled = false;
   }
@@ -542,14 +600,15 @@ async function reconstruct() {
     }
   };
   try {
-    const result = await call('reconstruct', { trials, steps, seed, strength, lowLevel });
+    const result = await whileCancellable('reconstruct-cancel',
+      () => call('reconstruct', { trials, steps, seed, strength, lowLevel }));
     result.images.forEach((pixels, i) => draw(cells.reconstruction[i], pixels, size));
     const seconds = (result.milliseconds / 1000).toFixed(2);
     show('reconstruct-status', `done: ${trials.length} trials, ${result.steps} steps, seed ${seed}, in ${seconds} s on ${document.body.dataset.backend}`);
     document.body.dataset.reconstructed = 'true';
   } catch (err) {
-    show('reconstruct-status', '');
-    showError('reconstruct-error', err);
+    show('reconstruct-status', err.code === 'cancelled' ? 'cancelled' : '');
+    if (err.code !== 'cancelled') showError('reconstruct-error', err);
   } finally {
     onProgress = () => {};
     $('reconstruct-button').disabled = false;
@@ -700,6 +759,9 @@ async function main() {
   $('identify-button').addEventListener('click', () => identify());
   $('reconstruct-button').addEventListener('click', () => reconstruct());
   $('brain-trial').addEventListener('change', () => showBrain());
+  for (const id of ['decode-cancel', 'identify-cancel', 'reconstruct-cancel']) {
+    $(id).addEventListener('click', () => cancelRuns());
+  }
   $('brain-canvas').addEventListener('mousemove', hoverBrain);
   await startDevice();
   document.body.dataset.ready = 'true';

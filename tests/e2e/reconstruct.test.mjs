@@ -177,3 +177,41 @@ test('the demo page reconstructs the sample recording step by step', async () =>
     demo.server.close();
   }
 });
+
+// Cancel ends a long run at once (the worker is replaced, since wasm cannot be interrupted
+// mid-call) and the page keeps working: a fresh worker with the same model and recording
+// reconstructs again.
+test('Cancel stops a long reconstruction within a second and the page still works', async () => {
+  const demo = await serveSite();
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors, requests } = await openPage(browser, demo.url);
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
+    await page.click('#use-sample');
+    await page.waitForSelector('#fmri-summary:not([hidden])');
+    await page.fill('#reconstruct-trials', '1-50');
+    await page.click('#reconstruct-button');
+    await page.waitForSelector('#reconstruct-grid canvas[data-step="1"]', { timeout: 120_000 });
+    assert.equal(await page.isVisible('#reconstruct-cancel'), true);
+    const started = Date.now();
+    await page.click('#reconstruct-cancel');
+    await page.waitForFunction(() => document.getElementById('reconstruct-status').textContent === 'cancelled');
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`cancelled a 50-trial reconstruction in ${seconds.toFixed(2)} s`);
+    assert.ok(seconds < 1, `cancelled in ${seconds} s`);
+    assert.equal(await page.isVisible('#reconstruct-cancel'), false);
+    assert.equal(await page.getAttribute('body', 'data-reconstructed'), null, 'the cancelled run never finished');
+    assert.equal(await page.isVisible('#reconstruct-error'), false);
+
+    await page.fill('#reconstruct-trials', '1-2');
+    await page.click('#reconstruct-button');
+    await page.waitForSelector('body[data-reconstructed="true"]', { timeout: 300_000 });
+    assert.match(await page.textContent('#reconstruct-status'), /^done: 2 trials, 4 steps/);
+    assert.equal(await page.getAttribute('body', 'data-engine'), 'ready');
+    assert.deepEqual(errors, []);
+    assertNothingLeft(assert, requests, demo.url);
+  } finally {
+    await browser.close();
+    demo.server.close();
+  }
+});
