@@ -207,6 +207,7 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   if (state.modelReady) showBrain();
   $('reconstruct-grid').hidden = true;
   $('identify-results').hidden = true;
+  $('identify-matrix').hidden = true;
   $('identify-metrics').hidden = true;
   $('decode-results').hidden = true;
   $('decode-metrics').hidden = true;
@@ -426,7 +427,7 @@ async function identify() {
     // With the sample, trial i saw candidate i.
     const truthKnown = Boolean($('candidate-images').files.length === 0 && state.stimulusIds);
     const labels = candidateLabels();
-    const { ranked, evaluation } = await whileCancellable('identify-cancel', () => call('identify', {
+    const { ranked, evaluation, similarity } = await whileCancellable('identify-cancel', () => call('identify', {
       images: candidates.map((c) => c.bytes.buffer),
       names: candidates.map((c) => c.name),
       topK: 5,
@@ -461,6 +462,7 @@ async function identify() {
       renderMetrics('identify-metrics', evaluation, ['image_top1', 'image_to_fmri_top1', 'image_nway', 'image_two_way']);
       document.body.dataset.evaluated = 'true';
     }
+    drawMatrix(similarity, ranked.length, candidates, truthKnown);
     show('identify-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     document.body.dataset.identified = 'true';
   } catch (err) {
@@ -469,6 +471,56 @@ async function identify() {
   } finally {
     $('identify-button').disabled = false;
   }
+}
+
+// The trials × candidates matrix: each cell the cosine similarity of a trial's predicted image
+// embedding and a candidate's, scaled per trial (row) so each row's best match is brightest;
+// the seen image of each trial is outlined when known.
+const matrix = { similarity: null, trials: 0, names: [], truthKnown: false };
+
+function drawMatrix(similarity, trials, candidates, truthKnown) {
+  Object.assign(matrix, { similarity, trials, names: candidates.map((c) => c.name), truthKnown });
+  const n = candidates.length;
+  const canvas = $('matrix-canvas');
+  const cell = Math.max(2, Math.floor(400 / Math.max(n, trials)));
+  canvas.width = n * cell;
+  canvas.height = trials * cell;
+  const ctx = canvas.getContext('2d');
+  for (let t = 0; t < trials; t += 1) {
+    const row = similarity.subarray(t * n, (t + 1) * n);
+    const lo = Math.min(...row);
+    const hi = Math.max(...row);
+    for (let c = 0; c < n; c += 1) {
+      // Cubed, so the few close matches stand out from the many middling ones.
+      const v = hi > lo ? (row[c] - lo) / (hi - lo) : 0;
+      const shade = Math.round(255 * v ** 3);
+      ctx.fillStyle = `rgb(${Math.round(shade * 0.35)},${Math.round(shade * 0.55)},${shade})`;
+      ctx.fillRect(c * cell, t * cell, cell, cell);
+    }
+  }
+  if (truthKnown) {
+    // A thin outline inside the cell, so its own brightness still shows.
+    ctx.strokeStyle = '#ffb000';
+    ctx.lineWidth = 1;
+    for (let t = 0; t < Math.min(trials, n); t += 1) ctx.strokeRect(t * cell + 0.5, t * cell + 0.5, cell - 1, cell - 1);
+  }
+  matrix.cell = cell;
+  $('matrix-caption').textContent = `${trials} trials (rows) × ${n} candidates (columns); each row ` +
+    'scaled from its least to its most similar candidate (brighter: more similar)' +
+    (truthKnown ? '; the seen image outlined in amber.' : '.');
+  $('identify-matrix').hidden = false;
+}
+
+function hoverMatrix(event) {
+  if (!matrix.similarity) return;
+  const canvas = $('matrix-canvas');
+  const rect = canvas.getBoundingClientRect();
+  const c = Math.floor(((event.clientX - rect.left) * canvas.width) / rect.width / matrix.cell);
+  const t = Math.floor(((event.clientY - rect.top) * canvas.height) / rect.height / matrix.cell);
+  const n = matrix.names.length;
+  if (c < 0 || c >= n || t < 0 || t >= matrix.trials) return;
+  $('matrix-hover').textContent = `trial ${t + 1} × ${matrix.names[c]}: similarity ` +
+    `${matrix.similarity[t * n + c].toFixed(3)}${matrix.truthKnown && c === t ? ' (the seen image)' : ''}`;
 }
 
 /** Offers the decoder's step counts and the low-level start, or says there is no decoder. */
@@ -763,6 +815,7 @@ async function main() {
     $(id).addEventListener('click', () => cancelRuns());
   }
   $('brain-canvas').addEventListener('mousemove', hoverBrain);
+  $('matrix-canvas').addEventListener('mousemove', hoverMatrix);
   await startDevice();
   document.body.dataset.ready = 'true';
   await loadModel();

@@ -66,7 +66,11 @@ const ops = {
   async identify({ images, names, topK, candidateOfTrial, truth, labels }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
     const embeddings = await decoder.embedImages(images.map((b) => new Uint8Array(b)), names);
-    const ranked = await decoder.retrieve(fmri, embeddings, { space: 'image', topK });
+    // Every candidate's similarity, for the trials × candidates matrix; the lists keep topK.
+    const all = await decoder.retrieve(fmri, embeddings, { space: 'image', topK: images.length });
+    const similarity = new Float32Array(all.length * images.length);
+    all.forEach((row, trial) => row.forEach((r) => { similarity[trial * images.length + r.index] = r.similarity; }));
+    const ranked = all.map((row) => row.slice(0, topK));
     let evaluation = null;
     if (candidateOfTrial) {
       const dim = embeddings.length / images.length;
@@ -76,7 +80,7 @@ const ops = {
         imageEmbeddings: perTrial, ...(truth ? { labels: truth, candidates: labels } : {}),
       });
     }
-    return { ranked, evaluation };
+    return { ranked, evaluation, similarity };
   },
 
   // Reconstructs the requested trials, posting every step's decoded estimate as progress;

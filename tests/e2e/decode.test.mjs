@@ -95,7 +95,28 @@ for (const webgpu of [false, true]) {
       await page.click('#identify-button');
       await page.waitForSelector('body[data-evaluated="true"]', { timeout: 300_000 });
       assert.equal(await page.locator('#identify-results tbody tr').count(), 50);
+      // The trials × candidates matrix: 50 × 50 cells, the seen image of each trial outlined,
+      // and a cell's readout is that pair's similarity.
+      assert.equal(await page.isVisible('#matrix-canvas'), true);
+      const size = await page.$eval('#matrix-canvas', (c) => [c.width, c.height]);
+      assert.equal(size[0], size[1]);
+      assert.equal(size[0] % 50, 0);
+      const box = await page.locator('#matrix-canvas').boundingBox();
+      await page.locator('#matrix-canvas').hover({ position: { x: box.width * 6.5 / 50, y: box.height * 6.5 / 50 } });
+      assert.match(await page.textContent('#matrix-hover'), /^trial 7 × [^:]+\.png: similarity -?[0-9]\.[0-9]{3} \(the seen image\)$/);
+      await page.locator('#matrix-canvas').hover({ position: { x: box.width * 9.5 / 50, y: box.height * 6.5 / 50 } });
+      assert.match(await page.textContent('#matrix-hover'), /^trial 7 × [^:]+\.png: similarity -?[0-9]\.[0-9]{3}$/);
       const evaluation = JSON.parse(await page.textContent('#evaluation-json'));
+      // A row's brightest cell is its best match: on the diagonal exactly for the trials the
+      // library ranks the seen image first.
+      const brightestOnDiagonal = await page.$eval('#matrix-canvas', (canvas) => {
+        const cell = canvas.width / 50;
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const blue = (t, c) => data[(Math.floor((t + 0.5) * cell) * canvas.width + Math.floor((c + 0.5) * cell)) * 4 + 2];
+        return Array.from({ length: 50 }, (_, t) => Array.from({ length: 50 }, (_, c) => blue(t, c))
+          .every((v, c) => c === t || v < blue(t, t)));
+      });
+      assert.deepEqual(brightestOnDiagonal, evaluation.perTrial.imageRank.map((rank) => rank === 0));
       t.diagnostic(`identification: ${await page.textContent('#identify-metrics tbody')}`);
       t.diagnostic(`largest margin difference from brainclip eval: ${marginGap(evaluation, NATIVE).toExponential(2)}`);
       if (webgpu) assertAgreesWithinRounding(evaluation, NATIVE);
