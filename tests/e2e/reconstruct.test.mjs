@@ -170,6 +170,28 @@ test('the demo page reconstructs the sample recording step by step', async () =>
       if (!d.label.startsWith('low-level')) assert.equal(d.step, String(steps), `${d.label}: the last step`);
     }
     assert.match(status, new RegExp(`^done: 4 trials, ${steps} steps, seed 0, in [0-9.]+ s on cpu$`));
+
+    // What the page drew is the library's output for the same request, exactly (CPU): the
+    // npm package run in the page beside the worker, on the same bundle and recording.
+    const strength = Number(await page.inputValue('#reconstruct-strength'));
+    const largestDifference = await page.evaluate(async ({ trials, steps, strength }) => {
+      const { default: init, readFmri, loadBundle, loadDecoder } = await import('./pkg/brainclip.js');
+      await init();
+      const decoder = await loadDecoder(await loadBundle(new URL('models/demo/', document.baseURI).href), 'cpu');
+      const bytes = new Uint8Array(await (await fetch('samples/sub-01-test-fmri.npy')).arrayBuffer());
+      const fmri = await readFmri(bytes, 'sub-01-test-fmri.npy', {});
+      const sampled = await decoder.reconstruct(fmri, { trials, steps, seed: 0, strength });
+      const blurry = await decoder.reconstructLowLevel(fmri, { trials });
+      const drawn = (label) => [...document.querySelectorAll('#reconstruct-grid canvas')]
+        .filter((c) => c.getAttribute('aria-label').startsWith(label))
+        .map((c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+      const largest = (a, b) => a.reduce((m, images, i) => Math.max(m, ...images.map((v, k) => Math.abs(v - b[i][k]))), 0);
+      return {
+        reconstruction: largest(drawn('reconstruction'), sampled.images),
+        lowLevel: largest(drawn('low-level'), blurry.images),
+      };
+    }, { trials: [0, 1, 2, 9], steps, strength });
+    assert.deepEqual(largestDifference, { reconstruction: 0, lowLevel: 0 });
     assert.deepEqual(errors, []);
     assertNothingLeft(assert, requests, demo.url);
   } finally {
