@@ -640,10 +640,14 @@ async function reconstruct() {
   $('reconstruct-grid').hidden = false;
   $('reconstruct-button').disabled = true;
   show('reconstruct-status', `reconstructing ${trials.length} trials…`);
+  show('reconstruct-timing', '');
+  // When each step's estimate reached the page (ms since the worker began the run).
+  const stepTimes = [];
   onProgress = (p) => {
     if (p.kind === 'low-level') {
       p.images.forEach((pixels, i) => draw(cells.lowLevel[i], pixels, size));
     } else if (p.kind === 'step') {
+      stepTimes.push(p.milliseconds);
       p.images.forEach((pixels, i) => {
         draw(cells.reconstruction[i], pixels, size);
         cells.reconstruction[i].dataset.step = String(p.step);
@@ -657,6 +661,9 @@ async function reconstruct() {
     result.images.forEach((pixels, i) => draw(cells.reconstruction[i], pixels, size));
     const seconds = (result.milliseconds / 1000).toFixed(2);
     show('reconstruct-status', `done: ${trials.length} trials, ${result.steps} steps, seed ${seed}, in ${seconds} s on ${document.body.dataset.backend}`);
+    const each = stepTimes.map((t, i) => `${i + 1}: ${Math.round(t - (i ? stepTimes[i - 1] : 0))} ms`);
+    show('reconstruct-timing', `Time per step, its preview drawn included (the first also ` +
+      `reads the low-level image): ${each.join(' · ')}.`);
     document.body.dataset.reconstructed = 'true';
   } catch (err) {
     show('reconstruct-status', err.code === 'cancelled' ? 'cancelled' : '');

@@ -93,7 +93,9 @@ const ops = {
     const result = await decoder.reconstruct(fmri, {
       // Always explicit: "from noise" (1) must not fall back to the head's own default.
       trials, steps, seed, strength,
-      onStep: (step, total, images) => postMessage({ progress: { kind: 'step', step, total, images } }),
+      onStep: (step, total, images) => postMessage({
+        progress: { kind: 'step', step, total, images, milliseconds: performance.now() - started },
+      }),
     });
     return { ...result, lowLevel: blurry?.images ?? null, milliseconds: performance.now() - started };
   },

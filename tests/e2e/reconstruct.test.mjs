@@ -170,6 +170,9 @@ test('the demo page reconstructs the sample recording step by step', async () =>
       if (!d.label.startsWith('low-level')) assert.equal(d.step, String(steps), `${d.label}: the last step`);
     }
     assert.match(status, new RegExp(`^done: 4 trials, ${steps} steps, seed 0, in [0-9.]+ s on cpu$`));
+    const timing = await page.textContent('#reconstruct-timing');
+    console.log(`demo page, ${timing}`);
+    assert.equal(timing.match(/[0-9]+: [0-9]+ ms/g)?.length, steps, timing);
 
     // What the page drew is the library's output for the same request, exactly (CPU): the
     // npm package run in the page beside the worker, on the same bundle and recording.
