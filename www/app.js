@@ -90,6 +90,7 @@ function send(op, args = {}, transfer = []) {
 // once and starts a fresh one that loads the same bundle and re-reads the same recording
 // (kept as a way to read it again, not as a second copy of its bytes).
 let restarting = null;
+let restarts = 0;
 const CANCELLED = () => Object.assign(new Error('Cancelled.'), { code: 'cancelled' });
 
 /** Shows the Cancel button `id` while `run` is in progress. */
@@ -104,7 +105,11 @@ async function whileCancellable(id, run) {
 
 /** Runs `op` in the worker, after any restart a cancellation started. */
 async function call(op, args = {}, transfer = []) {
-  if (restarting) await restarting;
+  const asked = restarts;
+  // A Cancel during a restart starts another; wait for the latest.
+  while (restarting) await restarting;
+  // A Cancel while this call waited cancels it too.
+  if (restarts !== asked) throw CANCELLED();
   return send(op, args, transfer);
 }
 
@@ -126,10 +131,14 @@ function cancelRuns() {
   pending.clear();
   onProgress = () => {};
   document.body.dataset.engine = 'restarting';
+  restarts += 1;
+  const restart = restarts;
+  const latest = () => restart === restarts;
   restarting = restartWorker()
-    .then(() => { document.body.dataset.engine = 'ready'; })
-    .catch((err) => failWorker(err.message ?? String(err)))
-    .finally(() => { restarting = null; });
+    .then(() => { if (latest()) document.body.dataset.engine = 'ready'; })
+    // A restart cut short by a later Cancel is superseded, not a failure.
+    .catch((err) => { if (err.code !== 'cancelled') failWorker(err.message ?? String(err)); })
+    .finally(() => { if (latest()) restarting = null; });
 }
 
 async function startDevice() {

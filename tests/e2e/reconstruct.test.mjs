@@ -228,6 +228,12 @@ test('Cancel stops a long reconstruction within a second and the page still work
     assert.equal(await page.getAttribute('body', 'data-reconstructed'), null, 'the cancelled run never finished');
     assert.equal(await page.isVisible('#reconstruct-error'), false);
 
+    // A second run started while the worker restarts, cancelled at once, is no failure either.
+    await page.click('#reconstruct-button');
+    await page.click('#reconstruct-cancel');
+    await page.waitForFunction(() => document.getElementById('reconstruct-status').textContent === 'cancelled');
+    assert.equal(await page.isVisible('#device-error'), false);
+
     await page.fill('#reconstruct-trials', '1-2');
     await page.click('#reconstruct-button');
     await page.waitForSelector('body[data-reconstructed="true"]', { timeout: 300_000 });
