@@ -382,9 +382,10 @@ async function decode() {
   try {
     // With the sample, the truth is known and every true label must be a candidate.
     const truth = state.truth && state.truth.every((t) => labels.includes(t)) ? state.truth : null;
-    const { ranked, evaluation } = await whileCancellable('decode-cancel', () => call('decode', { labels, topK: 5, truth }));
+    const { ranked, evaluation, reused } = await whileCancellable('decode-cancel', () => call('decode', { labels, topK: 5, truth }));
     renderResults(ranked, evaluation);
-    show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+      (reused ? ' (the labels\' embeddings reused)' : ''));
     document.body.dataset.decoded = 'true';
   } catch (err) {
     show('decode-status', err.code === 'cancelled' ? 'cancelled' : '');
@@ -436,7 +437,7 @@ async function identify() {
     // With the sample, trial i saw candidate i.
     const truthKnown = Boolean($('candidate-images').files.length === 0 && state.stimulusIds);
     const labels = candidateLabels();
-    const { ranked, evaluation, similarity } = await whileCancellable('identify-cancel', () => call('identify', {
+    const { ranked, evaluation, similarity, reused } = await whileCancellable('identify-cancel', () => call('identify', {
       images: candidates.map((c) => c.bytes.buffer),
       names: candidates.map((c) => c.name),
       topK: 5,
@@ -472,7 +473,8 @@ async function identify() {
       document.body.dataset.evaluated = 'true';
     }
     drawMatrix(similarity, ranked.length, candidates, truthKnown);
-    show('identify-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    show('identify-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+      (reused ? ' (the images\' embeddings reused)' : ''));
     document.body.dataset.identified = 'true';
   } catch (err) {
     show('identify-status', err.code === 'cancelled' ? 'cancelled' : '');

@@ -9,6 +9,33 @@ import init, {
 let decoder = null;
 let fmri = null;
 
+// Embeddings that depend only on the model and their input are computed once per model:
+// the candidate labels' (CLIP text) and the candidate images' (CLIP image).
+const cache = { labels: new Map(), images: new Map() };
+
+async function labelEmbeddings(labels) {
+  const key = JSON.stringify(labels);
+  const reused = cache.labels.has(key);
+  if (!reused) cache.labels.set(key, await decoder.embedLabels(labels, {}));
+  return { embeddings: cache.labels.get(key), reused };
+}
+
+/** A key for image files: their names and a hash of every byte (FNV-1a). */
+function imagesKey(images, names) {
+  let hash = 0x811c9dc5;
+  for (const buffer of images) {
+    for (const byte of new Uint8Array(buffer)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+  return `${names.join('\u0000')}#${images.length}#${hash}`;
+}
+
+async function imageEmbeddings(images, names) {
+  const key = imagesKey(images, names);
+  const reused = cache.images.has(key);
+  if (!reused) cache.images.set(key, await decoder.embedImages(images.map((b) => new Uint8Array(b)), names));
+  return { embeddings: cache.images.get(key), reused };
+}
+
 const summary = (handle) => ({
   trials: handle.trials, voxels: handle.voxels, dtype: handle.dtype, source: handle.source,
 });
@@ -31,6 +58,8 @@ const ops = {
       const info = bundle.info();
       decoder?.free();
       decoder = await loadDecoder(bundle, 'auto');
+      cache.labels.clear();
+      cache.images.clear();
       return { ...info, decoder: decoder.info(), sheet: bundle.voxelSheet() };
     } finally {
       bundle.free();
@@ -54,18 +83,19 @@ const ops = {
   // (the library's evaluation: the same numbers as `brainclip eval`).
   async decode({ labels, topK, truth }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
-    const ranked = await decoder.decodeCategories(fmri, labels, { topK });
+    const { embeddings, reused } = await labelEmbeddings(labels);
+    const ranked = await decoder.decodeCategories(fmri, labels, { topK, labelEmbeddings: embeddings });
     const evaluation = truth
-      ? await decoder.evaluate(fmri, { labels: truth, candidates: labels })
+      ? await decoder.evaluate(fmri, { labels: truth, candidates: labels, labelEmbeddings: embeddings })
       : null;
-    return { ranked, evaluation };
+    return { ranked, evaluation, reused };
   },
 
   // Ranks candidate images for every trial. When candidate i is what trial i saw, the
   // identification is scored too, together with category decoding when labels are known.
   async identify({ images, names, topK, candidateOfTrial, truth, labels }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
-    const embeddings = await decoder.embedImages(images.map((b) => new Uint8Array(b)), names);
+    const { embeddings, reused } = await imageEmbeddings(images, names);
     // Every candidate's similarity, for the trials × candidates matrix; the lists keep topK.
     const all = await decoder.retrieve(fmri, embeddings, { space: 'image', topK: images.length });
     const similarity = new Float32Array(all.length * images.length);
@@ -76,11 +106,12 @@ const ops = {
       const dim = embeddings.length / images.length;
       const perTrial = new Float32Array(candidateOfTrial.length * dim);
       candidateOfTrial.forEach((c, t) => perTrial.set(embeddings.subarray(c * dim, (c + 1) * dim), t * dim));
-      evaluation = await decoder.evaluate(fmri, {
-        imageEmbeddings: perTrial, ...(truth ? { labels: truth, candidates: labels } : {}),
-      });
+      const categories = truth
+        ? { labels: truth, candidates: labels, labelEmbeddings: (await labelEmbeddings(labels)).embeddings }
+        : {};
+      evaluation = await decoder.evaluate(fmri, { imageEmbeddings: perTrial, ...categories });
     }
-    return { ranked, evaluation, similarity };
+    return { ranked, evaluation, similarity, reused };
   },
 
   // Reconstructs the requested trials, posting every step's decoded estimate as progress;

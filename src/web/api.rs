@@ -377,6 +377,13 @@ pub struct DecoderHandle {
     decoder: Rc<Decoder>,
 }
 
+/// Options of `embedLabels`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsEmbedLabelsOptions {
+    templates: Vec<String>,
+}
+
 /// Options of `decodeCategories`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -613,6 +620,32 @@ impl DecoderHandle {
             )?;
             set("text", js_sys::Float32Array::from(out.text.values()).into())?;
             Ok(result.into())
+        })
+    }
+
+    /// CLIP text embeddings of `labels` as decoding uses them (`options`: `{ templates }`,
+    /// default "an image of a {}."): a Float32Array `[labels, textDim]`, row-major, for
+    /// callers that decode or evaluate against the same labels repeatedly
+    /// (`labelEmbeddings`).
+    #[wasm_bindgen(js_name = embedLabels)]
+    pub fn embed_labels(&self, labels: Vec<String>, options: JsValue) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            let clip = decoder
+                .clip
+                .as_ref()
+                .ok_or_else(|| Error::InvalidConfig {
+                    what: "embedLabels".into(),
+                    reason: "this bundle has no CLIP text tower to embed labels".into(),
+                })
+                .map_err(to_js_error)?;
+            let embeddings =
+                tasks::embed_labels(&decoder.device, clip, &labels, &options.templates)
+                    .await
+                    .map_err(to_js_error)?;
+            Ok(js_sys::Float32Array::from(embeddings.values()).into())
         })
     }
 

@@ -122,6 +122,19 @@ for (const webgpu of [false, true]) {
       if (webgpu) assertAgreesWithinRounding(evaluation, NATIVE);
       else assertEqualsNative(evaluation, NATIVE);
 
+      // Run again (on one backend; caching is the page's): the labels' and images' embeddings
+      // are reused, and nothing moves.
+      if (!webgpu) {
+        const statusSays = (id, pattern) => page.waitForFunction(
+          ([id, source]) => new RegExp(source).test(document.getElementById(id).textContent),
+          [id, pattern.source], { timeout: 300_000 });
+        await page.click('#decode-button');
+        await statusSays('decode-status', /^done in [0-9.]+ s \(the labels' embeddings reused\)$/);
+        await page.click('#identify-button');
+        await statusSays('identify-status', /^done in [0-9.]+ s \(the images' embeddings reused\)$/);
+        assert.deepEqual(JSON.parse(await page.textContent('#evaluation-json')), evaluation);
+      }
+
       assertNothingLeft(assert, requests, site.url);
       assert.deepEqual(errors, []);
     } finally {
