@@ -160,9 +160,19 @@ const fetchBytes = async (url) => (await fetchOk(url)).arrayBuffer();
 
 async function loadModel() {
   try {
-    onProgress = (p) => show('bundle-name', `loading ${p.file} (${p.index + 1} of ${p.count})…`);
+    const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
+    onProgress = (p) => {
+      const of = p.total ? ` of ${megabytes(p.total)}` : '';
+      show('bundle-name', `loading ${p.file} (${p.index + 1} of ${p.count}): ` +
+        `${megabytes(p.loaded)}${of} MB; ${megabytes(p.bundleLoaded)} MB in all…`);
+      $('bundle-progress').hidden = false;
+      $('bundle-progress').max = p.count;
+      $('bundle-progress').value = p.index + (p.total ? p.loaded / p.total : 0);
+    };
     const url = new URL(BUNDLE_URL, document.baseURI).href;
     const info = await call('loadModel', { url });
+    onProgress = () => {};
+    $('bundle-progress').hidden = true;
     state.bundleUrl = url;
     state.modelReady = true;
     show('bundle-name', info.name);
@@ -183,6 +193,8 @@ async function loadModel() {
     $('use-sample').disabled = false;
     document.body.dataset.model = 'ready';
   } catch (err) {
+    onProgress = () => {};
+    $('bundle-progress').hidden = true;
     show('bundle-name', 'none');
     showError('bundle-error', err);
     document.body.dataset.model = 'error';

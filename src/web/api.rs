@@ -235,7 +235,12 @@ extern "C" {
     fn global_fetch(url: &str) -> js_sys::Promise;
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, Error> {
+/// Fetches `url`, reporting `(bytes so far, Content-Length if the server sent one)` as the
+/// body streams in, so a caller can show a progress bar in bytes.
+async fn fetch_bytes(
+    url: &str,
+    on_bytes: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, Error> {
     let failed = |reason: String| Error::Fetch {
         url: url.to_string(),
         reason,
@@ -253,13 +258,61 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, Error> {
             response.status_text()
         )));
     }
-    let buffer = response
-        .array_buffer()
-        .map_err(|err| failed(format!("{err:?}")))?;
-    let buffer = JsFuture::from(buffer)
-        .await
-        .map_err(|err| failed(format!("{err:?}")))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    // The stream API is reached through JS properties: it needs no extra web-sys features.
+    let get = |target: &JsValue, key: &str| js_sys::Reflect::get(target, &key.into());
+    let total = get(&response, "headers")
+        .ok()
+        .and_then(|headers| {
+            let lookup: js_sys::Function = get(&headers, "get").ok()?.dyn_into().ok()?;
+            lookup
+                .call1(&headers, &"content-length".into())
+                .ok()?
+                .as_string()
+        })
+        .and_then(|length| length.parse::<u64>().ok());
+    let body = get(&response, "body").unwrap_or(JsValue::NULL);
+    if body.is_null() || body.is_undefined() {
+        let buffer = response
+            .array_buffer()
+            .map_err(|err| failed(format!("{err:?}")))?;
+        let buffer = JsFuture::from(buffer)
+            .await
+            .map_err(|err| failed(format!("{err:?}")))?;
+        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+        on_bytes(bytes.len() as u64, total);
+        return Ok(bytes);
+    }
+    let reader = get(&body, "getReader")
+        .and_then(|f| f.dyn_into::<js_sys::Function>())
+        .and_then(|f| f.call0(&body))
+        .map_err(|err| failed(format!("cannot read the response body: {err:?}")))?;
+    let read: js_sys::Function = get(&reader, "read")
+        .and_then(|f| f.dyn_into())
+        .map_err(|err| failed(format!("cannot read the response body: {err:?}")))?;
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    loop {
+        let chunk = read
+            .call0(&reader)
+            .map_err(|err| failed(format!("{err:?}")))?;
+        let chunk = JsFuture::from(js_sys::Promise::from(chunk))
+            .await
+            .map_err(|err| failed(format!("{err:?}")))?;
+        if get(&chunk, "done")
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
+            break;
+        }
+        let value: js_sys::Uint8Array = get(&chunk, "value")
+            .and_then(|v| v.dyn_into())
+            .map_err(|err| failed(format!("unexpected body chunk: {err:?}")))?;
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+        on_bytes(bytes.len() as u64, total);
+    }
+    Ok(bytes)
 }
 
 /// A loaded, validated model bundle.
@@ -333,8 +386,10 @@ impl BundleHandle {
 }
 
 /// Fetches `manifest.json` and every file it names from `url_prefix` (e.g. `/models/demo/`),
-/// validating everything before returning. `on_progress({ file, index, count })` is called
-/// before each download.
+/// validating everything before returning. `on_progress({ file, index, count, loaded, total,
+/// bundleLoaded })` is called when each download starts (`loaded` 0), as its bytes arrive
+/// (at most every 256 KiB) and when it ends; `total` is the file's Content-Length (null when
+/// the server sends none) and `bundleLoaded` the bytes of every file so far.
 #[wasm_bindgen(js_name = loadBundle)]
 pub async fn load_bundle(
     url_prefix: String,
@@ -345,23 +400,45 @@ pub async fn load_bundle(
     } else {
         format!("{url_prefix}/")
     };
-    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"))
+    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), &mut |_, _| {})
         .await
         .map_err(to_js_error)?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
     let required = manifest.required_files();
-    let mut files = BTreeMap::new();
-    for (index, (file, _field)) in required.iter().enumerate() {
-        if let Some(callback) = &on_progress {
-            let progress = to_js(&serde_json::json!({
-                "file": file, "index": index, "count": required.len()
-            }))?;
+    let count = required.len();
+    let report = |file: &str, index: usize, loaded: u64, total: Option<u64>, before: u64| {
+        if let Some(callback) = &on_progress
+            && let Ok(progress) = to_js(&serde_json::json!({
+                "file": file, "index": index, "count": count, "loaded": loaded,
+                "total": total, "bundleLoaded": before + loaded,
+            }))
+        {
             // A throwing progress callback must not abort the load.
             let _ = callback.call1(&JsValue::NULL, &progress);
         }
-        let bytes = fetch_bytes(&format!("{prefix}{file}"))
-            .await
-            .map_err(to_js_error)?;
+    };
+    const EVERY: u64 = 256 * 1024;
+    let mut files = BTreeMap::new();
+    let mut before = 0u64;
+    for (index, (file, _field)) in required.iter().enumerate() {
+        report(file, index, 0, None, before);
+        let mut reported = 0u64;
+        let bytes = fetch_bytes(&format!("{prefix}{file}"), &mut |loaded, total| {
+            if loaded - reported >= EVERY {
+                reported = loaded;
+                report(file, index, loaded, total, before);
+            }
+        })
+        .await
+        .map_err(to_js_error)?;
+        report(
+            file,
+            index,
+            bytes.len() as u64,
+            Some(bytes.len() as u64),
+            before,
+        );
+        before += bytes.len() as u64;
         files.insert(file.clone(), bytes);
     }
     let bundle = Bundle::from_parts(manifest, files).map_err(to_js_error)?;

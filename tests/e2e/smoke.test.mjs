@@ -2,7 +2,7 @@
 // the CPU fallback (with a reason) when it does not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CONTENT_SECURITY_POLICY, startServer } from '../../tools/serve.mjs';
@@ -122,5 +122,46 @@ test('the site folder works from a sub-path of a plain static server', async () 
     await browser.close();
     server.close();
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+// Loading reports bytes as they arrive: for every file of the demo bundle a start at 0, then
+// growing counts, ending at its size on disk (its Content-Length), and the running total of
+// the bundle ending at the sum of the sizes. The page shows them while it loads.
+test('loadBundle reports every file\'s bytes as they arrive', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(browser, site.url);
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 120_000 });
+    const events = await page.evaluate(async () => {
+      const brainclip = await import('./pkg/brainclip.js');
+      await brainclip.default();
+      const seen = [];
+      const bundle = await brainclip.loadBundle(new URL('models/demo/', document.baseURI).href, (p) => seen.push(p));
+      bundle.free();
+      return seen;
+    });
+    const manifest = JSON.parse(readFileSync('site/models/demo/manifest.json', 'utf8'));
+    const files = [...new Set(events.map((e) => e.file))];
+    let sum = 0;
+    for (const file of files) {
+      const size = statSync(join('site/models/demo', file)).size;
+      sum += size;
+      const mine = events.filter((e) => e.file === file);
+      assert.equal(mine[0].loaded, 0, `${file} starts at 0`);
+      assert.ok(mine.every((e, i) => i === 0 || e.loaded >= mine[i - 1].loaded), `${file}: growing`);
+      assert.deepEqual([mine.at(-1).loaded, mine.at(-1).total], [size, size], file);
+      assert.ok(mine.every((e) => e.count === files.length));
+    }
+    const components = Object.values(manifest.components).map((c) => c.weights);
+    assert.ok(components.every((w) => files.includes(w)), 'every component file is reported');
+    assert.equal(events.at(-1).bundleLoaded, sum);
+    const clip = events.filter((e) => e.file === 'clip.safetensors');
+    const size = clip.at(-1).loaded;
+    assert.ok(clip.some((e) => e.loaded > 0 && e.loaded < size),
+      `the 6.8 MB CLIP reports part-way (${clip.map((e) => e.loaded).join(', ')})`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
   }
 });
