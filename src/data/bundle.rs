@@ -55,6 +55,17 @@ pub enum StoredDtype {
     F16,
 }
 
+impl StoredDtype {
+    /// F16 when a `--f16` flag is set, else F32.
+    pub fn half_if(f16: bool) -> Self {
+        if f16 {
+            StoredDtype::F16
+        } else {
+            StoredDtype::F32
+        }
+    }
+}
+
 /// One model of the bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Component {

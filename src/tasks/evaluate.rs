@@ -18,7 +18,7 @@ use crate::mapper::MappedEmbeddings;
 use crate::matrix::Matrix;
 use crate::metrics::{self, AttributeCeiling, Metric};
 use crate::sim::stimuli::Category;
-use crate::tasks::{Decoder, distinct_labels, embed_labels};
+use crate::tasks::{Decoder, distinct_labels};
 
 /// What to evaluate against. Embeddings are L2-normalised here, whatever the caller passed.
 #[derive(Debug, Clone)]
@@ -477,17 +477,9 @@ impl Decoder {
                     })
             })
             .collect::<Result<Vec<usize>>>()?;
-        let embeddings = match (&request.label_embeddings, &self.clip) {
-            (Some(m), _) => m.clone().unit_rows("label embeddings")?,
-            (None, Some(clip)) => {
-                embed_labels(&self.device, clip, &candidates, &request.templates).await?
-            }
-            (None, None) => {
-                return Err(Error::InvalidConfig {
-                    what: "category decoding".into(),
-                    reason: "this bundle has no CLIP text tower to embed labels; pass label embeddings instead".into(),
-                });
-            }
+        let embeddings = match &request.label_embeddings {
+            Some(m) => m.clone().unit_rows("label embeddings")?,
+            None => self.embed_labels(&candidates, &request.templates).await?,
         };
         if embeddings.rows() != candidates.len() {
             return Err(Error::ShapeMismatch {

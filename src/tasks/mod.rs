@@ -369,15 +369,21 @@ impl Decoder {
         templates: &[String],
         top_k: usize,
     ) -> Result<Vec<Vec<Ranked>>> {
+        let label_embeddings = self.embed_labels(labels, templates).await?;
+        self.decode_with_embeddings(fmri, labels, &label_embeddings, top_k)
+            .await
+    }
+
+    /// The labels' CLIP text embeddings as decoding and evaluation use them, through the
+    /// bundle's CLIP (see [`embed_labels`]).
+    pub async fn embed_labels(&self, labels: &[String], templates: &[String]) -> Result<Matrix> {
         let clip = self.clip.as_ref().ok_or_else(|| Error::InvalidConfig {
             what: "category decoding".into(),
             reason:
                 "this bundle has no CLIP text tower to embed labels; pass label embeddings instead"
                     .into(),
         })?;
-        let label_embeddings = embed_labels(&self.device, clip, labels, templates).await?;
-        self.decode_with_embeddings(fmri, labels, &label_embeddings, top_k)
-            .await
+        embed_labels(&self.device, clip, labels, templates).await
     }
 
     /// Category decoding against labels whose CLIP text embeddings the caller already has

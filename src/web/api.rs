@@ -710,18 +710,10 @@ impl DecoderHandle {
         let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
-            let clip = decoder
-                .clip
-                .as_ref()
-                .ok_or_else(|| Error::InvalidConfig {
-                    what: "embedLabels".into(),
-                    reason: "this bundle has no CLIP text tower to embed labels".into(),
-                })
+            let embeddings = decoder
+                .embed_labels(&labels, &options.templates)
+                .await
                 .map_err(to_js_error)?;
-            let embeddings =
-                tasks::embed_labels(&decoder.device, clip, &labels, &options.templates)
-                    .await
-                    .map_err(to_js_error)?;
             Ok(js_sys::Float32Array::from(embeddings.values()).into())
         })
     }

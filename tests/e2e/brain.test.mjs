@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../tools/serve.mjs';
-import { launch, openPage } from './browser.mjs';
+import { launch, openWithSample } from './browser.mjs';
 
 /** Counts of clearly red and clearly blue pixels on the brain canvas, and a fingerprint. */
 async function canvasSummary(page) {
@@ -27,9 +27,7 @@ async function canvasSummary(page) {
 }
 
 async function openSample(browser, url) {
-  const opened = await openPage(browser, url);
-  await opened.page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
-  await opened.page.click('#use-sample');
+  const opened = await openWithSample(browser, url);
   await opened.page.waitForSelector('body[data-brain="1"]', { timeout: 60_000 });
   return opened;
 }

@@ -40,6 +40,15 @@ export async function openPage(browser, url) {
   return { page, errors, requests };
 }
 
+/** Opens the demo page (`openPage`), waits for its model and loads the sample recording. */
+export async function openWithSample(browser, url) {
+  const opened = await openPage(browser, url);
+  await opened.page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
+  await opened.page.click('#use-sample');
+  await opened.page.waitForSelector('#fmri-summary:not([hidden])');
+  return opened;
+}
+
 /** Nothing the user loads may leave the page: every request stays on the site's origin and
  * none carries a body. */
 export function assertNothingLeft(assert, requests, siteUrl) {

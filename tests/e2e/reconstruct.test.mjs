@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../tools/serve.mjs';
-import { launch, openPage, assertNothingLeft, serveSite } from './browser.mjs';
+import { launch, openPage, openWithSample, assertNothingLeft, serveSite } from './browser.mjs';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'brainclip');
@@ -129,10 +129,7 @@ test('the demo page reconstructs the sample recording step by step', async () =>
   const demo = await serveSite();
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors, requests } = await openPage(browser, demo.url);
-    await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
-    await page.click('#use-sample');
-    await page.waitForSelector('#fmri-summary:not([hidden])');
+    const { page, errors, requests } = await openWithSample(browser, demo.url);
     await page.fill('#reconstruct-trials', '0-3');
     await page.click('#reconstruct-button');
     assert.match(await page.textContent('#reconstruct-error'), /trials 0-3: this recording has trials 1 to 50/);
@@ -210,10 +207,7 @@ test('Cancel stops a long reconstruction within a second and the page still work
   const demo = await serveSite();
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors, requests } = await openPage(browser, demo.url);
-    await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
-    await page.click('#use-sample');
-    await page.waitForSelector('#fmri-summary:not([hidden])');
+    const { page, errors, requests } = await openWithSample(browser, demo.url);
     await page.fill('#reconstruct-trials', '1-50');
     await page.click('#reconstruct-button');
     await page.waitForSelector('#reconstruct-grid canvas[data-step="1"]', { timeout: 120_000 });

@@ -119,11 +119,7 @@ pub fn train(args: TrainClipArgs) -> Result<serde_json::Value> {
         &mut |step, total| bar.step(step, total),
     )?;
     bar.finish();
-    let dtype = if args.f16 {
-        StoredDtype::F16
-    } else {
-        StoredDtype::F32
-    };
+    let dtype = StoredDtype::half_if(args.f16);
     write_bytes(
         &args.out.join("model.safetensors"),
         &outcome.clip.to_hf_safetensors(dtype)?,

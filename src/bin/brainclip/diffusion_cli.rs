@@ -86,11 +86,7 @@ pub fn train(args: TrainAutoencoderArgs) -> Result<serde_json::Value> {
         &mut |step, total| bar.step(step, total),
     )?;
     bar.finish();
-    let dtype = if args.f16 {
-        StoredDtype::F16
-    } else {
-        StoredDtype::F32
-    };
+    let dtype = StoredDtype::half_if(args.f16);
     let autoencoder = &outcome.autoencoder;
     write_bytes(
         &args.out.join(WEIGHTS_FILE),
@@ -213,11 +209,7 @@ impl DenoiserOptimisation {
     }
 
     fn dtype(&self) -> StoredDtype {
-        if self.f16 {
-            StoredDtype::F16
-        } else {
-            StoredDtype::F32
-        }
+        StoredDtype::half_if(self.f16)
     }
 }
 

@@ -163,11 +163,7 @@ pub fn add_decoder(args: AddDecoderArgs) -> Result<serde_json::Value> {
         &device,
     )?;
     let (denoiser, schedule) = read_denoiser(&args.denoiser)?;
-    let dtype = if args.f16 {
-        StoredDtype::F16
-    } else {
-        StoredDtype::F32
-    };
+    let dtype = StoredDtype::half_if(args.f16);
     let bundle = Bundle::load_dir(&args.bundle)?
         .with_component(
             "autoencoder",
@@ -245,13 +241,8 @@ pub fn train_low_level(args: TrainLowLevelArgs) -> Result<serde_json::Value> {
     use burn::tensor::{Tensor, TensorData};
     let bundle = Bundle::load_dir(&args.bundle)?;
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
-    let reconstructor = decoder
-        .reconstructor
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig {
-            what: "train-low-level".into(),
-            reason: "the bundle has no image decoder; run add-decoder first".into(),
-        })?;
+    // A head maps onto the decoder's latents: the bundle needs one (add-decoder).
+    let reconstructor = decoder.image_decoder()?;
     let fmri = decoder.normalized(&args.input.read(Some(decoder.mapper.config.voxels))?)?;
     let ids = crate::io::read_strings(&args.stimulus_ids)?;
     if ids.len() != fmri.trials() {
@@ -312,11 +303,7 @@ pub fn train_low_level(args: TrainLowLevelArgs) -> Result<serde_json::Value> {
     let x = Matrix::new(fmri.values().to_vec(), fmri.trials(), fmri.voxels())?;
     let fit = brainclip::train::low_level::fit_low_level(&x, &latents, &held_out)?;
     let low_level = LowLevel::from_ridge(config.clone(), &fit.solution)?;
-    let dtype = if args.f16 {
-        StoredDtype::F16
-    } else {
-        StoredDtype::F32
-    };
+    let dtype = StoredDtype::half_if(args.f16);
     let bundle = bundle.with_component(
         "low_level",
         Component {

@@ -49,11 +49,7 @@ pub fn add_voxel_sheet(args: AddVoxelSheetArgs) -> Result<serde_json::Value> {
             .map_err(|err| io_error(path, format!("not a list of {{ name, bounds }} ({err})")))?,
     };
     let sheet = VoxelSheet::new(VoxelSheetConfig { voxels, areas }, coordinates)?;
-    let dtype = if args.f16 {
-        StoredDtype::F16
-    } else {
-        StoredDtype::F32
-    };
+    let dtype = StoredDtype::half_if(args.f16);
     let bundle = bundle.with_component(
         "voxel_sheet",
         Component {

@@ -475,11 +475,7 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
                     ]
                 })
                 .unwrap_or_default(),
-            dtype: if args.f16 {
-                StoredDtype::F16
-            } else {
-                StoredDtype::F32
-            },
+            dtype: StoredDtype::half_if(args.f16),
         },
     )?;
     bundle.write_dir(&args.out)?;
