@@ -6,15 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Normalization;
 use crate::error::{Error, Result};
 
 pub use crate::data::weights::{
-    LoadOptions, TensorSpec, check_tensors, f32_safetensors, load_module, read_f32,
-    recast_safetensors,
+    LoadOptions, TensorSpec, check_tensors, dequantize_safetensors, f32_safetensors, load_module,
+    read_f32, recast_safetensors,
 };
 
 /// Value of `format` in every manifest.
@@ -53,6 +52,10 @@ pub enum StoredDtype {
     #[default]
     F32,
     F16,
+    /// Large matrices as int8 with one f32 scale per row (see
+    /// [`crate::data::weights::Q8_MIN_ENTRIES`]), everything else f16: a quarter of f32's
+    /// size for the voxel-wide layers that dominate a mapper.
+    Q8,
 }
 
 impl StoredDtype {
@@ -104,6 +107,27 @@ pub struct Manifest {
     /// Named label sets for category decoding (e.g. "test-categories").
     #[serde(default)]
     pub labels: BTreeMap<String, Vec<String>>,
+    pub components: BTreeMap<String, Component>,
+    /// In a bundle holding several subjects: the name of the one `voxels`, `normalization`
+    /// and `components` describe (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The other subjects: each shares the default's components except those it names
+    /// (its mapper, controls, low-level head, voxel sheet), which replace them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subjects: BTreeMap<String, SubjectEntry>,
+}
+
+/// One more subject in a bundle: what differs from the default subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubjectEntry {
+    pub voxels: usize,
+    pub normalization: NormalizationSpec,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub provenance: String,
+    /// Components replacing (or added to) the default subject's, by name.
     pub components: BTreeMap<String, Component>,
 }
 
@@ -172,7 +196,68 @@ impl Manifest {
         let manifest: Manifest = serde_json::from_value(value)
             .map_err(|err| manifest_error("(schema)", err.to_string()))?;
         manifest.validate()?;
+        if !manifest.subjects.is_empty() && manifest.subject.is_none() {
+            return Err(manifest_error(
+                "subject",
+                "missing: a bundle with 'subjects' names its default subject",
+            ));
+        }
+        for name in manifest.subjects.keys() {
+            manifest.for_subject(Some(name))?.validate()?;
+        }
         Ok(manifest)
+    }
+
+    /// Every subject the bundle holds, the default first (empty for a one-subject bundle
+    /// that does not name its subject).
+    pub fn subject_names(&self) -> Vec<String> {
+        self.subject
+            .iter()
+            .cloned()
+            .chain(self.subjects.keys().cloned())
+            .collect()
+    }
+
+    /// The one-subject manifest of `subject` (`None`: the default): its voxel count,
+    /// normalisation and components, with the shared ones. Loading it fetches only the
+    /// files that subject needs.
+    pub fn for_subject(&self, subject: Option<&str>) -> Result<Manifest> {
+        let mut view = self.clone();
+        view.subjects.clear();
+        let Some(name) = subject else {
+            return Ok(view);
+        };
+        if self.subject.as_deref() == Some(name) {
+            return Ok(view);
+        }
+        let entry = self.subjects.get(name).ok_or_else(|| {
+            let known = self.subject_names();
+            manifest_error(
+                "subjects",
+                if known.is_empty() {
+                    format!("this bundle holds one subject, not several; '{name}' is not in it")
+                } else {
+                    format!(
+                        "has no subject '{name}'; this bundle has {}",
+                        known.join(", ")
+                    )
+                },
+            )
+        })?;
+        view.subject = Some(name.to_string());
+        view.voxels = entry.voxels;
+        view.normalization = entry.normalization.clone();
+        if !entry.description.is_empty() {
+            view.description = entry.description.clone();
+        }
+        if !entry.provenance.is_empty() {
+            view.provenance = entry.provenance.clone();
+        }
+        for (component_name, component) in &entry.components {
+            view.components
+                .insert(component_name.clone(), component.clone());
+        }
+        Ok(view)
     }
 
     fn validate(&self) -> Result<()> {
@@ -226,29 +311,53 @@ impl Manifest {
     }
 }
 
-/// A loaded, validated bundle: the manifest and the bytes of every file it names.
+/// A loaded, validated bundle: the manifest (one subject's view of it) and the bytes of
+/// every file it names.
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub manifest: Manifest,
+    /// Every subject the bundle file holds, the default first (empty for a one-subject
+    /// bundle); `manifest.subject` is the one loaded.
+    pub subjects: Vec<String>,
     files: BTreeMap<String, Vec<u8>>,
+    /// Int8 files widened to f32 for reading; `files` keeps them as stored.
+    decoded: BTreeMap<String, Vec<u8>>,
 }
 
 impl Bundle {
     /// Assembles a bundle from a manifest and the files it names (fetched by the caller),
     /// validating presence of every file and the header of every safetensors file.
+    /// A manifest with several subjects is narrowed to its default subject (see
+    /// [`Bundle::from_parts_for`]).
     pub fn from_parts(manifest: Manifest, files: BTreeMap<String, Vec<u8>>) -> Result<Bundle> {
+        Bundle::from_parts_for(manifest, None, files)
+    }
+
+    /// [`Bundle::from_parts`] for one subject of the manifest (`None`: the default); `files`
+    /// need hold only that subject's.
+    pub fn from_parts_for(
+        manifest: Manifest,
+        subject: Option<&str>,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Bundle> {
+        let subjects = manifest.subject_names();
+        let manifest = manifest.for_subject(subject)?;
+        let mut decoded = BTreeMap::new();
         for (file, field) in manifest.required_files() {
             let bytes = files.get(&file).ok_or_else(|| Error::BundleFileMissing {
                 file: file.clone(),
                 field: field.clone(),
             })?;
-            SafeTensors::deserialize(bytes).map_err(|err| Error::BundleTensor {
-                file: file.clone(),
-                key: "(header)".into(),
-                reason: format!("not a readable safetensors file ({err})"),
-            })?;
+            if let Some(widened) = dequantize_safetensors(&file, bytes)? {
+                decoded.insert(file, widened);
+            }
         }
-        let bundle = Bundle { manifest, files };
+        let bundle = Bundle {
+            manifest,
+            subjects,
+            files,
+            decoded,
+        };
         // Normalisation statistics are small; checking them now catches a wrong voxel count early.
         bundle.normalization()?;
         Ok(bundle)
@@ -262,6 +371,12 @@ impl Bundle {
         component: Component,
         weights: Vec<u8>,
     ) -> Result<Bundle> {
+        if !self.subjects.is_empty() {
+            return Err(manifest_error(
+                "subjects",
+                "this bundle holds several subjects; add components to a one-subject bundle and join them with `brainclip add-subject`",
+            ));
+        }
         let mut manifest = self.manifest.clone();
         let mut files = self.files.clone();
         files.insert(component.weights.clone(), weights);
@@ -272,9 +387,15 @@ impl Bundle {
         Bundle::from_parts(manifest, files)
     }
 
-    /// Reads a bundle directory (native).
+    /// Reads a bundle directory (native); with several subjects, the default one.
     #[cfg(not(target_family = "wasm"))]
     pub fn load_dir(dir: &std::path::Path) -> Result<Bundle> {
+        Bundle::load_dir_for(dir, None)
+    }
+
+    /// Reads one subject of a bundle directory (`None`: the default), only its files.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn load_dir_for(dir: &std::path::Path, subject: Option<&str>) -> Result<Bundle> {
         let read = |name: &str| {
             std::fs::read(dir.join(name)).map_err(|err| Error::Io {
                 path: dir.join(name).display().to_string(),
@@ -283,7 +404,7 @@ impl Bundle {
         };
         let manifest = Manifest::parse(&read(MANIFEST_FILE)?)?;
         let mut files = BTreeMap::new();
-        for (file, field) in manifest.required_files() {
+        for (file, field) in manifest.for_subject(subject)?.required_files() {
             match std::fs::read(dir.join(&file)) {
                 Ok(bytes) => {
                     files.insert(file, bytes);
@@ -299,10 +420,12 @@ impl Bundle {
                 }
             }
         }
-        Bundle::from_parts(manifest, files)
+        Bundle::from_parts_for(manifest, subject, files)
     }
 
-    /// Writes the bundle to a directory (created if needed): `manifest.json` and every file.
+    /// Writes the bundle to a directory (created if needed): `manifest.json` and every file
+    /// as stored. A bundle loaded for one of several subjects is written as that subject's
+    /// one-subject bundle.
     #[cfg(not(target_family = "wasm"))]
     pub fn write_dir(&self, dir: &std::path::Path) -> Result<()> {
         let io = |path: &std::path::Path, err: std::io::Error| Error::Io {
@@ -322,8 +445,20 @@ impl Bundle {
         std::fs::write(&path, manifest).map_err(|err| io(&path, err))
     }
 
-    /// Bytes of a file the manifest names.
+    /// Bytes of a file the manifest names, int8 matrices widened to f32.
     pub fn file(&self, name: &str) -> Result<&[u8]> {
+        self.decoded
+            .get(name)
+            .or_else(|| self.files.get(name))
+            .map(Vec::as_slice)
+            .ok_or_else(|| Error::BundleFileMissing {
+                file: name.into(),
+                field: "(lookup)".into(),
+            })
+    }
+
+    /// Bytes of a file the manifest names, as stored (int8 matrices as int8).
+    pub fn stored_file(&self, name: &str) -> Result<&[u8]> {
         self.files
             .get(name)
             .map(Vec::as_slice)

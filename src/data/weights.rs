@@ -54,16 +54,99 @@ pub fn f32_safetensors(tensors: &[(&str, &[f32])]) -> Result<Vec<u8>> {
         .map_err(|err| tensor_error("(new file)", "(all)", err.to_string()))
 }
 
+/// Matrices with at least this many entries are stored as int8 in a `q8` file; smaller
+/// tensors (biases, norms, small layers) stay f16, where int8 would cost accuracy for
+/// nothing.
+pub const Q8_MIN_ENTRIES: usize = 65_536;
+/// Suffix of the key holding an int8 matrix's per-row scales (f32, one per row).
+pub const Q8_SCALE_SUFFIX: &str = ".q8_scale";
+
+/// A tensor's encoded bytes as one stored precision.
+struct Encoded {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+fn encode(name: String, shape: Vec<usize>, values: &[f32], dtype: StoredDtype) -> Vec<Encoded> {
+    let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let f16_bytes = |v: &[f32]| {
+        v.iter()
+            .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let quantized = dtype == StoredDtype::Q8 && shape.len() == 2 && values.len() >= Q8_MIN_ENTRIES;
+    if quantized {
+        // Symmetric per-row int8: each row's largest magnitude maps to ±127.
+        let columns = shape[1];
+        let mut scales = Vec::with_capacity(shape[0]);
+        let mut data = Vec::with_capacity(values.len());
+        for row in values.chunks(columns) {
+            let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+            scales.push(scale);
+            data.extend(
+                row.iter()
+                    .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+            );
+        }
+        return vec![
+            Encoded {
+                name: format!("{name}{Q8_SCALE_SUFFIX}"),
+                dtype: Dtype::F32,
+                shape: vec![shape[0]],
+                data: f32_bytes(&scales),
+            },
+            Encoded {
+                name,
+                dtype: Dtype::I8,
+                shape,
+                data,
+            },
+        ];
+    }
+    let (dtype, data) = match dtype {
+        StoredDtype::F32 => (Dtype::F32, f32_bytes(values)),
+        StoredDtype::F16 | StoredDtype::Q8 => (Dtype::F16, f16_bytes(values)),
+    };
+    vec![Encoded {
+        name,
+        dtype,
+        shape,
+        data,
+    }]
+}
+
+fn serialize_encoded(file: &str, encoded: &[Encoded]) -> Result<Vec<u8>> {
+    let views = encoded
+        .iter()
+        .map(|t| {
+            safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.data)
+                .map(|view| (t.name.clone(), view))
+                .map_err(|err| tensor_error(file, &t.name, err.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata =
+        std::collections::HashMap::from([("producer".to_string(), "brainclip".to_string())]);
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|err| tensor_error(file, "(all)", err.to_string()))
+}
+
 /// Rewrites a safetensors file with every floating tensor stored as `dtype`, plus `extra`
 /// f32 tensors (name, shape, values), and one metadata entry so identical weights always
-/// give identical bytes.
+/// give identical bytes. A `q8` file is read back through [`dequantize_safetensors`].
 pub fn recast_safetensors(
     bytes: &[u8],
     dtype: StoredDtype,
     extra: &[(&str, Vec<usize>, Vec<f32>)],
 ) -> Result<Vec<u8>> {
     let file = "(new file)";
-    let tensors = SafeTensors::deserialize(bytes)
+    let bytes = match dequantize_safetensors(file, bytes)? {
+        Some(decoded) => std::borrow::Cow::Owned(decoded),
+        None => std::borrow::Cow::Borrowed(bytes),
+    };
+    let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|err| tensor_error(file, "(header)", err.to_string()))?;
     let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for name in tensors.names() {
@@ -72,42 +155,95 @@ pub fn recast_safetensors(
             .map_err(|err| tensor_error(file, name, err.to_string()))?
             .shape()
             .to_vec();
-        owned.push((name.to_string(), shape, read_f32(file, bytes, name)?));
+        owned.push((name.to_string(), shape, read_f32(file, &bytes, name)?));
     }
     owned.extend(
         extra
             .iter()
             .map(|(name, shape, values)| (name.to_string(), shape.clone(), values.clone())),
     );
-    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = owned
+    let encoded: Vec<Encoded> = owned
         .into_iter()
-        .map(|(name, shape, values)| {
-            let data = match dtype {
-                StoredDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                StoredDtype::F16 => values
-                    .iter()
-                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                    .collect(),
-            };
-            (name, shape, data)
-        })
+        .flat_map(|(name, shape, values)| encode(name, shape, &values, dtype))
         .collect();
-    let stored = match dtype {
-        StoredDtype::F32 => Dtype::F32,
-        StoredDtype::F16 => Dtype::F16,
-    };
-    let views = encoded
-        .iter()
-        .map(|(name, shape, data)| {
-            safetensors::tensor::TensorView::new(stored, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(|err| tensor_error(file, name, err.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let metadata =
-        std::collections::HashMap::from([("producer".to_string(), "brainclip".to_string())]);
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|err| tensor_error(file, "(all)", err.to_string()))
+    serialize_encoded(file, &encoded)
+}
+
+/// A file with int8 matrices (a `q8` bundle's) rewritten with those matrices as f32 and
+/// their scale tensors dropped, so everything downstream reads plain f32/f16; `None` when
+/// the file has no int8 tensor.
+pub fn dequantize_safetensors(file: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
+        tensor_error(
+            file,
+            "(header)",
+            format!("not a readable safetensors file ({err})"),
+        )
+    })?;
+    let views = tensors.tensors();
+    if !views.iter().any(|(_, view)| view.dtype() == Dtype::I8) {
+        return Ok(None);
+    }
+    let mut encoded = Vec::new();
+    for (name, view) in &views {
+        if name.ends_with(Q8_SCALE_SUFFIX) {
+            continue;
+        }
+        if view.dtype() != Dtype::I8 {
+            encoded.push(Encoded {
+                name: name.clone(),
+                dtype: view.dtype(),
+                shape: view.shape().to_vec(),
+                data: view.data().to_vec(),
+            });
+            continue;
+        }
+        let scale_key = format!("{name}{Q8_SCALE_SUFFIX}");
+        let rows = view.shape().first().copied().unwrap_or(0);
+        if view.shape().len() != 2 {
+            return Err(tensor_error(
+                file,
+                name,
+                format!(
+                    "is an int8 tensor of shape {}; int8 is only read for matrices with per-row scales",
+                    dims(view.shape())
+                ),
+            ));
+        }
+        let scales = read_f32(file, bytes, &scale_key).map_err(|_| {
+            tensor_error(
+                file,
+                name,
+                format!(
+                    "is stored as int8 without its per-row scales ('{scale_key}', {rows} values)"
+                ),
+            )
+        })?;
+        if scales.len() != rows {
+            return Err(tensor_error(
+                file,
+                &scale_key,
+                format!(
+                    "has {} values, expected one per row of '{name}' ({rows})",
+                    scales.len()
+                ),
+            ));
+        }
+        let columns = view.shape()[1];
+        let data: Vec<u8> = view
+            .data()
+            .iter()
+            .enumerate()
+            .flat_map(|(i, q)| (f32::from(*q as i8) * scales[i / columns]).to_le_bytes())
+            .collect();
+        encoded.push(Encoded {
+            name: name.clone(),
+            dtype: Dtype::F32,
+            shape: view.shape().to_vec(),
+            data,
+        });
+    }
+    serialize_encoded(file, &encoded).map(Some)
 }
 
 fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {
@@ -333,6 +469,6 @@ pub fn save_module<M: Module>(
     let bytes = store.get_bytes().map_err(|err| failed(err.to_string()))?;
     match dtype {
         StoredDtype::F32 => Ok(bytes),
-        StoredDtype::F16 => recast_safetensors(&bytes, dtype, &[]),
+        StoredDtype::F16 | StoredDtype::Q8 => recast_safetensors(&bytes, dtype, &[]),
     }
 }

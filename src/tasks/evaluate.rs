@@ -18,7 +18,7 @@ use crate::mapper::MappedEmbeddings;
 use crate::matrix::Matrix;
 use crate::metrics::{self, AttributeCeiling, Metric};
 use crate::sim::stimuli::Category;
-use crate::tasks::{Decoder, distinct_labels};
+use crate::tasks::{Decoder, MapperSlot, distinct_labels};
 
 /// What to evaluate against. Embeddings are L2-normalised here, whatever the caller passed.
 #[derive(Debug, Clone)]
@@ -352,8 +352,8 @@ impl Decoder {
         fmri: &crate::data::FmriBatch,
         request: &EvalRequest,
     ) -> Result<Evaluation> {
-        let batch = self.normalized(fmri)?;
-        let trials = batch.trials();
+        fmri.expect_voxels(self.mapper.config.voxels)?;
+        let trials = fmri.trials();
         let truth = self.truth(request, trials).await?;
         if truth.category.is_none() && truth.image.is_none() && truth.text.is_none() {
             return Err(Error::InvalidConfig {
@@ -363,14 +363,10 @@ impl Decoder {
                         .into(),
             });
         }
-        let voxels = batch.voxels();
-        let predicted = self
-            .mapper
-            .embed(&self.device, batch.values(), voxels)
-            .await?;
+        let predicted = self.embed_by(MapperSlot::Model, fmri).await?;
         let (mut metrics, per_trial) = truth.score(&predicted)?;
-        for (name, control) in &self.controls {
-            let predicted = control.embed(&self.device, batch.values(), voxels).await?;
+        for (index, (name, _)) in self.controls.iter().enumerate() {
+            let predicted = self.embed_by(MapperSlot::Control(index), fmri).await?;
             let (values, _) = truth.score(&predicted)?;
             attach(
                 &mut metrics,

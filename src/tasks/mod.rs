@@ -241,6 +241,35 @@ pub struct Decoder {
     /// The image decoder, when the bundle has an autoencoder and a denoiser.
     pub reconstructor: Option<Reconstructor>,
     normalization: crate::data::Normalization,
+    mapped: std::sync::Mutex<MappedMemo>,
+}
+
+/// Which of a decoder's mappers: the model or one of its controls (by position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MapperSlot {
+    Model,
+    Control(usize),
+}
+
+/// The last fMRI batch each mapper embedded, by content, so that decoding, identifying,
+/// evaluating and reconstructing the same recording maps it once.
+#[derive(Default)]
+struct MappedMemo {
+    entries: Vec<(MapperSlot, u64, crate::mapper::MappedEmbeddings)>,
+    runs: usize,
+}
+
+/// A fingerprint of a batch's shape and every value's bits.
+fn batch_fingerprint(fmri: &crate::data::FmriBatch) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::hash::DefaultHasher::new();
+    hasher.write_usize(fmri.trials());
+    hasher.write_usize(fmri.voxels());
+    for chunk in fmri.values().chunks(2) {
+        let high = chunk.get(1).map_or(0, |v| u64::from(v.to_bits()));
+        hasher.write_u64(u64::from(chunk[0].to_bits()) | (high << 32));
+    }
+    hasher.finish()
 }
 
 impl Decoder {
@@ -303,6 +332,7 @@ impl Decoder {
             controls,
             clip,
             reconstructor,
+            mapped: Default::default(),
         })
     }
 
@@ -322,19 +352,59 @@ impl Decoder {
             clip,
             reconstructor: None,
             normalization,
+            mapped: Default::default(),
         }
     }
 
     /// Maps fMRI into CLIP space, normalising it as the bundle prescribes. The caller's
-    /// batch is left untouched.
+    /// batch is left untouched. The same values asked again are not mapped again.
     pub async fn embed(
         &self,
         fmri: &crate::data::FmriBatch,
     ) -> Result<crate::mapper::MappedEmbeddings> {
+        self.embed_by(MapperSlot::Model, fmri).await
+    }
+
+    /// How many times a mapper (the model or a control) has run on a batch: requests for
+    /// fMRI already mapped reuse the embeddings instead.
+    pub fn mapping_runs(&self) -> usize {
+        self.memo().runs
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, MappedMemo> {
+        // The memo holds only finished results, so a panic elsewhere cannot leave it torn.
+        self.mapped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn embed_by(
+        &self,
+        slot: MapperSlot,
+        fmri: &crate::data::FmriBatch,
+    ) -> Result<crate::mapper::MappedEmbeddings> {
+        let key = batch_fingerprint(fmri);
+        if let Some((_, _, hit)) = self
+            .memo()
+            .entries
+            .iter()
+            .find(|(s, k, _)| *s == slot && *k == key)
+        {
+            return Ok(hit.clone());
+        }
+        let mapper = match slot {
+            MapperSlot::Model => &self.mapper,
+            MapperSlot::Control(index) => &self.controls[index].1,
+        };
         let batch = self.normalized(fmri)?;
-        self.mapper
+        let embedded = mapper
             .embed(&self.device, batch.values(), batch.voxels())
-            .await
+            .await?;
+        let mut memo = self.memo();
+        memo.entries.retain(|(s, _, _)| *s != slot);
+        memo.entries.push((slot, key, embedded.clone()));
+        memo.runs += 1;
+        Ok(embedded)
     }
 
     /// A copy of `fmri`, checked and normalised as the bundle prescribes.

@@ -16,6 +16,9 @@ pub struct DecodeArgs {
     /// Bundle with a mapper (and, to embed free-text labels, a CLIP).
     #[arg(long)]
     bundle: PathBuf,
+    /// Which subject of a bundle holding several (default: the bundle's default subject).
+    #[arg(long)]
+    subject: Option<String>,
     #[command(flatten)]
     input: FmriInput,
     /// Candidate labels; repeatable.
@@ -41,7 +44,7 @@ pub struct DecodeArgs {
 
 /// Zero-shot category decoding of every trial, through the same `Decoder` the browser uses.
 pub fn decode(args: DecodeArgs) -> Result<serde_json::Value> {
-    let bundle = Bundle::load_dir(&args.bundle)?;
+    let bundle = Bundle::load_dir_for(&args.bundle, args.subject.as_deref())?;
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
     let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
     let mut labels = args.labels.clone();

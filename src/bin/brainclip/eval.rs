@@ -20,6 +20,9 @@ pub struct EvalArgs {
     /// Bundle with a mapper (as written by train-mapper).
     #[arg(long)]
     bundle: PathBuf,
+    /// Which subject of a bundle holding several (default: the bundle's default subject).
+    #[arg(long)]
+    subject: Option<String>,
     /// Test fMRI.
     #[command(flatten)]
     input: FmriInput,
@@ -210,7 +213,10 @@ fn reconstruction(
 }
 
 pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
-    let decoder = tasks::Decoder::from_bundle(&Bundle::load_dir(&args.bundle)?, cpu())?;
+    let decoder = tasks::Decoder::from_bundle(
+        &Bundle::load_dir_for(&args.bundle, args.subject.as_deref())?,
+        cpu(),
+    )?;
     let batch = args.input.read(Some(decoder.mapper.config.voxels))?;
     let labels = args.labels.as_deref().map(read_strings).transpose()?;
     let candidates = args.candidates.as_deref().map(read_strings).transpose()?;

@@ -28,6 +28,7 @@ mod reconstruct;
 mod sheet_cli;
 #[cfg(not(target_family = "wasm"))]
 mod sim_cli;
+mod subjects_cli;
 #[cfg(not(target_family = "wasm"))]
 mod train_mapper;
 
@@ -42,6 +43,7 @@ mod cli {
     use crate::reconstruct;
     use crate::sheet_cli;
     use crate::sim_cli;
+    use crate::subjects_cli;
     use crate::train_mapper;
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
@@ -94,6 +96,12 @@ mod cli {
         /// Put each voxel's place on a flattened cortical sheet (and the areas to label) into
         /// a bundle, so a trial's pattern can be drawn as a map.
         AddVoxelSheet(sheet_cli::AddVoxelSheetArgs),
+        /// Join another subject's bundle into a bundle: shared components (CLIP, image
+        /// decoder) are stored once, the subject's own under `<name>/`.
+        AddSubject(subjects_cli::AddSubjectArgs),
+        /// Store a bundle's large weight matrices as int8 with per-row scales (about a
+        /// quarter of f32), every subject's.
+        Quantize(subjects_cli::QuantizeArgs),
         /// Fit the low-level head (fMRI → the seen image's autoencoder latent, ridge) and add
         /// it to a bundle that has an image decoder.
         TrainLowLevel(Box<reconstruct::TrainLowLevelArgs>),
@@ -244,6 +252,14 @@ mod cli {
             Command::Distill(args) => report(diffusion_cli::distill_command(*args), false),
             Command::AddDecoder(args) => report(reconstruct::add_decoder(args), false),
             Command::AddVoxelSheet(args) => report(sheet_cli::add_voxel_sheet(args), false),
+            Command::AddSubject(args) => {
+                let json = args.json;
+                report(subjects_cli::add_subject(args), json)
+            }
+            Command::Quantize(args) => {
+                let json = args.json;
+                report(subjects_cli::quantize(args), json)
+            }
             Command::TrainLowLevel(args) => report(reconstruct::train_low_level(*args), true),
             Command::Reconstruct(args) => report(reconstruct::reconstruct(*args), false),
             Command::EmbedImages(args) => report(clip_cli::embed_images(*args), false),

@@ -19,6 +19,9 @@ pub struct ReconstructArgs {
     /// Bundle with a mapper and an image decoder (autoencoder + denoiser).
     #[arg(long)]
     bundle: PathBuf,
+    /// Which subject of a bundle holding several (default: the bundle's default subject).
+    #[arg(long)]
+    subject: Option<String>,
     #[command(flatten)]
     input: FmriInput,
     /// PNG grid of the reconstructions, ten per row, in trial order.
@@ -78,7 +81,7 @@ fn save_png(path: &Path, image: &image::RgbaImage) -> Result<()> {
 }
 
 pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
-    let bundle = Bundle::load_dir(&args.bundle)?;
+    let bundle = Bundle::load_dir_for(&args.bundle, args.subject.as_deref())?;
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
     let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
     if args.low_level {

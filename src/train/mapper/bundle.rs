@@ -55,7 +55,7 @@ pub fn mapper_bundle(
         let weights = mapper.to_safetensors()?;
         match contents.dtype {
             StoredDtype::F32 => Ok(weights),
-            StoredDtype::F16 => recast_safetensors(&weights, StoredDtype::F16, &[]),
+            StoredDtype::F16 | StoredDtype::Q8 => recast_safetensors(&weights, contents.dtype, &[]),
         }
     };
     files.insert(MAPPER_WEIGHTS.to_string(), stored(&outcome.mapper)?);
@@ -108,6 +108,8 @@ pub fn mapper_bundle(
         dtype: contents.dtype,
         labels,
         components,
+        subject: None,
+        subjects: Default::default(),
     };
     files.insert(
         NORMALIZATION_FILE.to_string(),
