@@ -55,3 +55,39 @@ fn the_demo_fits_its_budget_and_carries_an_image_decoder() {
         "the 4-step student, its guidance baked in"
     );
 }
+
+#[test]
+fn every_simulated_subject_ships_with_its_mapper_sheet_sample_and_evaluation() {
+    let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+    let dir = www.join("models/demo");
+    let default = Bundle::load_dir(&dir).unwrap();
+    assert_eq!(default.subjects, ["sub-01", "sub-02", "sub-03"]);
+    let mut voxel_counts = Vec::new();
+    for (index, subject) in default.subjects.iter().enumerate() {
+        let bundle = Bundle::load_dir_for(&dir, Some(subject)).unwrap();
+        let voxels = bundle.manifest.voxels;
+        voxel_counts.push(voxels);
+        let decoder = Decoder::from_bundle(&bundle, ComputeDevice::cpu(None)).unwrap();
+        assert_eq!(decoder.mapper.config.voxels, voxels, "{subject}");
+        assert_eq!(decoder.controls.len(), 2, "{subject}: shuffled labels and ridge");
+        let reconstructor = decoder.reconstructor.as_ref().unwrap();
+        assert!(reconstructor.low_level.is_some(), "{subject}");
+        assert_eq!(bundle.voxel_sheet().unwrap().unwrap().config.voxels, voxels);
+        // The page's sample recording fits this subject's mapper...
+        let sample = www.join(format!("samples/{subject}-test-fmri.npy"));
+        let bytes = std::fs::read(&sample).unwrap();
+        let npy = npyz::NpyFile::new(bytes.as_slice()).unwrap();
+        assert_eq!(npy.shape(), [50, voxels as u64], "{}", sample.display());
+        // ...and its evaluation is where the page's tests look for it.
+        let eval = if index == 0 {
+            dir.join("eval.json")
+        } else {
+            dir.join(subject).join("eval.json")
+        };
+        let eval: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&eval).unwrap()).unwrap();
+        assert_eq!(eval["trials"], 50, "{subject}");
+    }
+    voxel_counts.dedup();
+    assert_eq!(voxel_counts.len(), 3, "the subjects differ in size");
+}

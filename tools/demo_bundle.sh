@@ -2,9 +2,10 @@
 # Builds the demo from nothing but this crate: simulate the world, pretrain its tiny CLIP,
 # embed the stimuli, train a mapper (with its shuffled-label control and the ridge baseline)
 # for each of the three simulated subjects and three training seeds, evaluate every one on
-# the 50 novel categories, and copy subject 1's seed-0 bundle, its evaluation and a sample
-# recording into www/. The settings were chosen on the development split of the seen
-# categories (tools/tune_mapper.sh); the novel categories are only evaluated here.
+# the 50 novel categories, and put the three subjects' seed-0 mappers into one bundle (with
+# their evaluations and sample recordings) in www/. The settings were chosen on the
+# development split of the seen categories (tools/tune_mapper.sh); the novel categories are
+# only evaluated here.
 #
 # Every step is skipped when its output exists, and the training steps resume from their
 # checkpoints, so an interrupted run picks up where it was.
@@ -167,12 +168,36 @@ for subject in $SUBJECTS; do
     --coordinates "$W/$subject/voxel_sheet.npy" --areas "$W/voxel_sheet_areas.json" --f16 > /dev/null
 done
 
-M=$D/$SHIPPED
-rm -rf www/models/demo && mkdir -p www/models/demo www/samples/stimuli
-cp "$M/manifest.json" "$M"/*.safetensors www/models/demo/
-cp "$R/$SHIPPED-seed0.json" www/models/demo/eval.json
-cp "$R/summary.json" www/models/demo/summary.json
-cp "$W/$SHIPPED/test_fmri.npy" "www/samples/$SHIPPED-test-fmri.npy"
+# One bundle for the page: subject 1's, joined by subjects 2 and 3 (the CLIP and image
+# decoder they share are stored once), the voxel-wide matrices as int8 (the image decoder
+# kept exactly as evaluated). Each subject's evaluation is of this bundle on its shipped
+# sample, so the page's numbers can be checked against it.
+SHIP=$BUILD/shipped
+rm -rf "$SHIP" && mkdir -p "$SHIP"
+cp "$D/$SHIPPED/manifest.json" "$D/$SHIPPED"/*.safetensors "$SHIP/"
+for subject in $SUBJECTS; do
+  [ "$subject" = "$SHIPPED" ] && continue
+  rm -rf "$BUILD/one-$subject" && mkdir -p "$BUILD/one-$subject"
+  cp "$D/$subject/manifest.json" "$D/$subject"/*.safetensors "$BUILD/one-$subject/"
+  $B add-subject --bundle "$SHIP" --from "$BUILD/one-$subject" --name "$subject" \
+    --default-name "$SHIPPED" > /dev/null
+  rm -rf "$BUILD/one-$subject"
+done
+$B quantize --bundle "$SHIP" --keep denoiser --keep autoencoder
+[ -f "$SHIP-test_image_embeddings.npy" ] || $B embed-images --clip "$SHIP" \
+  --ids "$W/test_stimulus_ids.json" --dir "$W/stimuli" --out "$SHIP-test_image_embeddings.npy"
+for subject in $SUBJECTS; do
+  dir=$SHIP; [ "$subject" = "$SHIPPED" ] || dir=$SHIP/$subject
+  $B eval --bundle "$SHIP" --subject "$subject" --fmri "$W/$subject/test_fmri.npy" \
+    --labels "$W/test_labels.json" --candidates "$W/novel_categories.json" \
+    --image-embeddings "$SHIP-test_image_embeddings.npy" --json > "$dir/eval.json"
+done
+cp "$R/summary.json" "$SHIP/summary.json"
+
+rm -rf www/models/demo && mkdir -p www/models www/samples/stimuli
+cp -r "$SHIP" www/models/demo
+rm -f www/samples/*-test-fmri.npy
+for subject in $SUBJECTS; do cp "$W/$subject/test_fmri.npy" "www/samples/$subject-test-fmri.npy"; done
 cp "$W/test_labels.json" www/samples/test-labels.json
 cp "$W/novel_categories.json" www/samples/novel-categories.json
 rm -f www/samples/stimuli/*.png

@@ -1,7 +1,8 @@
 // The page: user interface only. brainclip itself runs in a module worker (worker.js).
 const BUNDLE_URL = 'models/demo/';
 const SAMPLE = {
-  fmri: 'samples/sub-01-test-fmri.npy',
+  // Each subject's recording of the test stimuli.
+  fmri: (subject) => `samples/${subject ?? 'sub-01'}-test-fmri.npy`,
   labels: 'samples/test-labels.json',
   stimulusIds: 'samples/test-stimulus-ids.json',
   candidates: 'samples/novel-categories.json',
@@ -28,10 +29,13 @@ const state = {
   stimulusIds: null,
   // What the loaded decoder can reconstruct (`decoder.info()`), or null.
   imageDecoder: null,
-  // What the worker was given, so a restarted worker gets the same: the bundle's URL and a
-  // way to read the recording again ({ read, name, options }).
+  // What the worker was given, so a restarted worker gets the same: the bundle's URL and
+  // subject, and a way to read the recording again ({ read, name, options }).
   bundleUrl: null,
+  subject: null,
   fmriInput: null,
+  // Whether the recording loaded is the sample (switching subject then loads theirs).
+  usingSample: false,
 };
 
 const pending = new Map();
@@ -116,7 +120,7 @@ async function call(op, args = {}, transfer = []) {
 async function restartWorker() {
   spawnWorker();
   await send('start');
-  if (state.bundleUrl) await send('loadModel', { url: state.bundleUrl });
+  if (state.bundleUrl) await send('loadModel', { url: state.bundleUrl, subject: state.subject });
   if (state.fmriInput) {
     const { read, name, options } = state.fmriInput;
     const bytes = await read();
@@ -158,7 +162,19 @@ async function fetchOk(url) {
 const fetchJson = async (url) => (await fetchOk(url)).json();
 const fetchBytes = async (url) => (await fetchOk(url)).arrayBuffer();
 
-async function loadModel() {
+/** Subject names as a reader says them: "sub-02" → "simulated subject 2". */
+const subjectTitle = (name) => {
+  const number = /^sub-0*([0-9]+)$/.exec(name ?? '')?.[1];
+  return number ? `simulated subject ${number}` : name;
+};
+
+async function loadModel(subject = null) {
+  state.modelReady = false;
+  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject']) {
+    $(id).disabled = true;
+  }
+  $('bundle-error').hidden = true;
+  document.body.dataset.model = 'loading';
   try {
     const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
     onProgress = (p) => {
@@ -170,11 +186,19 @@ async function loadModel() {
       $('bundle-progress').value = p.index + (p.total ? p.loaded / p.total : 0);
     };
     const url = new URL(BUNDLE_URL, document.baseURI).href;
-    const info = await call('loadModel', { url });
+    const info = await call('loadModel', { url, subject });
     onProgress = () => {};
     $('bundle-progress').hidden = true;
     state.bundleUrl = url;
+    state.subject = info.subject;
     state.modelReady = true;
+    // A bundle with several subjects offers them all.
+    $('subject-choice').hidden = info.subjects.length < 2;
+    $('subject').replaceChildren(...info.subjects.map((name) => new Option(subjectTitle(name), name)));
+    $('subject').value = info.subject ?? '';
+    $('subject').disabled = info.subjects.length < 2;
+    show('sample-subject', subjectTitle(info.subject ?? 'sub-01'));
+    document.body.dataset.subject = info.subject ?? '';
     show('bundle-name', info.name);
     show('bundle-voxels', `${grouped(info.voxels)} voxels`);
     show('bundle-provenance', info.provenance);
@@ -191,6 +215,11 @@ async function loadModel() {
       showBrain();
     }
     $('use-sample').disabled = false;
+    if (state.fmri) {
+      $('decode-button').disabled = false;
+      $('identify-button').disabled = false;
+      $('reconstruct-button').disabled = !state.imageDecoder;
+    }
     document.body.dataset.model = 'ready';
   } catch (err) {
     onProgress = () => {};
@@ -249,6 +278,7 @@ async function loadFmri() {
   $('fmri-summary').hidden = true;
   try {
     setFmri(await readIntoWorker(() => file.arrayBuffer(), file.name, options));
+    state.usingSample = false;
   } catch (err) {
     showError('fmri-error', err);
   }
@@ -262,8 +292,10 @@ async function useSample() {
       fetchJson(SAMPLE.stimulusIds),
       fetchJson(SAMPLE.candidates),
     ]);
-    const handle = await readIntoWorker(() => fetchBytes(SAMPLE.fmri), 'sub-01-test-fmri.npy', {});
+    const sample = SAMPLE.fmri(state.subject);
+    const handle = await readIntoWorker(() => fetchBytes(sample), sample.split('/').pop(), {});
     setFmri(handle, truth, stimulusIds);
+    state.usingSample = true;
     $('labels').value = candidates.join('\n');
   } catch (err) {
     showError('fmri-error', err);
@@ -832,7 +864,19 @@ async function showBrain() {
   }
 }
 
+/** Loads another subject's mapper; with the sample in use, that subject's recording too. */
+async function switchSubject(subject) {
+  for (const id of ['reconstruct-grid', 'identify-results', 'identify-matrix', 'identify-metrics',
+    'decode-results', 'decode-metrics', 'brain-view']) {
+    $(id).hidden = true;
+  }
+  for (const key of ['decoded', 'evaluated', 'reconstructed']) delete document.body.dataset[key];
+  await loadModel(subject);
+  if (state.modelReady && state.usingSample) await useSample();
+}
+
 async function main() {
+  $('subject').addEventListener('change', () => switchSubject($('subject').value));
   for (const id of ['fmri-file', 'mask-file', 'array-name']) {
     $(id).addEventListener('change', () => loadFmri());
   }

@@ -52,8 +52,8 @@ const ops = {
     return { device, selfCheck };
   },
 
-  async loadModel({ url }) {
-    const bundle = await loadBundle(url, (progress) => postMessage({ progress }));
+  async loadModel({ url, subject }) {
+    const bundle = await loadBundle(url, (progress) => postMessage({ progress }), { subject });
     try {
       const info = bundle.info();
       decoder?.free();

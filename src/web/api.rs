@@ -324,7 +324,8 @@ pub struct BundleHandle {
 #[wasm_bindgen]
 impl BundleHandle {
     /// `{ name, description, provenance, license, simulated, voxels, normalization, dtype,
-    /// labels, components }` from the manifest.
+    /// labels, components, subject, subjects }` from the manifest: `subject` is the one
+    /// loaded (null for a one-subject bundle that names none), `subjects` all it holds.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m: &Manifest = &self.bundle.manifest;
         let normalization = match &m.normalization {
@@ -348,6 +349,8 @@ impl BundleHandle {
             "dtype": m.dtype,
             "labels": m.labels,
             "components": components,
+            "subject": m.subject,
+            "subjects": self.bundle.subjects,
         }))
     }
 
@@ -385,8 +388,17 @@ impl BundleHandle {
     }
 }
 
+/// Options of `loadBundle`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsLoadBundleOptions {
+    /// Which subject of a bundle holding several (default: its default subject).
+    subject: Option<String>,
+}
+
 /// Fetches `manifest.json` and every file it names from `url_prefix` (e.g. `/models/demo/`),
-/// validating everything before returning. `on_progress({ file, index, count, loaded, total,
+/// validating everything before returning; of a bundle holding several subjects, only the
+/// files of `options.subject` (default: the bundle's default subject). `on_progress({ file, index, count, loaded, total,
 /// bundleLoaded })` is called when each download starts (`loaded` 0), as its bytes arrive
 /// (at most every 256 KiB) and when it ends; `total` is the file's Content-Length (null when
 /// the server sends none) and `bundleLoaded` the bytes of every file so far.
@@ -394,7 +406,9 @@ impl BundleHandle {
 pub async fn load_bundle(
     url_prefix: String,
     on_progress: Option<js_sys::Function>,
+    options: JsValue,
 ) -> Result<BundleHandle, JsValue> {
+    let options: JsLoadBundleOptions = from_js(options, "loadBundle")?;
     let prefix = if url_prefix.ends_with('/') {
         url_prefix
     } else {
@@ -404,7 +418,10 @@ pub async fn load_bundle(
         .await
         .map_err(to_js_error)?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
-    let required = manifest.required_files();
+    let required = manifest
+        .for_subject(options.subject.as_deref())
+        .map_err(to_js_error)?
+        .required_files();
     let count = required.len();
     let report = |file: &str, index: usize, loaded: u64, total: Option<u64>, before: u64| {
         if let Some(callback) = &on_progress
@@ -441,7 +458,8 @@ pub async fn load_bundle(
         before += bytes.len() as u64;
         files.insert(file.clone(), bytes);
     }
-    let bundle = Bundle::from_parts(manifest, files).map_err(to_js_error)?;
+    let bundle = Bundle::from_parts_for(manifest, options.subject.as_deref(), files)
+        .map_err(to_js_error)?;
     Ok(BundleHandle { bundle })
 }
 
