@@ -69,7 +69,11 @@ fn every_simulated_subject_ships_with_its_mapper_sheet_sample_and_evaluation() {
         voxel_counts.push(voxels);
         let decoder = Decoder::from_bundle(&bundle, ComputeDevice::cpu(None)).unwrap();
         assert_eq!(decoder.mapper.config.voxels, voxels, "{subject}");
-        assert_eq!(decoder.controls.len(), 2, "{subject}: shuffled labels and ridge");
+        assert_eq!(
+            decoder.controls.len(),
+            2,
+            "{subject}: shuffled labels and ridge"
+        );
         let reconstructor = decoder.reconstructor.as_ref().unwrap();
         assert!(reconstructor.low_level.is_some(), "{subject}");
         assert_eq!(bundle.voxel_sheet().unwrap().unwrap().config.voxels, voxels);

@@ -310,3 +310,37 @@ fn recordings_identify_their_stimuli() {
     assert!(hits >= 45, "{hits}/50 identified");
     assert_eq!(protocol.record(&subject).unwrap(), recording);
 }
+
+#[test]
+fn test_recordings_follow_their_seed_and_noise_level() {
+    use brainclip::sim::protocol::TestRecordingConfig;
+    let protocol = Protocol::new(ProtocolConfig::default()).unwrap();
+    let subject = small_subject(0.5);
+    let record = |snr: f32, repeats: usize, seed: u64| {
+        protocol
+            .record_test(&subject, &TestRecordingConfig { snr, repeats, seed })
+            .map(|m| m.values().to_vec())
+    };
+    let a = record(0.5, 4, 1).unwrap();
+    assert_eq!(
+        a,
+        record(0.5, 4, 1).unwrap(),
+        "the same seed, the same recording"
+    );
+    assert_ne!(a, record(0.5, 4, 2).unwrap());
+    assert_eq!(a.len(), protocol.test.len() * subject.config.voxels);
+    // Closer to the noiseless signal with more signal per presentation and more presentations.
+    let signal: Vec<f32> = protocol
+        .test
+        .iter()
+        .flat_map(|s| subject.signal(s))
+        .collect();
+    let fit = |values: &[f32]| correlation(values, &signal);
+    assert!(fit(&record(0.05, 1, 1).unwrap()) < fit(&a));
+    assert!(fit(&a) < fit(&record(0.5, 35, 1).unwrap()));
+    assert!(fit(&record(0.05, 1, 1).unwrap()) < 0.1);
+    for (snr, repeats, what) in [(0.0, 1, "SNR"), (f32::NAN, 1, "SNR"), (0.5, 0, "repeats")] {
+        let message = record(snr, repeats, 1).unwrap_err().to_string();
+        assert!(message.contains(what), "{message}");
+    }
+}

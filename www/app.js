@@ -170,7 +170,7 @@ const subjectTitle = (name) => {
 
 async function loadModel(subject = null) {
   state.modelReady = false;
-  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject']) {
+  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject', 'explore-button']) {
     $(id).disabled = true;
   }
   $('bundle-error').hidden = true;
@@ -210,6 +210,7 @@ async function loadModel(subject = null) {
     document.body.dataset.simulated = String(info.simulated);
     setupReconstruction(info.decoder);
     setupBrain(info.sheet);
+    setupExplore(info);
     if (state.fmri) {
       $('brain-trial').disabled = false;
       showBrain();
@@ -864,6 +865,96 @@ async function showBrain() {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Explore the simulated brain: new recordings of the test stimuli at any noise level.
+
+/** The slider's SNR: log-spaced, shown and used to two significant digits. */
+const exploreSnr = () => Number((10 ** Number($('explore-snr').value)).toPrecision(2));
+const explored = [];
+
+function showExploreSettings() {
+  $('explore-snr-value').textContent = exploreSnr().toString();
+  $('explore-repeats-value').textContent = $('explore-repeats').value;
+}
+
+/** Top-1 against effective SNR (per presentation × √presentations, log scale), chance dashed. */
+function drawExplorePlot(chance) {
+  const canvas = $('explore-plot');
+  const g = canvas.getContext('2d');
+  const { width, height } = canvas;
+  const pad = { left: 44, right: 12, top: 12, bottom: 34 };
+  const [low, high] = [Math.log10(0.01), Math.log10(20)];
+  const x = (snr) => pad.left + (Math.log10(Math.min(Math.max(snr, 0.01), 20)) - low) / (high - low) * (width - pad.left - pad.right);
+  const y = (v) => height - pad.bottom - v * (height - pad.top - pad.bottom);
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, width, height);
+  g.strokeStyle = '#888';
+  g.fillStyle = '#333';
+  g.font = '12px system-ui, sans-serif';
+  g.beginPath();
+  g.moveTo(pad.left, pad.top);
+  g.lineTo(pad.left, y(0));
+  g.lineTo(width - pad.right, y(0));
+  g.stroke();
+  for (const v of [0, 0.5, 1]) g.fillText(`${v * 100}%`, 6, y(v) + 4);
+  for (const snr of [0.01, 0.1, 1, 10]) g.fillText(String(snr), x(snr) - 8, height - pad.bottom + 16);
+  g.fillText('effective SNR of a trial', width / 2 - 60, height - 4);
+  g.setLineDash([4, 4]);
+  g.beginPath();
+  g.moveTo(pad.left, y(chance));
+  g.lineTo(width - pad.right, y(chance));
+  g.stroke();
+  g.setLineDash([]);
+  g.fillStyle = '#1a56db';
+  for (const run of explored) {
+    g.beginPath();
+    g.arc(x(run.snr * Math.sqrt(run.repeats)), y(run.top1), 4, 0, 2 * Math.PI);
+    g.fill();
+  }
+}
+
+async function explore() {
+  $('explore-error').hidden = true;
+  $('explore-button').disabled = true;
+  show('explore-status', 'recording and decoding…');
+  try {
+    const [truth, labels] = await Promise.all([fetchJson(SAMPLE.labels), fetchJson(SAMPLE.candidates)]);
+    const settings = { snr: exploreSnr(), repeats: Number($('explore-repeats').value), seed: Number($('explore-seed').value) };
+    const result = await whileCancellable('explore-cancel',
+      () => call('explore', { subject: state.subject, ...settings, truth, labels }));
+    const metric = (id) => result.evaluation.metrics.find((m) => m.id === id);
+    const [top1, top5] = [metric('category_top1'), metric('category_top5')];
+    explored.push({ ...settings, top1: top1.value });
+    const row = $('explore-table').tBodies[0].insertRow();
+    for (const text of [settings.snr, settings.repeats, settings.seed, percent(top1.value), percent(top5.value), percent(top1.chance)]) {
+      row.insertCell().textContent = String(text);
+    }
+    row.dataset.top1 = String(top1.value);
+    drawExplorePlot(top1.chance);
+    const link = $('explore-download');
+    if (link.href.startsWith('blob:')) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([result.npy], { type: 'application/octet-stream' }));
+    link.download = `${state.subject}-snr${settings.snr}-x${settings.repeats}-seed${settings.seed}.npy`;
+    link.hidden = false;
+    $('explore-results').hidden = false;
+    show('explore-status', `done in ${(result.milliseconds / 1000).toFixed(1)} s (recorded in ` +
+      `${(result.simulatedIn / 1000).toFixed(1)} s): top-1 ${percent(top1.value)} against chance ${percent(top1.chance)}`);
+    document.body.dataset.explored = String(explored.length);
+  } catch (err) {
+    show('explore-status', '');
+    showError('explore-error', err);
+  } finally {
+    $('explore-button').disabled = !state.modelReady;
+  }
+}
+
+/** The explorer is offered for the demo's simulated subjects only. */
+function setupExplore(info) {
+  const simulatedSubject = info.simulated && /^sub-0[1-3]$/.test(info.subject ?? '');
+  $('explore').hidden = !simulatedSubject;
+  $('explore-button').disabled = !simulatedSubject;
+}
+
 /** Loads another subject's mapper; with the sample in use, that subject's recording too. */
 async function switchSubject(subject) {
   for (const id of ['reconstruct-grid', 'identify-results', 'identify-matrix', 'identify-metrics',
@@ -885,7 +976,10 @@ async function main() {
   $('identify-button').addEventListener('click', () => identify());
   $('reconstruct-button').addEventListener('click', () => reconstruct());
   $('brain-trial').addEventListener('change', () => showBrain());
-  for (const id of ['decode-cancel', 'identify-cancel', 'reconstruct-cancel']) {
+  $('explore-button').addEventListener('click', () => explore());
+  for (const id of ['explore-snr', 'explore-repeats']) $(id).addEventListener('input', showExploreSettings);
+  showExploreSettings();
+  for (const id of ['decode-cancel', 'identify-cancel', 'reconstruct-cancel', 'explore-cancel']) {
     $(id).addEventListener('click', () => cancelRuns());
   }
   $('brain-canvas').addEventListener('mousemove', hoverBrain);

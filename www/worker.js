@@ -3,7 +3,7 @@
 // { id, error: { message, code } }, and { progress } while a bundle loads. The fMRI and
 // the models live here; the page only ever sees summaries and results.
 import init, {
-  initDevice, candidateProbabilities, readFmri, loadBundle, loadDecoder,
+  initDevice, candidateProbabilities, readFmri, loadBundle, loadDecoder, simulateTestRecording,
 } from './pkg/brainclip.js';
 
 let decoder = null;
@@ -112,6 +112,24 @@ const ops = {
       evaluation = await decoder.evaluate(fmri, { imageEmbeddings: perTrial, ...categories });
     }
     return { ranked, evaluation, similarity, reused };
+  },
+
+  // The explorer: simulates a new recording of the test stimuli by the loaded subject and
+  // scores category decoding on it (the user's own recording stays loaded). The recording's
+  // .npy comes back too, for the visitor to keep.
+  async explore({ subject, snr, repeats, seed, truth, labels }) {
+    if (!decoder) throw new Error('load a model first');
+    const started = performance.now();
+    const simulated = simulateTestRecording(subject, { snr, repeats, seed });
+    try {
+      const simulatedIn = performance.now() - started;
+      const { embeddings } = await labelEmbeddings(labels);
+      const evaluation = await decoder.evaluate(simulated, { labels: truth, candidates: labels, labelEmbeddings: embeddings });
+      const npy = simulated.toNpy();
+      return { evaluation, npy, name: simulated.source.fileName, simulatedIn, milliseconds: performance.now() - started };
+    } finally {
+      simulated.free();
+    }
   },
 
   // Reconstructs the requested trials, posting every step's decoded estimate as progress;

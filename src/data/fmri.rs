@@ -17,6 +17,8 @@ pub enum SourceFormat {
     Npy,
     Npz,
     Nifti,
+    /// Made by the simulator (`sim`), not read from a file.
+    Simulated,
 }
 
 /// Where a batch came from, as the user would describe it.

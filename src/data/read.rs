@@ -42,6 +42,12 @@ pub fn read_fmri(bytes: &[u8], file_name: &str, options: &ReadOptions) -> Result
         SourceFormat::Npy => crate::data::npy::read_npy(bytes, file_name, options)?,
         SourceFormat::Npz => crate::data::npy::read_npz(bytes, file_name, options)?,
         SourceFormat::Nifti => crate::data::nifti::read_nifti(bytes, file_name, options)?,
+        SourceFormat::Simulated => {
+            return Err(Error::CorruptFile {
+                file: file_name.to_string(),
+                reason: "simulated recordings are made, not read".into(),
+            });
+        }
     };
     batch.check_finite(options.replace_non_finite)?;
     if let Some(expected) = options.expected_voxels {

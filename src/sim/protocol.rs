@@ -37,6 +37,20 @@ impl Default for ProtocolConfig {
     }
 }
 
+/// A fresh recording of the test stimuli: what a student varies to see decoding fail.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TestRecordingConfig {
+    /// Single-presentation signal-to-noise ratio (signal and noise standard deviations).
+    pub snr: f32,
+    /// Presentations averaged into each trial.
+    pub repeats: usize,
+    /// Seed of the noise.
+    pub seed: u64,
+}
+
+/// Most presentations a test recording may average (GOD has 35).
+pub const MAX_TEST_REPEATS: usize = 1000;
+
 /// Which stimuli the experiment shows, in presentation order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Protocol {
@@ -142,6 +156,31 @@ impl Protocol {
     pub fn development_split(&self) -> (Vec<usize>, Vec<usize>) {
         let held = self.development_categories();
         (0..self.train.len()).partition(|&i| !held.contains(&self.train[i].category))
+    }
+
+    /// A new recording of the test stimuli by `subject` (rows in the protocol's test order,
+    /// as the world's `test_fmri.npy`): each trial averages `repeats` presentations with
+    /// noise drawn from `seed`.
+    pub fn record_test(&self, subject: &Subject, config: &TestRecordingConfig) -> Result<Matrix> {
+        if !(config.snr.is_finite() && config.snr > 0.0) {
+            return Err(Error::InvalidConfig {
+                what: "simulated recording".into(),
+                reason: format!("SNR is {}; it must be a positive number", config.snr),
+            });
+        }
+        if config.repeats == 0 || config.repeats > MAX_TEST_REPEATS {
+            return Err(Error::InvalidConfig {
+                what: "simulated recording".into(),
+                reason: format!("{} repeats; give 1 to {MAX_TEST_REPEATS}", config.repeats),
+            });
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let voxels = subject.config.voxels;
+        let mut values = Vec::with_capacity(self.test.len() * voxels);
+        for stimulus in &self.test {
+            values.extend(subject.trial_at(stimulus, config.repeats, config.snr, &mut rng));
+        }
+        Matrix::new(values, self.test.len(), voxels)
     }
 
     /// Records a subject: single-presentation training trials and averaged test trials.

@@ -297,6 +297,28 @@ fn feature_maps(pixels: &[f32]) -> Vec<Vec<f32>> {
 }
 
 impl Subject {
+    /// The simulated world's subject called `name` (one of [`SubjectConfig::defaults`], as
+    /// `brainclip sim world` makes them).
+    pub fn named(name: &str) -> crate::error::Result<Subject> {
+        let defaults = SubjectConfig::defaults();
+        let config = defaults
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| crate::error::Error::InvalidConfig {
+                what: "simulated subject".into(),
+                reason: format!(
+                    "'{name}' is not one of the simulated world's subjects ({})",
+                    defaults
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        Ok(Subject::new(config))
+    }
+
     pub fn new(config: SubjectConfig) -> Subject {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let early_count = ((config.voxels as f32) * config.early_fraction).round() as usize;
@@ -441,7 +463,18 @@ impl Subject {
     /// One measured trial: the average of `repeats` presentations, each with independent
     /// noise of standard deviation `1 / snr`.
     pub fn trial(&self, stimulus: &Stimulus, repeats: usize, rng: &mut impl Rng) -> Vec<f32> {
-        let noise = 1.0 / self.config.snr.max(1e-6);
+        self.trial_at(stimulus, repeats, self.config.snr, rng)
+    }
+
+    /// [`Subject::trial`] at another single-trial signal-to-noise ratio.
+    pub fn trial_at(
+        &self,
+        stimulus: &Stimulus,
+        repeats: usize,
+        snr: f32,
+        rng: &mut impl Rng,
+    ) -> Vec<f32> {
+        let noise = 1.0 / snr.max(1e-6);
         let repeats = repeats.max(1);
         let mut response = self.signal(stimulus);
         let mut total = vec![0f32; response.len()];

@@ -176,6 +176,17 @@ impl FmriHandle {
         self.batch.trial(index).map(<[f32]>::to_vec)
     }
 
+    /// The batch as a `.npy` file (`[trials, voxels]` float32), e.g. to save a simulated
+    /// recording for `brainclip eval`.
+    #[wasm_bindgen(js_name = toNpy)]
+    pub fn to_npy(&self) -> Result<Vec<u8>, JsValue> {
+        crate::data::npy::write_npy_f32(
+            self.batch.values(),
+            &[self.batch.trials(), self.batch.voxels()],
+        )
+        .map_err(to_js_error)
+    }
+
     /// z-scores in place: `"batch"` (per voxel over this batch) or `"none"`.
     /// Returns `{ mode, zeroVarianceVoxels }`.
     pub fn normalize(&mut self, mode: &str) -> Result<JsValue, JsValue> {
@@ -222,6 +233,76 @@ pub async fn read_fmri(
         expected_voxels: js.expected_voxels,
     };
     let batch = crate::data::read_fmri(&bytes, &file_name, &options).map_err(to_js_error)?;
+    Ok(FmriHandle { batch })
+}
+
+// ---------------------------------------------------------------------------------------
+// The simulated world
+
+/// Options of `simulateTestRecording`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct JsTestRecordingOptions {
+    snr: Option<f32>,
+    repeats: Option<usize>,
+    seed: u64,
+    world_seed: u64,
+}
+
+thread_local! {
+    /// The last simulated subject built: building one calibrates every voxel, so a student
+    /// moving a slider should not pay for it again.
+    static SIMULATED_SUBJECT: std::cell::RefCell<Option<Rc<crate::sim::subject::Subject>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A new recording of the simulated world's test stimuli by `subject` ("sub-01", "sub-02",
+/// "sub-03"), as `brainclip sim test-recording` makes it (`options`: `{ snr, repeats, seed,
+/// worldSeed }`; defaults: the subject's SNR, 35 repeats, seeds 0): the same values as
+/// natively, to within float rounding of the platform's maths library.
+#[wasm_bindgen(js_name = simulateTestRecording)]
+pub fn simulate_test_recording(subject: String, options: JsValue) -> Result<FmriHandle, JsValue> {
+    use crate::sim::protocol::{Protocol, ProtocolConfig, TestRecordingConfig};
+    let options: JsTestRecordingOptions = from_js(options, "simulateTestRecording")?;
+    let cached = SIMULATED_SUBJECT.with_borrow(|s| s.clone().filter(|s| s.config.name == subject));
+    let simulated = match cached {
+        Some(simulated) => simulated,
+        None => {
+            let built =
+                Rc::new(crate::sim::subject::Subject::named(&subject).map_err(to_js_error)?);
+            SIMULATED_SUBJECT.set(Some(built.clone()));
+            built
+        }
+    };
+    let protocol = Protocol::new(ProtocolConfig {
+        seed: options.world_seed,
+        ..ProtocolConfig::default()
+    })
+    .map_err(to_js_error)?;
+    let config = TestRecordingConfig {
+        snr: options.snr.unwrap_or(simulated.config.snr),
+        repeats: options
+            .repeats
+            .unwrap_or(ProtocolConfig::default().test_repeats),
+        seed: options.seed,
+    };
+    let recording = protocol
+        .record_test(&simulated, &config)
+        .map_err(to_js_error)?;
+    let (trials, voxels) = (recording.rows(), recording.cols());
+    let source = crate::data::FmriSource {
+        file_name: format!(
+            "simulated {subject}: SNR {}, {} repeats, seed {}",
+            config.snr, config.repeats, config.seed
+        ),
+        format: crate::data::SourceFormat::Simulated,
+        array_name: None,
+        mask_name: None,
+        dtype: "float32".into(),
+        shape: vec![trials, voxels],
+    };
+    let batch =
+        FmriBatch::new(recording.values().to_vec(), trials, voxels, source).map_err(to_js_error)?;
     Ok(FmriHandle { batch })
 }
 
@@ -458,8 +539,8 @@ pub async fn load_bundle(
         before += bytes.len() as u64;
         files.insert(file.clone(), bytes);
     }
-    let bundle = Bundle::from_parts_for(manifest, options.subject.as_deref(), files)
-        .map_err(to_js_error)?;
+    let bundle =
+        Bundle::from_parts_for(manifest, options.subject.as_deref(), files).map_err(to_js_error)?;
     Ok(BundleHandle { bundle })
 }
 

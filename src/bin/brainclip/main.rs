@@ -197,6 +197,9 @@ mod cli {
         /// 6 volumes per block, 500 voxels), whose neighbouring volumes are near-copies: for
         /// trying group-aware validation and `brainclip cv`.
         Blocks(sim_cli::SimBlocksArgs),
+        /// A new recording of the world's test stimuli by one subject at a chosen SNR and
+        /// number of averaged repeats (what the page's explorer simulates).
+        TestRecording(sim_cli::SimTestRecordingArgs),
     }
 
     #[derive(Subcommand)]
@@ -244,6 +247,9 @@ mod cli {
             Command::Sim {
                 what: Sim::Blocks(args),
             } => report(sim_cli::sim_blocks(args), false),
+            Command::Sim {
+                what: Sim::TestRecording(args),
+            } => report(sim_cli::sim_test_recording(args), false),
             Command::TrainClip(args) => report(clip_cli::train(*args), false),
             Command::TrainAutoencoder(args) => report(diffusion_cli::train(*args), false),
             Command::TrainDenoiser(args) => {

@@ -9,7 +9,7 @@ use brainclip::data::npy::write_npy_f32;
 use brainclip::error::{Error, Result};
 use brainclip::matrix::Matrix;
 use brainclip::sim::blocks::BlockDesignConfig;
-use brainclip::sim::protocol::{Protocol, ProtocolConfig};
+use brainclip::sim::protocol::{Protocol, ProtocolConfig, TestRecordingConfig};
 use brainclip::sim::stimuli::{Category, IMAGE_SIZE, Stimulus};
 use brainclip::sim::subject::{Subject, SubjectConfig};
 use brainclip::sim::{PlantedConfig, PlantedDataset};
@@ -17,6 +17,51 @@ use clap::Args;
 use serde_json::json;
 
 use crate::io::{io_error, write_bytes, write_json, write_matrix};
+
+#[derive(Args)]
+pub struct SimTestRecordingArgs {
+    /// The simulated subject (sub-01, sub-02, sub-03).
+    #[arg(long)]
+    subject: String,
+    /// Seed of the world whose test stimuli are shown (as `sim world --seed`).
+    #[arg(long, default_value_t = 0)]
+    world_seed: u64,
+    /// Single-presentation signal-to-noise ratio.
+    #[arg(long, default_value_t = SubjectConfig::defaults()[0].snr)]
+    snr: f32,
+    /// Presentations averaged into each trial.
+    #[arg(long, default_value_t = ProtocolConfig::default().test_repeats)]
+    repeats: usize,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `.npy` to write `[test trials, voxels]` to.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// A fresh recording of the world's test stimuli, as the page's explorer simulates it.
+pub fn sim_test_recording(args: SimTestRecordingArgs) -> Result<serde_json::Value> {
+    let subject = Subject::named(&args.subject)?;
+    let protocol = Protocol::new(ProtocolConfig {
+        seed: args.world_seed,
+        ..ProtocolConfig::default()
+    })?;
+    let recording = protocol.record_test(
+        &subject,
+        &TestRecordingConfig {
+            snr: args.snr,
+            repeats: args.repeats,
+            seed: args.seed,
+        },
+    )?;
+    write_matrix(&args.out, &recording)?;
+    Ok(json!({
+        "out": args.out.display().to_string(),
+        "trials": recording.rows(),
+        "voxels": recording.cols(),
+    }))
+}
 
 #[derive(Args)]
 pub struct SimWorldArgs {
