@@ -28,6 +28,7 @@ mod reconstruct;
 mod sheet_cli;
 #[cfg(not(target_family = "wasm"))]
 mod sim_cli;
+#[cfg(not(target_family = "wasm"))]
 mod subjects_cli;
 #[cfg(not(target_family = "wasm"))]
 mod train_mapper;
