@@ -36,6 +36,9 @@ const state = {
   fmriInput: null,
   // Whether the recording loaded is the sample (switching subject then loads theirs).
   usingSample: false,
+  // Milliseconds of each stage on the way to the first decoded result, for the breakdown.
+  timings: {},
+  firstDecodeShown: false,
 };
 
 const pending = new Map();
@@ -146,7 +149,8 @@ function cancelRuns() {
 }
 
 async function startDevice() {
-  const { device, selfCheck } = await call('start');
+  const { device, selfCheck, timings } = await call('start');
+  Object.assign(state.timings, timings);
   show('backend', device.backend);
   show('adapter', device.adapter);
   show('fallback-reason', device.fallbackReason ?? 'none');
@@ -191,6 +195,7 @@ async function loadModel(subject = null) {
     $('bundle-progress').hidden = true;
     state.bundleUrl = url;
     state.subject = info.subject;
+    Object.assign(state.timings, info.timings);
     state.modelReady = true;
     // A bundle with several subjects offers them all.
     $('subject-choice').hidden = info.subjects.length < 2;
@@ -294,7 +299,9 @@ async function useSample() {
       fetchJson(SAMPLE.candidates),
     ]);
     const sample = SAMPLE.fmri(state.subject);
+    const reading = performance.now();
     const handle = await readIntoWorker(() => fetchBytes(sample), sample.split('/').pop(), {});
+    state.timings.sample = performance.now() - reading;
     setFmri(handle, truth, stimulusIds);
     state.usingSample = true;
     $('labels').value = candidates.join('\n');
@@ -427,8 +434,9 @@ async function decode() {
   try {
     // With the sample, the truth is known and every true label must be a candidate.
     const truth = state.truth && state.truth.every((t) => labels.includes(t)) ? state.truth : null;
-    const { ranked, evaluation, reused } = await whileCancellable('decode-cancel', () => call('decode', { labels, topK: 5, truth }));
+    const { ranked, evaluation, reused, milliseconds } = await whileCancellable('decode-cancel', () => call('decode', { labels, topK: 5, truth }));
     renderResults(ranked, evaluation);
+    if (!state.firstDecodeShown) showTimings(milliseconds);
     show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
       (reused ? ' (the labels\' embeddings reused)' : ''));
     document.body.dataset.decoded = 'true';
@@ -438,6 +446,37 @@ async function decode() {
   } finally {
     $('decode-button').disabled = false;
   }
+}
+
+/**
+ * The first decoded result's time since the page was opened, by stage: what a visitor waits
+ * for. The stages overlap nothing but the visitor's own clicks ("waiting for you").
+ */
+function showTimings(decodeMs) {
+  state.firstDecodeShown = true;
+  const total = performance.now();
+  const t = { ...state.timings, decode: decodeMs };
+  const stages = [
+    ['wasm', 'WebAssembly download and compile'],
+    ['device', 'compute backend start'],
+    ['fetch', 'bundle download'],
+    ['build', 'models built'],
+    ['sample', 'recording read'],
+    ['decode', 'decoding (labels embedded, trials mapped and ranked)'],
+  ].filter(([key]) => t[key] !== undefined);
+  const measured = stages.reduce((sum, [key]) => sum + t[key], 0);
+  const rows = [...stages.map(([key, name]) => [key, name, t[key]]),
+    ['other', 'page load, messages and waiting for you', Math.max(0, total - measured)],
+    ['total', 'from opening the page', total]];
+  $('timings-body').replaceChildren(...rows.map(([key, name, ms]) => {
+    const row = document.createElement('tr');
+    row.dataset.stage = key;
+    row.dataset.ms = String(Math.round(ms));
+    row.insertCell().textContent = name;
+    row.insertCell().textContent = `${(ms / 1000).toFixed(2)} s`;
+    return row;
+  }));
+  $('timings').hidden = false;
 }
 
 /** Candidate images: the user's files, or the sample's test stimuli. */

@@ -42,22 +42,27 @@ const summary = (handle) => ({
 
 const ops = {
   async start() {
+    const started = performance.now();
     await init();
+    const compiled = performance.now();
     const device = await initDevice('auto');
     // Two orthogonal queries against themselves: each must pick its own match.
     const probabilities = await candidateProbabilities(
       new Float32Array([1, 0, 0, 1]), new Float32Array([1, 0, 0, 1]), 2, 10, 'auto');
     const selfCheck = probabilities[0] > 0.99 && probabilities[3] > 0.99
       ? 'ok' : `unexpected ${Array.from(probabilities)}`;
-    return { device, selfCheck };
+    return { device, selfCheck, timings: { wasm: compiled - started, device: performance.now() - compiled } };
   },
 
   async loadModel({ url, subject }) {
+    const started = performance.now();
     const bundle = await loadBundle(url, (progress) => postMessage({ progress }), { subject });
+    const fetched = performance.now();
     try {
       const info = bundle.info();
       decoder?.free();
       decoder = await loadDecoder(bundle, 'auto');
+      info.timings = { fetch: fetched - started, build: performance.now() - fetched };
       cache.labels.clear();
       cache.images.clear();
       return { ...info, decoder: decoder.info(), sheet: bundle.voxelSheet() };
@@ -83,12 +88,13 @@ const ops = {
   // (the library's evaluation: the same numbers as `brainclip eval`).
   async decode({ labels, topK, truth }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
+    const started = performance.now();
     const { embeddings, reused } = await labelEmbeddings(labels);
     const ranked = await decoder.decodeCategories(fmri, labels, { topK, labelEmbeddings: embeddings });
     const evaluation = truth
       ? await decoder.evaluate(fmri, { labels: truth, candidates: labels, labelEmbeddings: embeddings })
       : null;
-    return { ranked, evaluation, reused };
+    return { ranked, evaluation, reused, milliseconds: performance.now() - started };
   },
 
   // Ranks candidate images for every trial. When candidate i is what trial i saw, the

@@ -38,6 +38,29 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|err| js_sys::Error::new(&err.to_string()).into())
 }
 
+/// The typed arrays [`take_f32_arrays`] took, one slot per key.
+type TakenArrays = Vec<Option<Vec<f32>>>;
+
+/// Takes the `Float32Array`s under `keys` out of an options object (a shallow copy; the
+/// caller's object is untouched) before serde reads the rest: serde reads a typed array one
+/// element at a time through JS, seconds for a few thousand values. Plain arrays stay for
+/// serde.
+fn take_f32_arrays(value: JsValue, keys: &[&str]) -> Result<(JsValue, TakenArrays), JsValue> {
+    let mut taken = vec![None; keys.len()];
+    if !value.is_object() {
+        return Ok((value, taken));
+    }
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), value.unchecked_ref());
+    for (key, slot) in keys.iter().zip(taken.iter_mut()) {
+        let key = JsValue::from_str(key);
+        if let Some(array) = js_sys::Reflect::get(&copy, &key)?.dyn_ref::<js_sys::Float32Array>() {
+            *slot = Some(array.to_vec());
+            js_sys::Reflect::delete_property(&copy, &key)?;
+        }
+    }
+    Ok((copy.into(), taken))
+}
+
 /// Parses an options object, naming the offending field on failure.
 fn from_js<T: for<'de> Deserialize<'de> + Default>(
     value: JsValue,
@@ -828,7 +851,12 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let options: Result<JsDecodeOptions, JsValue> = from_js(options, "decodeCategories");
+        let options = take_f32_arrays(options, &["labelEmbeddings"]).and_then(|(rest, arrays)| {
+            let mut options: JsDecodeOptions = from_js(rest, "decodeCategories")?;
+            let [label_embeddings] = <[_; 1]>::try_from(arrays).expect("one key");
+            options.label_embeddings = label_embeddings.or(options.label_embeddings);
+            Ok(options)
+        });
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
             let top_k = if options.top_k == 0 {
@@ -863,7 +891,15 @@ impl DecoderHandle {
     pub fn evaluate(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let options: Result<JsEvalOptions, JsValue> = from_js(options, "evaluate");
+        let keys = ["labelEmbeddings", "imageEmbeddings", "textEmbeddings"];
+        let options = take_f32_arrays(options, &keys).and_then(|(rest, arrays)| {
+            let mut options: JsEvalOptions = from_js(rest, "evaluate")?;
+            let [labels, images, texts] = <[_; 3]>::try_from(arrays).expect("three keys");
+            options.label_embeddings = labels.or(options.label_embeddings);
+            options.image_embeddings = images.or(options.image_embeddings);
+            options.text_embeddings = texts.or(options.text_embeddings);
+            Ok(options)
+        });
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
             let config = &decoder.mapper.config;

@@ -1,0 +1,37 @@
+// What a first-time visitor waits for: a cold page (fresh browser, nothing cached) on the
+// CPU backend, the sample loaded and decoded as soon as the page allows, and the page's own
+// breakdown of that time by stage, printed for the README. A benchmark, not a gate: the
+// test checks that the breakdown is complete and adds up, not how fast the machine is.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveSite, launch, openWithSample } from './browser.mjs';
+
+let site;
+before(async () => { site = await serveSite(); });
+after(() => site.server.close());
+
+test('cold page to the first decoded result, by stage (CPU)', async (t) => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openWithSample(browser, site.url);
+    await page.click('#decode-button');
+    await page.waitForSelector('body[data-decoded="true"]', { timeout: 300_000 });
+    await page.waitForSelector('#timings:not([hidden])');
+    const rows = await page.$$eval('#timings-body tr', (trs) => trs.map((tr) =>
+      ({ stage: tr.dataset.stage, ms: Number(tr.dataset.ms), text: tr.textContent })));
+    for (const row of rows) t.diagnostic(`${row.stage}: ${row.ms} ms (${row.text})`);
+    assert.deepEqual(rows.map((r) => r.stage),
+      ['wasm', 'device', 'fetch', 'build', 'sample', 'decode', 'other', 'total']);
+    assert.ok(rows.every((r) => Number.isFinite(r.ms) && r.ms >= 0));
+    const total = rows.at(-1).ms;
+    const parts = rows.slice(0, -1).reduce((sum, r) => sum + r.ms, 0);
+    assert.ok(Math.abs(parts - total) <= rows.length, `stages add to ${parts} ms, total ${total} ms`);
+    // Decoding again does not rewrite the first result's breakdown.
+    await page.click('#decode-button');
+    await page.waitForFunction(() => /^done/.test(document.getElementById('decode-status').textContent));
+    assert.equal(Number(await page.getAttribute('#timings-body tr[data-stage="total"]', 'data-ms')), total);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
