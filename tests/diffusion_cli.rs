@@ -20,11 +20,15 @@ fn ok(output: std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A copy of a bundle without its image decoder (autoencoder, denoiser, low-level head).
+/// A one-subject copy of a bundle (its default subject) without its image decoder
+/// (autoencoder, denoiser, low-level head).
 fn copy_without_decoder(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     let mut kept: serde_json::Value =
         serde_json::from_slice(&std::fs::read(from.join("manifest.json")).unwrap()).unwrap();
+    let manifest = kept.as_object_mut().unwrap();
+    manifest.remove("subjects");
+    manifest.remove("subject");
     let components = kept["components"].as_object_mut().unwrap();
     let mut dropped = Vec::new();
     components.retain(|_, c| {
@@ -36,7 +40,12 @@ fn copy_without_decoder(from: &Path, to: &Path) {
         !decoder
     });
     for entry in std::fs::read_dir(from).unwrap() {
-        let name = entry.unwrap().file_name();
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        // Other subjects' folders stay behind.
+        if entry.file_type().unwrap().is_dir() {
+            continue;
+        }
         if !dropped.iter().any(|d| *d == name.to_string_lossy()) {
             std::fs::copy(from.join(&name), to.join(&name)).unwrap();
         }
