@@ -23,33 +23,20 @@ fn ok(output: std::process::Output) -> String {
 /// A one-subject copy of a bundle (its default subject) without its image decoder
 /// (autoencoder, denoiser, low-level head).
 fn copy_without_decoder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
+    brainclip::data::bundle::Bundle::load_dir(from)
+        .unwrap()
+        .write_dir(to)
+        .unwrap();
     let mut kept: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(from.join("manifest.json")).unwrap()).unwrap();
-    let manifest = kept.as_object_mut().unwrap();
-    manifest.remove("subjects");
-    manifest.remove("subject");
-    let components = kept["components"].as_object_mut().unwrap();
-    let mut dropped = Vec::new();
-    components.retain(|_, c| {
+        serde_json::from_slice(&std::fs::read(to.join("manifest.json")).unwrap()).unwrap();
+    kept["components"].as_object_mut().unwrap().retain(|_, c| {
         let decoder =
             ["autoencoder", "denoiser", "low_level"].contains(&c["kind"].as_str().unwrap());
         if decoder {
-            dropped.push(c["weights"].as_str().unwrap().to_string());
+            std::fs::remove_file(to.join(c["weights"].as_str().unwrap())).unwrap();
         }
         !decoder
     });
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        // Other subjects' folders stay behind.
-        if entry.file_type().unwrap().is_dir() {
-            continue;
-        }
-        if !dropped.iter().any(|d| *d == name.to_string_lossy()) {
-            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
-        }
-    }
     std::fs::write(
         to.join("manifest.json"),
         serde_json::to_vec_pretty(&kept).unwrap(),

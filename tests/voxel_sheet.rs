@@ -77,19 +77,12 @@ fn the_demo_bundle_places_every_voxel_and_a_pattern_is_the_normalised_trial() {
 fn add_voxel_sheet_checks_the_coordinates_against_the_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    std::fs::create_dir(&bundle).unwrap();
-    for entry in std::fs::read_dir(demo()).unwrap() {
-        let path = entry.unwrap().path();
-        if !path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("voxel_sheet")
-        {
-            std::fs::copy(&path, bundle.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    // The demo's default subject as a one-subject bundle, as stored.
+    Bundle::load_dir(&demo())
+        .unwrap()
+        .write_dir(&bundle)
+        .unwrap();
+    std::fs::remove_file(bundle.join("voxel_sheet.safetensors")).unwrap();
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
     manifest["components"]

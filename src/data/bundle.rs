@@ -317,7 +317,7 @@ impl Manifest {
 pub struct Bundle {
     pub manifest: Manifest,
     /// Every subject the bundle file holds, the default first (empty for a one-subject
-    /// bundle); `manifest.subject` is the one loaded.
+    /// bundle that names none); `manifest.subject` is the one loaded.
     pub subjects: Vec<String>,
     files: BTreeMap<String, Vec<u8>>,
     /// Int8 files widened to f32 for reading; `files` keeps them as stored.
@@ -371,7 +371,7 @@ impl Bundle {
         component: Component,
         weights: Vec<u8>,
     ) -> Result<Bundle> {
-        if !self.subjects.is_empty() {
+        if self.subjects.len() > 1 {
             return Err(manifest_error(
                 "subjects",
                 "this bundle holds several subjects; add components to a one-subject bundle and join them with `brainclip add-subject`",

@@ -68,7 +68,7 @@ pub fn add_subject(args: AddSubjectArgs) -> Result<serde_json::Value> {
     }
     let mut manifest = Manifest::parse(&read_bytes(&args.bundle.join(MANIFEST_FILE))?)?;
     let other = Bundle::load_dir(&args.from)?;
-    if !other.subjects.is_empty() {
+    if other.subjects.len() > 1 {
         return Err(invalid(
             "--from",
             format!(
