@@ -46,10 +46,13 @@ window.reconstructIn = async (bundleUrl) => {
 window.ready = true;
 `;
 
-/** Drops the demo's own decoder from a copy of its bundle (manifest and weights). */
+/** Drops the demo's own decoder and its other subjects from a copy of its bundle (manifest
+ * and weights): subject 1's one-subject bundle without an image decoder. */
 function withoutDecoder(bundle) {
   const path = join(bundle, 'manifest.json');
   const manifest = JSON.parse(readFileSync(path, 'utf8'));
+  for (const subject of Object.keys(manifest.subjects ?? {})) rmSync(join(bundle, subject), { recursive: true });
+  delete manifest.subjects;
   for (const [name, component] of Object.entries(manifest.components)) {
     if (['autoencoder', 'denoiser', 'low_level'].includes(component.kind)) {
       rmSync(join(bundle, component.weights));

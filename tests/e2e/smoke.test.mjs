@@ -113,7 +113,7 @@ test('the site folder works from a sub-path of a plain static server', async () 
   try {
     const url = `http://127.0.0.1:${server.address().port}/brainclip/`;
     const { page, errors, requests } = await openPage(browser, url);
-    await page.waitForSelector('body[data-model]', { timeout: 120_000 });
+    await page.waitForSelector('body[data-model="ready"], body[data-model="error"]', { timeout: 120_000 });
     assert.equal(await page.getAttribute('body', 'data-model'), 'ready');
     assert.deepEqual(errors, []);
     const outside = requests.filter((r) => !r.url.startsWith(url));
