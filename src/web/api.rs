@@ -32,10 +32,13 @@ pub fn to_js_error(err: Error) -> JsValue {
     js.into()
 }
 
+/// A result as plain JS objects, through JSON text: `JSON.parse` builds them in one call,
+/// where building them property by property from wasm took about 5 ms per ranked entry (1.2 s
+/// for 50 trials' top 5).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|err| js_sys::Error::new(&err.to_string()).into())
+    let text =
+        serde_json::to_string(value).map_err(|err| js_sys::Error::new(&err.to_string()))?;
+    js_sys::JSON::parse(&text)
 }
 
 /// The typed arrays [`take_f32_arrays`] took, one slot per key.
