@@ -712,6 +712,39 @@ function reconstructionTable(trials, size, lowLevel) {
   return { table, cells };
 }
 
+/** The batch's reconstruction metrics beside their chance levels (the library's numbers). */
+function renderReconstructionMetrics(metrics) {
+  const table = document.createElement('table');
+  table.className = 'metrics';
+  const head = table.createTHead().insertRow();
+  for (const title of ['metric', 'value', 'chance']) {
+    const th = document.createElement('th');
+    th.textContent = title;
+    head.append(th);
+  }
+  // Correlations as numbers, identification rates as percent.
+  const format = (id, v) => (id.endsWith('two_way') ? percent(v) : v.toFixed(3));
+  const body = table.createTBody();
+  for (const m of metrics) {
+    const row = body.insertRow();
+    row.dataset.metric = m.id;
+    row.dataset.value = String(m.value);
+    row.insertCell().textContent = m.name;
+    const value = row.insertCell();
+    value.textContent = format(m.id, m.value);
+    value.className = 'value';
+    row.insertCell().textContent = format(m.id, m.chance);
+  }
+  const legend = document.createElement('p');
+  legend.className = 'hint';
+  legend.textContent = `${metrics[0].trials} trials. Chance for PixCorr and SSIM is the same score ` +
+    'against another trial\'s image; 2-way identification picks the seen image over another ' +
+    'trial\'s, in CLIP\'s image space or the autoencoder\'s latents (chance 50 %). The same numbers ' +
+    'as brainclip eval --reconstruct.';
+  $('reconstruct-metrics').replaceChildren(table, legend);
+  $('reconstruct-metrics').hidden = false;
+}
+
 async function reconstruct() {
   $('reconstruct-error').hidden = true;
   if (!state.fmri || !state.imageDecoder) {
@@ -730,6 +763,11 @@ async function reconstruct() {
   const lowLevel = state.imageDecoder.hasLowLevel;
   const strength = lowLevel ? Number($('reconstruct-strength').value) : 1;
   const size = state.imageDecoder.imageSize;
+  // With the sample, the seen images are known: the batch is scored against them.
+  const seen = state.stimulusIds && trials.length >= 2
+    ? trials.map((t) => new URL(`${SAMPLE.stimuli}${state.stimulusIds[t]}.png`, document.baseURI).href)
+    : null;
+  $('reconstruct-metrics').hidden = true;
   const { table, cells } = reconstructionTable(trials, size, lowLevel);
   $('reconstruct-grid').replaceChildren(table);
   $('reconstruct-grid').hidden = false;
@@ -752,8 +790,9 @@ async function reconstruct() {
   };
   try {
     const result = await whileCancellable('reconstruct-cancel',
-      () => call('reconstruct', { trials, steps, seed, strength, lowLevel }));
+      () => call('reconstruct', { trials, steps, seed, strength, lowLevel, seen }));
     result.images.forEach((pixels, i) => draw(cells.reconstruction[i], pixels, size));
+    if (result.metrics) renderReconstructionMetrics(result.metrics);
     const seconds = (result.milliseconds / 1000).toFixed(2);
     show('reconstruct-status', `done: ${trials.length} trials, ${result.steps} steps, seed ${seed}, in ${seconds} s on ${document.body.dataset.backend}`);
     const each = stepTimes.map((t, i) => `${i + 1}: ${Math.round(t - (i ? stepTimes[i - 1] : 0))} ms`);

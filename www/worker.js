@@ -140,7 +140,9 @@ const ops = {
 
   // Reconstructs the requested trials, posting every step's decoded estimate as progress;
   // with a low-level head, its blurry image of the same trials comes too.
-  async reconstruct({ trials, steps, seed, strength, lowLevel }) {
+  // With the seen images' URLs (one per trial), the batch is scored as `brainclip eval
+  // --reconstruct` scores it.
+  async reconstruct({ trials, steps, seed, strength, lowLevel, seen }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
     const started = performance.now();
     const blurry = lowLevel ? await decoder.reconstructLowLevel(fmri, { trials }) : null;
@@ -152,7 +154,18 @@ const ops = {
         progress: { kind: 'step', step, total, images, milliseconds: performance.now() - started },
       }),
     });
-    return { ...result, lowLevel: blurry?.images ?? null, milliseconds: performance.now() - started };
+    const milliseconds = performance.now() - started;
+    let metrics = null;
+    if (seen && seen.length === result.images.length && seen.length >= 2) {
+      const files = await Promise.all(seen.map(async (url) => {
+        const response = await fetch(url);
+        if (!response.ok) throw new Error(`could not fetch ${url}: HTTP ${response.status}`);
+        return new Uint8Array(await response.arrayBuffer());
+      }));
+      metrics = await decoder.scoreReconstructions(result.images, result.size, files,
+        seen.map((url) => url.split('/').pop()));
+    }
+    return { ...result, lowLevel: blurry?.images ?? null, milliseconds, metrics };
   },
 };
 

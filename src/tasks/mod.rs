@@ -227,6 +227,7 @@ mod reconstruct;
 pub use evaluate::{COLOUR_ONLY, EvalRequest, Evaluation, PerTrial, SHAPE_ONLY};
 pub use reconstruct::{
     DenoiserComponent, ReconstructRequest, Reconstruction, Reconstructor, SeenLabels, StepCallback,
+    seen_image,
 };
 
 /// A bundle's models, loaded on one device: what decoding and retrieval run on.

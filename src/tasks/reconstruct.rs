@@ -428,6 +428,25 @@ impl Decoder {
     }
 }
 
+/// A seen image as [`Decoder::reconstruction_metrics`] compares it: an encoded PNG or JPEG
+/// file (`name` for errors) of exactly `size × size`, as `[size, size, 3]` RGB in [0, 1].
+pub fn seen_image(bytes: &[u8], name: &str, size: usize) -> Result<Vec<f32>> {
+    let image = image::load_from_memory(bytes)
+        .map_err(|err| Error::CorruptFile {
+            file: name.to_string(),
+            reason: format!("it is not a readable image ({err})"),
+        })?
+        .to_rgb8();
+    if image.width() as usize != size || image.height() as usize != size {
+        return Err(Error::ShapeMismatch {
+            what: name.to_string(),
+            got: format!("{} × {}", image.width(), image.height()),
+            expected: format!("{size} × {size}, the reconstructions' size"),
+        });
+    }
+    Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
+}
+
 impl Decoder {
     /// How well reconstructions match the seen images: PixCorr and SSIM (each beside the
     /// same score on mismatched pairs, reconstruction i against stimulus i + 1, as its

@@ -36,8 +36,7 @@ pub fn to_js_error(err: Error) -> JsValue {
 /// where building them property by property from wasm took about 5 ms per ranked entry (1.2 s
 /// for 50 trials' top 5).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let text =
-        serde_json::to_string(value).map_err(|err| js_sys::Error::new(&err.to_string()))?;
+    let text = serde_json::to_string(value).map_err(|err| js_sys::Error::new(&err.to_string()))?;
     js_sys::JSON::parse(&text)
 }
 
@@ -937,6 +936,47 @@ impl DecoderHandle {
                 .await
                 .map_err(to_js_error)?;
             to_js(&evaluation)
+        })
+    }
+
+    /// Scores reconstructions against the images that were seen, as `brainclip eval
+    /// --reconstruct` does: `[{ id, name, value, chance, trials }]` for PixCorr and SSIM
+    /// (chance: the same score against another trial's image), CLIP 2-way identification
+    /// (with a CLIP in the bundle) and autoencoder-latent 2-way (chance 50 %). `images` are
+    /// RGBA `size × size` (what `reconstruct` returns); `seen` the seen images' PNG or JPEG
+    /// files at that size, one per image, with their names.
+    #[wasm_bindgen(js_name = scoreReconstructions)]
+    pub fn score_reconstructions(
+        &self,
+        images: Vec<js_sys::Uint8ClampedArray>,
+        size: usize,
+        seen: Vec<js_sys::Uint8Array>,
+        names: Vec<String>,
+    ) -> js_sys::Promise {
+        let decoder = self.decoder.clone();
+        let images: Vec<Vec<u8>> = images.iter().map(|i| i.to_vec()).collect();
+        let seen: Vec<(Vec<u8>, String)> = seen
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let name = names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("seen image {i}"));
+                (bytes.to_vec(), name)
+            })
+            .collect();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let stimuli = seen
+                .iter()
+                .map(|(bytes, name)| tasks::seen_image(bytes, name, size))
+                .collect::<Result<Vec<_>, Error>>()
+                .map_err(to_js_error)?;
+            let metrics = decoder
+                .reconstruction_metrics(&images, size, &stimuli, None)
+                .await
+                .map_err(to_js_error)?;
+            to_js(&metrics)
         })
     }
 

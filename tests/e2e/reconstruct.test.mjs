@@ -243,3 +243,64 @@ test('Cancel stops a long reconstruction within a second and the page still work
     demo.server.close();
   }
 });
+
+/** The first `rows` rows of a C-order float32 .npy, as a new .npy. */
+function firstRows(npy, rows) {
+  const headerLength = npy.readUInt16LE(8);
+  const header = npy.subarray(10, 10 + headerLength).toString('latin1');
+  const [, total, columns] = /'shape': \(([0-9]+), ([0-9]+),? ?\)/.exec(header).map(Number);
+  assert.ok(rows <= total);
+  let text = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${columns}), }`;
+  text = text.padEnd(Math.ceil((10 + text.length + 1) / 64) * 64 - 10 - 1, ' ') + '\n';
+  const head = Buffer.alloc(10);
+  npy.copy(head, 0, 0, 8);
+  head.writeUInt16LE(text.length, 8);
+  return Buffer.concat([head, Buffer.from(text, 'latin1'),
+    npy.subarray(10 + headerLength, 10 + headerLength + rows * columns * 4)]);
+}
+
+// The batch metrics under the reconstruction grid are `brainclip eval --reconstruct`'s for the
+// same trials, settings and seed (the native CLI on the same 8 trials of the sample).
+test('the demo page scores a batch of reconstructions as brainclip eval --reconstruct does (CPU)', async (t) => {
+  const demo = await serveSite();
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openWithSample(browser, demo.url);
+    await page.fill('#reconstruct-trials', '1-8');
+    await page.click('#reconstruct-button');
+    await page.waitForSelector('#reconstruct-metrics:not([hidden])', { timeout: 300_000 });
+    const rows = await page.$$eval('#reconstruct-metrics tbody tr', (trs) => trs.map((tr) => ({
+      id: tr.dataset.metric, value: Number(tr.dataset.value), text: tr.textContent,
+    })));
+    for (const row of rows) t.diagnostic(row.text);
+    assert.deepEqual(rows.map((r) => r.id), ['pixcorr', 'ssim', 'clip_two_way', 'latent_two_way']);
+
+    const work = mkdtempSync(join(tmpdir(), 'brainclip-e2e-metrics-'));
+    try {
+      const sample = readFileSync(join(ROOT, 'www/samples/sub-01-test-fmri.npy'));
+      writeFileSync(join(work, 'fmri.npy'), firstRows(sample, 8));
+      const json = (name) => JSON.parse(readFileSync(join(ROOT, 'www/samples', name), 'utf8'));
+      writeFileSync(join(work, 'ids.json'), JSON.stringify(json('test-stimulus-ids.json').slice(0, 8)));
+      writeFileSync(join(work, 'labels.json'), JSON.stringify(json('test-labels.json').slice(0, 8)));
+      const native = JSON.parse(execFileSync(BIN, ['eval', '--bundle', 'www/models/demo',
+        '--fmri', join(work, 'fmri.npy'), '--labels', join(work, 'labels.json'),
+        '--reconstruct', '--stimuli', 'www/samples/stimuli', '--stimulus-ids', join(work, 'ids.json'),
+        '--json'], { cwd: ROOT, encoding: 'utf8' })).reconstruction;
+      for (const row of rows) {
+        const theirs = native.find((m) => m.id === row.id);
+        t.diagnostic(`${row.id}: page ${row.value}, brainclip eval ${theirs.value}`);
+        // The wasm CPU kernels round in their last bits where the native ones do not (the
+        // scores differ by about 3e-7); a 2-way near-tie may fall the other way (one pair of 56).
+        const tolerance = row.id.endsWith('two_way') ? 1 / 56 + 1e-9 : 1e-4;
+        assert.ok(Math.abs(row.value - theirs.value) <= tolerance, `${row.id}: ${row.value} vs ${theirs.value}`);
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    demo.server.close();
+  }
+});
+

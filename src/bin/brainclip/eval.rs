@@ -138,17 +138,8 @@ fn reconstruction(
         ids.iter()
             .map(|id| {
                 let path = dir.join(format!("{id}.png"));
-                let image = image::open(&path)
-                    .map_err(|err| crate::io::io_error(&path, err))?
-                    .to_rgb8();
-                if image.width() as usize != size || image.height() as usize != size {
-                    return Err(brainclip::error::Error::ShapeMismatch {
-                        what: path.display().to_string(),
-                        got: format!("{} × {}", image.width(), image.height()),
-                        expected: format!("{size} × {size}, the reconstructions' size"),
-                    });
-                }
-                Ok(image.as_raw().iter().map(|&v| v as f32 / 255.0).collect())
+                let bytes = crate::io::read_bytes(&path)?;
+                tasks::seen_image(&bytes, &path.display().to_string(), size)
             })
             .collect::<Result<Vec<Vec<f32>>>>()
     };
