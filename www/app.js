@@ -39,6 +39,13 @@ const state = {
   // Milliseconds of each stage on the way to the first decoded result, for the breakdown.
   timings: {},
   firstDecodeShown: false,
+  // The trial view: the chosen trial (0-based), the last decoding and identification of every
+  // trial, and reconstructions already drawn (by trial and settings).
+  trial: 0,
+  decoded: null,
+  identified: null,
+  trialImages: new Map(),
+  reconstructing: false,
 };
 
 const pending = new Map();
@@ -174,7 +181,7 @@ const subjectTitle = (name) => {
 
 async function loadModel(subject = null) {
   state.modelReady = false;
-  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject', 'explore-button']) {
+  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject', 'explore-button', 'trial-start']) {
     $(id).disabled = true;
   }
   $('bundle-error').hidden = true;
@@ -221,6 +228,8 @@ async function loadModel(subject = null) {
       showBrain();
     }
     $('use-sample').disabled = false;
+    $('trial-start').disabled = false;
+    show('trial-status', `(${subjectTitle(info.subject ?? 'sub-01')}; nothing leaves this page)`);
     if (state.fmri) {
       $('decode-button').disabled = false;
       $('identify-button').disabled = false;
@@ -267,6 +276,12 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   $('identify-metrics').hidden = true;
   $('decode-results').hidden = true;
   $('decode-metrics').hidden = true;
+  state.decoded = null;
+  state.identified = null;
+  state.trialImages.clear();
+  renderPicker();
+  // The card shows the first trial at once; its reconstruction waits for the visitor.
+  selectTrial(0, { reconstruct: false });
 }
 
 async function loadFmri() {
@@ -436,6 +451,8 @@ async function decode() {
     const truth = state.truth && state.truth.every((t) => labels.includes(t)) ? state.truth : null;
     const { ranked, evaluation, reused, milliseconds } = await whileCancellable('decode-cancel', () => call('decode', { labels, topK: 5, truth }));
     renderResults(ranked, evaluation);
+    state.decoded = ranked;
+    showTrial();
     if (!state.firstDecodeShown) showTimings(milliseconds);
     show('decode-status', `done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
       (reused ? ' (the labels\' embeddings reused)' : ''));
@@ -552,6 +569,8 @@ async function identify() {
       body.append(row);
     });
     $('identify-results').hidden = false;
+    state.identified = { ranked, candidates: candidates.map(({ name, url }) => ({ name, url })), truthKnown };
+    showTrial();
     if (evaluation) {
       renderMetrics('identify-metrics', evaluation, ['image_top1', 'image_to_fmri_top1', 'image_nway', 'image_two_way']);
       document.body.dataset.evaluated = 'true';
@@ -747,6 +766,10 @@ function renderReconstructionMetrics(metrics) {
 
 async function reconstruct() {
   $('reconstruct-error').hidden = true;
+  if (state.reconstructing) {
+    showError('reconstruct-error', new Error('A reconstruction is still being drawn; try again in a moment.'));
+    return;
+  }
   if (!state.fmri || !state.imageDecoder) {
     showError('reconstruct-error', new Error('Load fMRI and a bundle with an image decoder first.'));
     return;
@@ -772,6 +795,7 @@ async function reconstruct() {
   $('reconstruct-grid').replaceChildren(table);
   $('reconstruct-grid').hidden = false;
   $('reconstruct-button').disabled = true;
+  state.reconstructing = true;
   show('reconstruct-status', `reconstructing ${trials.length} trials…`);
   show('reconstruct-timing', '');
   // When each step's estimate reached the page (ms since the worker began the run).
@@ -804,6 +828,7 @@ async function reconstruct() {
     if (err.code !== 'cancelled') showError('reconstruct-error', err);
   } finally {
     onProgress = () => {};
+    state.reconstructing = false;
     $('reconstruct-button').disabled = false;
   }
 }
@@ -1033,6 +1058,166 @@ function setupExplore(info) {
   $('explore-button').disabled = !simulatedSubject;
 }
 
+// ---------------------------------------------------------------------------------------
+// The trial view: one trial's stimulus, decoded labels, best matches and reconstruction side
+// by side, chosen from a strip of the trials' stimuli.
+
+/** The trial strip: the seen stimulus of each trial when known, else its number. */
+function renderPicker() {
+  const trials = state.fmri?.trials ?? 0;
+  const buttons = Array.from({ length: trials }, (_, t) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.setAttribute('role', 'option');
+    button.dataset.trial = String(t);
+    const label = `trial ${t + 1}${state.truth ? `: ${state.truth[t]}` : ''}`;
+    button.setAttribute('aria-label', label);
+    button.title = label;
+    if (state.stimulusIds?.[t]) {
+      const img = document.createElement('img');
+      img.src = `${SAMPLE.stimuli}${state.stimulusIds[t]}.png`;
+      img.alt = '';
+      button.append(img);
+    } else {
+      button.textContent = String(t + 1);
+    }
+    button.addEventListener('click', () => selectTrial(t));
+    return button;
+  });
+  $('trial-picker').replaceChildren(...buttons);
+  $('trial-picker').hidden = trials === 0;
+}
+
+function selectTrial(trial, { reconstruct = true } = {}) {
+  if (!state.fmri) return;
+  state.trial = trial;
+  for (const button of $('trial-picker').children) {
+    button.setAttribute('aria-selected', String(Number(button.dataset.trial) === trial));
+  }
+  $('trial-picker').children[trial]?.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
+  if (state.modelReady && $('brain-trial').value !== String(trial + 1)) {
+    $('brain-trial').value = String(trial + 1);
+    showBrain();
+  }
+  showTrial();
+  if (reconstruct) reconstructTrial(trial);
+}
+
+/** Fills the card from what has been computed for the chosen trial. */
+function showTrial() {
+  if (!state.fmri) return;
+  const t = state.trial;
+  const truth = state.truth?.[t];
+  const seen = $('trial-seen');
+  if (state.stimulusIds?.[t]) {
+    const img = thumbnail(`${SAMPLE.stimuli}${state.stimulusIds[t]}.png`, truth ?? 'seen image');
+    seen.replaceChildren(img, document.createElement('br'), document.createTextNode(`trial ${t + 1}: ${truth ?? ''}`));
+  } else {
+    seen.textContent = `trial ${t + 1} (not known for this recording)`;
+  }
+  const labels = state.decoded?.[t];
+  $('trial-labels').replaceChildren(...(labels ?? []).map((r) => {
+    const item = document.createElement('li');
+    item.className = r.label === truth ? 'hit' : '';
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    bar.style.width = `${Math.round(r.probability * 100)}%`;
+    item.append(document.createTextNode(`${r.label} ${(r.probability * 100).toFixed(1)} %`), bar);
+    return item;
+  }));
+  if (!labels) $('trial-labels').textContent = 'Decode to rank the candidate labels.';
+  const matches = state.identified?.ranked?.[t];
+  if (matches) {
+    $('trial-matches').replaceChildren(...matches.slice(0, 3).map((r) => {
+      const candidate = state.identified.candidates[r.index];
+      const img = thumbnail(candidate.url, candidate.name);
+      img.title = `${candidate.name}: ${(r.probability * 100).toFixed(1)} %`;
+      if (state.identified.truthKnown && r.index === t) img.className = 'hit';
+      return img;
+    }));
+  }
+  $('trial-card').hidden = false;
+  document.body.dataset.trial = String(t + 1);
+}
+
+/** Draws the chosen trial's reconstruction in the card, every step as it arrives, with the
+ * settings of the reconstruction panel; one already drawn is shown again. */
+async function reconstructTrial(trial) {
+  const canDraw = state.imageDecoder && state.modelReady && state.fmri;
+  $('trial-reconstruction').hidden = !canDraw;
+  if (!canDraw) {
+    show('trial-step', '(this bundle has no image decoder)');
+    return;
+  }
+  const size = state.imageDecoder.imageSize;
+  const lowLevel = state.imageDecoder.hasLowLevel;
+  const steps = Number($('reconstruct-steps').value);
+  const seed = Number($('reconstruct-seed').value) || 0;
+  const strength = lowLevel ? Number($('reconstruct-strength').value) : 1;
+  const key = `${trial}|${steps}|${seed}|${strength}`;
+  for (const id of ['trial-reconstruction', 'trial-low-level']) {
+    $(id).width = size;
+    $(id).height = size;
+  }
+  $('trial-low-level-box').hidden = !lowLevel;
+  const cached = state.trialImages.get(key);
+  if (cached) {
+    draw($('trial-reconstruction'), cached.image, size);
+    if (cached.lowLevel) draw($('trial-low-level'), cached.lowLevel, size);
+    show('trial-step', `(${steps} steps, seed ${seed})`);
+    return;
+  }
+  // One run at a time; the panel's own runs and a run already going take precedence.
+  if (state.reconstructing) return;
+  state.reconstructing = true;
+  onProgress = (p) => {
+    if (state.trial !== trial) return;
+    if (p.kind === 'low-level') draw($('trial-low-level'), p.images[0], size);
+    if (p.kind === 'step') {
+      const canvas = $('trial-reconstruction');
+      draw(canvas, p.images[0], size);
+      // Each step's pixel sum, so a check can see the image change as it forms.
+      const sum = p.images[0].reduce((a, v) => a + v, 0);
+      canvas.dataset.stepSums = `${p.step === 1 ? '' : `${canvas.dataset.stepSums ?? ''} `}${sum}`.trim();
+      show('trial-step', `(step ${p.step} of ${p.total})`);
+    }
+  };
+  try {
+    const result = await call('reconstruct', { trials: [trial], steps, seed, strength, lowLevel });
+    state.trialImages.set(key, { image: result.images[0], lowLevel: result.lowLevel?.[0] ?? null });
+    if (state.trial === trial) {
+      draw($('trial-reconstruction'), result.images[0], size);
+      show('trial-step', `(${result.steps} steps, seed ${seed}, ${Math.round(result.milliseconds)} ms)`);
+      document.body.dataset.trialReconstructed = String(trial + 1);
+    }
+  } catch (err) {
+    show('trial-step', err.code === 'cancelled' ? '(cancelled)' : `(${err.message})`);
+  } finally {
+    onProgress = () => {};
+    state.reconstructing = false;
+  }
+  // The visitor may have moved on while this one was drawn.
+  if (state.trial !== trial) reconstructTrial(state.trial);
+}
+
+/** The first thing a visitor can do: the sample recording, decoded, its first trial drawn. */
+async function startWithSample() {
+  $('trial-start').disabled = true;
+  show('trial-status', 'loading the sample recording…');
+  try {
+    if (!state.usingSample) await useSample();
+    show('trial-status', 'decoding its 50 trials…');
+    await decode();
+    selectTrial(state.trial);
+    show('trial-status', 'ranking the 50 test images for every trial…');
+    await identify();
+    show('trial-status', 'Pick another trial from the strip (or use the arrow keys); the sections ' +
+      'below show every trial, the brain pattern and more.');
+  } finally {
+    $('trial-start').disabled = !state.modelReady;
+  }
+}
+
 /** Loads another subject's mapper; with the sample in use, that subject's recording too. */
 async function switchSubject(subject) {
   for (const id of ['reconstruct-grid', 'identify-results', 'identify-matrix', 'identify-metrics',
@@ -1055,6 +1240,16 @@ async function main() {
   $('reconstruct-button').addEventListener('click', () => reconstruct());
   $('brain-trial').addEventListener('change', () => showBrain());
   $('explore-button').addEventListener('click', () => explore());
+  $('trial-start').addEventListener('click', () => startWithSample());
+  // Arrow keys move along the trial strip.
+  $('trial-picker').addEventListener('keydown', (event) => {
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+    if (!step || !state.fmri) return;
+    event.preventDefault();
+    const next = Math.min(state.fmri.trials - 1, Math.max(0, state.trial + step));
+    selectTrial(next);
+    $('trial-picker').children[next]?.focus();
+  });
   for (const id of ['explore-snr', 'explore-repeats']) $(id).addEventListener('input', showExploreSettings);
   showExploreSettings();
   for (const id of ['decode-cancel', 'identify-cancel', 'reconstruct-cancel', 'explore-cancel']) {
