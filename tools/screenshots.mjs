@@ -1,7 +1,9 @@
-// The site's reviewed screenshots under docs/site/ (README): the model panel with its subject
-// choice, the brain view, the reconstruction panel with the sample recording, the decoding
-// results with the time breakdown, and the simulated-brain explorer after three recordings,
-// at desktop (1280 px) and phone (390 px) width, in headless Chromium on the CPU backend.
+// The site's reviewed screenshots under docs/site/ (README), every view at desktop (1280 px)
+// and phone (390 px) width, in headless Chromium on the CPU backend: the page after its
+// first button (the first screen and the trial card), the model panel with its subject
+// choice, the brain view, the decoding metrics with the time breakdown, the similarity
+// matrix, the reconstruction panel with its batch metrics, and the explorer after four
+// recordings.
 // Run after `make site`:
 //   node tools/screenshots.mjs [OUT_DIR]
 import { mkdirSync } from 'node:fs';
@@ -20,28 +22,27 @@ try {
     page.on('pageerror', (err) => errors.push(String(err)));
     await page.goto(url);
     await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
-    await page.click('#use-sample');
+    // What a first visitor sees after one click: the sample's first trial, start to finish.
+    await page.click('#trial-start');
+    await page.waitForSelector('body[data-trial-reconstructed="1"]', { timeout: 300_000 });
+    await page.waitForSelector('#trial-matches img', { timeout: 300_000 });
+    await page.screenshot({ path: `${out}/first-view-${name}.png` });
+    await page.locator('#trial').screenshot({ path: `${out}/trial-${name}.png` });
+    await page.locator('#model').screenshot({ path: `${out}/model-${name}.png` });
     await page.waitForSelector('body[data-brain="1"]', { timeout: 60_000 });
     const canvas = page.locator('#brain-canvas');
     const box = await canvas.boundingBox();
     await canvas.hover({ position: { x: box.width * 0.75, y: box.height * 0.45 } });
     await page.locator('#brain').screenshot({ path: `${out}/brain-${name}.png` });
+    // The section's head: metrics and the time breakdown (the 50-row table is folded away).
+    await page.click('#timings summary');
+    await page.locator('#decode').screenshot({ path: `${out}/decode-${name}.png` });
+    await page.locator('#identify-matrix').screenshot({ path: `${out}/matrix-${name}.png` });
     await page.fill('#reconstruct-trials', '1-8');
     await page.click('#reconstruct-button');
-    await page.waitForSelector('body[data-reconstructed="true"]', { timeout: 300_000 });
+    await page.waitForSelector('#reconstruct-metrics:not([hidden])', { timeout: 300_000 });
     await page.locator('#reconstruct').screenshot({ path: `${out}/reconstruction-${name}.png` });
-    await page.locator('#model').screenshot({ path: `${out}/model-${name}.png` });
-    await page.click('#decode-button');
-    await page.waitForSelector('body[data-decoded="true"]', { timeout: 300_000 });
-    await page.click('#timings summary');
-    // The section's head: metrics and the time breakdown, without the 50-row table.
-    const top = await page.locator('#decode').boundingBox();
-    const end = await page.locator('#timings').boundingBox();
-    await page.screenshot({
-      path: `${out}/decode-${name}.png`, fullPage: true,
-      clip: { x: top.x, y: top.y, width: top.width, height: end.y + end.height - top.y },
-    });
-    for (const [exponent, repeats] of [[-0.3, 35], [-1, 35], [-2, 1]]) {
+    for (const [exponent, repeats] of [[-0.3, 35], [-1, 35], [-1.3, 4], [-2, 1]]) {
       await page.$eval('#explore-snr', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, exponent);
       await page.$eval('#explore-repeats', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, repeats);
       const runs = Number(await page.getAttribute('body', 'data-explored') ?? 0);
@@ -50,7 +51,7 @@ try {
     }
     await page.locator('#explore').screenshot({ path: `${out}/explore-${name}.png` });
     if (errors.length) throw new Error(errors.join('\n'));
-    console.log(`${out}/{brain,reconstruction,model,decode,explore}-${name}.png`);
+    console.log(`${out}/{first-view,trial,model,brain,decode,matrix,reconstruction,explore}-${name}.png`);
   }
 } finally {
   await browser.close();
