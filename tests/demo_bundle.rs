@@ -54,6 +54,19 @@ fn the_demo_fits_its_budget_and_carries_an_image_decoder() {
         (&[4][..], 1.0),
         "the 4-step student, its guidance baked in"
     );
+    assert_eq!(
+        reconstructor.step_choices(),
+        [4, 2, 1],
+        "the 2- and 1-step students beside it"
+    );
+    for steps in [2, 1] {
+        let (schedule, denoiser) = reconstructor.denoiser_for(steps);
+        assert_eq!(
+            (schedule.steps.as_slice(), schedule.guidance),
+            (&[steps][..], 1.0)
+        );
+        assert!(!std::ptr::eq(denoiser, &reconstructor.denoiser));
+    }
 }
 
 #[test]

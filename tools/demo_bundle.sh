@@ -169,21 +169,28 @@ for subject in $SUBJECTS; do
 done
 
 # One bundle for the page: subject 1's, joined by subjects 2 and 3 (the CLIP and image
-# decoder they share are stored once), the voxel-wide matrices as int8 (the image decoder
-# kept exactly as evaluated). Each subject's evaluation is of this bundle on its shipped
+# decoder they share are stored once), every matrix of 16,384 entries or more as int8 (the
+# autoencoder kept as it is). Each subject's evaluation is of this bundle on its shipped
 # sample, so the page's numbers can be checked against it.
 SHIP=$BUILD/shipped
 rm -rf "$SHIP" && mkdir -p "$SHIP"
 cp "$D/$SHIPPED/manifest.json" "$D/$SHIPPED"/*.safetensors "$SHIP/"
+# The 2- and 1-step students join the 4-step one, so the page offers 1, 2 or 4 steps.
+with_students() {
+  $B add-decoder --bundle "$1" --autoencoder "$D/autoencoder" --denoiser "$D/students/steps-4" \
+    --also-denoiser "$D/students/steps-2" --also-denoiser "$D/students/steps-1" --f16 > /dev/null
+}
+with_students "$SHIP"
 for subject in $SUBJECTS; do
   [ "$subject" = "$SHIPPED" ] && continue
   rm -rf "$BUILD/one-$subject" && mkdir -p "$BUILD/one-$subject"
   cp "$D/$subject/manifest.json" "$D/$subject"/*.safetensors "$BUILD/one-$subject/"
+  with_students "$BUILD/one-$subject"
   $B add-subject --bundle "$SHIP" --from "$BUILD/one-$subject" --name "$subject" \
     --default-name "$SHIPPED" > /dev/null
   rm -rf "$BUILD/one-$subject"
 done
-$B quantize --bundle "$SHIP" --keep denoiser --keep autoencoder
+$B quantize --bundle "$SHIP" --keep autoencoder --min-entries 16384
 [ -f "$SHIP-test_image_embeddings.npy" ] || $B embed-images --clip "$SHIP" \
   --ids "$W/test_stimulus_ids.json" --dir "$W/stimuli" --out "$SHIP-test_image_embeddings.npy"
 for subject in $SUBJECTS; do

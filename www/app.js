@@ -651,6 +651,13 @@ function setupReconstruction(decoderInfo) {
     option.textContent = i === 0 ? `${n} (default)` : String(n);
     return option;
   }));
+  // A distilled student has its guidance baked in (its schedule says 1); a teacher takes any.
+  const baked = decoderInfo.schedule.guidance === 1;
+  const guidances = baked ? [1] : [...new Set([decoderInfo.schedule.guidance, 1, 2, 4, 8])].sort((a, b) => a - b);
+  $('reconstruct-guidance').replaceChildren(...guidances.map((g) => new Option(
+    baked ? 'baked in (distilled)' : (g === decoderInfo.schedule.guidance ? `${g} (default)` : String(g)), String(g))));
+  $('reconstruct-guidance').value = String(decoderInfo.schedule.guidance);
+  $('reconstruct-guidance').disabled = baked;
   $('reconstruct-strength-label').hidden = !decoderInfo.hasLowLevel;
   // The start the bundle's head recommends (chosen on a development split) is preselected.
   const preferred = decoderInfo.lowLevelStrength;
@@ -731,6 +738,9 @@ function reconstructionTable(trials, size, lowLevel) {
   return { table, cells };
 }
 
+/** The guidance to ask for: none for a distilled student (its own is baked in). */
+const guidanceSetting = () => ($('reconstruct-guidance').disabled ? undefined : Number($('reconstruct-guidance').value));
+
 /** The batch's reconstruction metrics beside their chance levels (the library's numbers). */
 function renderReconstructionMetrics(metrics) {
   const table = document.createElement('table');
@@ -785,6 +795,7 @@ async function reconstruct() {
   const seed = Number($('reconstruct-seed').value) || 0;
   const lowLevel = state.imageDecoder.hasLowLevel;
   const strength = lowLevel ? Number($('reconstruct-strength').value) : 1;
+  const guidance = guidanceSetting();
   const size = state.imageDecoder.imageSize;
   // With the sample, the seen images are known: the batch is scored against them.
   const seen = state.stimulusIds && trials.length >= 2
@@ -814,7 +825,7 @@ async function reconstruct() {
   };
   try {
     const result = await whileCancellable('reconstruct-cancel',
-      () => call('reconstruct', { trials, steps, seed, strength, lowLevel, seen }));
+      () => call('reconstruct', { trials, steps, seed, strength, guidance, lowLevel, seen }));
     result.images.forEach((pixels, i) => draw(cells.reconstruction[i], pixels, size));
     if (result.metrics) renderReconstructionMetrics(result.metrics);
     const seconds = (result.milliseconds / 1000).toFixed(2);
@@ -1154,7 +1165,8 @@ async function reconstructTrial(trial) {
   const steps = Number($('reconstruct-steps').value);
   const seed = Number($('reconstruct-seed').value) || 0;
   const strength = lowLevel ? Number($('reconstruct-strength').value) : 1;
-  const key = `${trial}|${steps}|${seed}|${strength}`;
+  const guidance = guidanceSetting();
+  const key = `${trial}|${steps}|${seed}|${strength}|${guidance}`;
   for (const id of ['trial-reconstruction', 'trial-low-level']) {
     $(id).width = size;
     $(id).height = size;
@@ -1164,7 +1176,7 @@ async function reconstructTrial(trial) {
   if (cached) {
     draw($('trial-reconstruction'), cached.image, size);
     if (cached.lowLevel) draw($('trial-low-level'), cached.lowLevel, size);
-    show('trial-step', `(${steps} steps, seed ${seed})`);
+    show('trial-step', `(${steps} step${steps === 1 ? '' : 's'}, seed ${seed})`);
     return;
   }
   // One run at a time; the panel's own runs and a run already going take precedence.
@@ -1183,11 +1195,11 @@ async function reconstructTrial(trial) {
     }
   };
   try {
-    const result = await call('reconstruct', { trials: [trial], steps, seed, strength, lowLevel });
+    const result = await call('reconstruct', { trials: [trial], steps, seed, strength, guidance, lowLevel });
     state.trialImages.set(key, { image: result.images[0], lowLevel: result.lowLevel?.[0] ?? null });
     if (state.trial === trial) {
       draw($('trial-reconstruction'), result.images[0], size);
-      show('trial-step', `(${result.steps} steps, seed ${seed}, ${Math.round(result.milliseconds)} ms)`);
+      show('trial-step', `(${result.steps} step${result.steps === 1 ? '' : 's'}, seed ${seed}, ${Math.round(result.milliseconds)} ms)`);
       document.body.dataset.trialReconstructed = String(trial + 1);
     }
   } catch (err) {

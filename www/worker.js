@@ -142,14 +142,14 @@ const ops = {
   // with a low-level head, its blurry image of the same trials comes too.
   // With the seen images' URLs (one per trial), the batch is scored as `brainclip eval
   // --reconstruct` scores it.
-  async reconstruct({ trials, steps, seed, strength, lowLevel, seen }) {
+  async reconstruct({ trials, steps, seed, strength, guidance, lowLevel, seen }) {
     if (!decoder || !fmri) throw new Error('load a model and fMRI first');
     const started = performance.now();
     const blurry = lowLevel ? await decoder.reconstructLowLevel(fmri, { trials }) : null;
     if (blurry) postMessage({ progress: { kind: 'low-level', images: blurry.images } });
     const result = await decoder.reconstruct(fmri, {
       // Always explicit: "from noise" (1) must not fall back to the head's own default.
-      trials, steps, seed, strength,
+      trials, steps, seed, strength, guidance,
       onStep: (step, total, images) => postMessage({
         progress: { kind: 'step', step, total, images, milliseconds: performance.now() - started },
       }),

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 pub use crate::data::weights::{
     LoadOptions, TensorSpec, check_tensors, dequantize_safetensors, f32_safetensors, load_module,
-    read_f32, recast_safetensors,
+    quantize_safetensors, read_f32, recast_safetensors,
 };
 
 /// Value of `format` in every manifest.

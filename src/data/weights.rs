@@ -69,14 +69,20 @@ struct Encoded {
     data: Vec<u8>,
 }
 
-fn encode(name: String, shape: Vec<usize>, values: &[f32], dtype: StoredDtype) -> Vec<Encoded> {
+fn encode(
+    name: String,
+    shape: Vec<usize>,
+    values: &[f32],
+    dtype: StoredDtype,
+    min_entries: usize,
+) -> Vec<Encoded> {
     let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let f16_bytes = |v: &[f32]| {
         v.iter()
             .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
             .collect::<Vec<u8>>()
     };
-    let quantized = dtype == StoredDtype::Q8 && shape.len() == 2 && values.len() >= Q8_MIN_ENTRIES;
+    let quantized = dtype == StoredDtype::Q8 && shape.len() == 2 && values.len() >= min_entries;
     if quantized {
         // Symmetric per-row int8: each row's largest magnitude maps to ±127.
         let columns = shape[1];
@@ -141,6 +147,21 @@ pub fn recast_safetensors(
     dtype: StoredDtype,
     extra: &[(&str, Vec<usize>, Vec<f32>)],
 ) -> Result<Vec<u8>> {
+    recast(bytes, dtype, extra, Q8_MIN_ENTRIES)
+}
+
+/// A `q8` file (see [`recast_safetensors`]) with int8 for every matrix of at least
+/// `min_entries` entries instead of [`Q8_MIN_ENTRIES`].
+pub fn quantize_safetensors(bytes: &[u8], min_entries: usize) -> Result<Vec<u8>> {
+    recast(bytes, StoredDtype::Q8, &[], min_entries.max(1))
+}
+
+fn recast(
+    bytes: &[u8],
+    dtype: StoredDtype,
+    extra: &[(&str, Vec<usize>, Vec<f32>)],
+    min_entries: usize,
+) -> Result<Vec<u8>> {
     let file = "(new file)";
     let bytes = match dequantize_safetensors(file, bytes)? {
         Some(decoded) => std::borrow::Cow::Owned(decoded),
@@ -164,7 +185,7 @@ pub fn recast_safetensors(
     );
     let encoded: Vec<Encoded> = owned
         .into_iter()
-        .flat_map(|(name, shape, values)| encode(name, shape, &values, dtype))
+        .flat_map(|(name, shape, values)| encode(name, shape, &values, dtype, min_entries))
         .collect();
     serialize_encoded(file, &encoded)
 }

@@ -22,13 +22,16 @@ pub struct DenoiserComponent {
 }
 
 /// The reconstruction decoder: autoencoder, denoiser and its schedule, and optionally the
-/// low-level head.
+/// low-level head and further denoisers for other step counts (e.g. a distillation's 2- and
+/// 1-step students beside its 4-step one).
 #[derive(Debug, Clone)]
 pub struct Reconstructor {
     pub autoencoder: Autoencoder,
     pub denoiser: DenoiserModel,
     pub schedule: Schedule,
     pub low_level: Option<LowLevel>,
+    /// Other denoisers, each used for the step counts its schedule names.
+    pub alternatives: Vec<(Schedule, DenoiserModel)>,
 }
 
 impl Reconstructor {
@@ -48,7 +51,13 @@ impl Reconstructor {
                 .find(|(_, c)| c.kind == kind)
                 .map(|(name, _)| name.clone())
         };
-        let (Some(ae_name), Some(denoiser_name)) = (named("autoencoder"), named("denoiser")) else {
+        // The denoiser called "denoiser" is the default; any other is an alternative.
+        let denoiser_name = components
+            .get_key_value("denoiser")
+            .filter(|(_, c)| c.kind == "denoiser")
+            .map(|(name, _)| name.clone())
+            .or_else(|| named("denoiser"));
+        let (Some(ae_name), Some(denoiser_name)) = (named("autoencoder"), denoiser_name) else {
             return Ok(None);
         };
         let manifest_error = |field: String, reason: String| Error::BundleManifest {
@@ -63,35 +72,60 @@ impl Reconstructor {
             })?;
         let autoencoder =
             Autoencoder::from_safetensors(ae_config, weights.to_vec(), &component.weights, device)?;
-        let (component, weights) = bundle.component(&denoiser_name)?;
-        let field = format!("components.{denoiser_name}.config");
-        let config: DenoiserComponent = serde_json::from_value(component.config.clone())
-            .map_err(|err| manifest_error(field.clone(), err.to_string()))?;
-        config.schedule.validate()?;
-        if config.model.latent_channels != autoencoder.config.latent_channels {
-            return Err(manifest_error(
-                field,
-                format!(
-                    "the denoiser works on {} latent channels; the autoencoder has {}",
-                    config.model.latent_channels, autoencoder.config.latent_channels
-                ),
-            ));
-        }
-        if config.model.condition_dim != condition_dim {
-            return Err(manifest_error(
-                field,
-                format!(
-                    "the denoiser is conditioned on {}-d embeddings; the mapper predicts {}-d image embeddings",
-                    config.model.condition_dim, condition_dim
-                ),
-            ));
-        }
-        let denoiser = DenoiserModel::from_safetensors(
-            &config.model,
-            weights.to_vec(),
-            &component.weights,
-            device,
-        )?;
+        let load_denoiser = |name: &str| -> Result<(Schedule, DenoiserModel)> {
+            let (component, weights) = bundle.component(name)?;
+            let field = format!("components.{name}.config");
+            let config: DenoiserComponent = serde_json::from_value(component.config.clone())
+                .map_err(|err| manifest_error(field.clone(), err.to_string()))?;
+            config.schedule.validate()?;
+            if config.model.latent_channels != autoencoder.config.latent_channels {
+                return Err(manifest_error(
+                    field,
+                    format!(
+                        "the denoiser works on {} latent channels; the autoencoder has {}",
+                        config.model.latent_channels, autoencoder.config.latent_channels
+                    ),
+                ));
+            }
+            if config.model.condition_dim != condition_dim {
+                return Err(manifest_error(
+                    field,
+                    format!(
+                        "the denoiser is conditioned on {}-d embeddings; the mapper predicts {}-d image embeddings",
+                        config.model.condition_dim, condition_dim
+                    ),
+                ));
+            }
+            let denoiser = DenoiserModel::from_safetensors(
+                &config.model,
+                weights.to_vec(),
+                &component.weights,
+                device,
+            )?;
+            Ok((config.schedule, denoiser))
+        };
+        let (schedule, denoiser) = load_denoiser(&denoiser_name)?;
+        let config = DenoiserComponent {
+            model: denoiser.config.clone(),
+            schedule: schedule.clone(),
+        };
+        let alternatives = components
+            .iter()
+            .filter(|(name, c)| c.kind == "denoiser" && **name != denoiser_name)
+            .map(|(name, _)| {
+                let (schedule, alternative) = load_denoiser(name)?;
+                if alternative.config.latent_size != denoiser.config.latent_size {
+                    return Err(manifest_error(
+                        format!("components.{name}.config"),
+                        format!(
+                            "draws {}² latents; the default denoiser draws {}²",
+                            alternative.config.latent_size, denoiser.config.latent_size
+                        ),
+                    ));
+                }
+                Ok((schedule, alternative))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let low_level = match named("low_level") {
             None => None,
             Some(name) => {
@@ -139,7 +173,36 @@ impl Reconstructor {
             denoiser,
             schedule: config.schedule,
             low_level,
+            alternatives,
         }))
+    }
+
+    /// Every step count a denoiser of this decoder was trained or distilled for: the
+    /// default's first, then the alternatives', most steps first.
+    pub fn step_choices(&self) -> Vec<usize> {
+        let mut others: Vec<usize> = self
+            .alternatives
+            .iter()
+            .flat_map(|(schedule, _)| schedule.steps.iter().copied())
+            .filter(|s| !self.schedule.steps.contains(s))
+            .collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        others.dedup();
+        let mut steps = self.schedule.steps.clone();
+        steps.extend(others);
+        steps
+    }
+
+    /// The denoiser (with its schedule) made for `steps`: the default when it names them,
+    /// else the first alternative that does, else the default (run off its grid).
+    pub fn denoiser_for(&self, steps: usize) -> (&Schedule, &DenoiserModel) {
+        if self.schedule.steps.contains(&steps) {
+            return (&self.schedule, &self.denoiser);
+        }
+        self.alternatives
+            .iter()
+            .find(|(schedule, _)| schedule.steps.contains(&steps))
+            .map_or((&self.schedule, &self.denoiser), |(s, d)| (s, d))
     }
 
     /// Side of the images it draws.
@@ -149,9 +212,12 @@ impl Reconstructor {
 
     /// The request's sampler settings, the schedule's where it leaves them unset.
     fn settings(&self, request: &ReconstructRequest) -> SamplerSettings {
+        let steps = request.steps.unwrap_or(self.schedule.steps[0]);
+        let (schedule, _) = self.denoiser_for(steps);
         SamplerSettings {
-            steps: request.steps.unwrap_or(self.schedule.steps[0]),
-            guidance: request.guidance.unwrap_or(self.schedule.guidance),
+            steps,
+            // A student's guidance is baked in: its own schedule's, not the default's.
+            guidance: request.guidance.unwrap_or(schedule.guidance),
             strength: request
                 .strength
                 .or(self.low_level.as_ref().and_then(|l| l.config.strength))
@@ -300,13 +366,8 @@ impl Decoder {
     ) -> Result<Reconstruction> {
         let conditions = conditions.to_tensor(&self.device.device);
         let noise_ids: Vec<u64> = trials.iter().map(|&t| t as u64).collect();
-        let mut sampler = FlowSampler::new(
-            &reconstructor.denoiser,
-            conditions,
-            start,
-            &noise_ids,
-            settings,
-        )?;
+        let (_, denoiser) = reconstructor.denoiser_for(settings.steps);
+        let mut sampler = FlowSampler::new(denoiser, conditions, start, &noise_ids, settings)?;
         let steps = sampler.steps();
         let mut on_step = on_step;
         let mut images = Vec::new();

@@ -702,7 +702,13 @@ impl DecoderHandle {
                 .and_then(|r| r.low_level.as_ref())
                 .and_then(|l| l.config.strength),
             "imageSize": d.reconstructor.as_ref().map(|r| r.image_size()),
-            "schedule": d.reconstructor.as_ref().map(|r| &r.schedule),
+            // Every step count the bundle's denoisers offer (the default first) and the
+            // default's guidance.
+            "schedule": d.reconstructor.as_ref().map(|r| serde_json::json!({
+                "kind": r.schedule.kind,
+                "steps": r.step_choices(),
+                "guidance": r.schedule.guidance,
+            })),
         }))
     }
 

@@ -52,8 +52,20 @@ test('one button shows a decoded, matched and reconstructed trial; the strip mov
 
     // Back to trial 1 by pointer: its reconstruction is shown again, not recomputed.
     await page.click('#trial-picker button[data-trial="0"]');
-    await page.waitForFunction(() => /^\(\d+ steps, seed 0\)$/.test(document.getElementById('trial-step').textContent));
+    await page.waitForFunction(() => /^\(\d+ steps?, seed 0\)$/.test(document.getElementById('trial-step').textContent));
     assert.deepEqual((await card(page)).labels, first.labels);
+
+    // The bundle's 4-step student and its 2- and 1-step students; their guidance is baked in.
+    assert.deepEqual(await page.$$eval('#reconstruct-steps option', (os) => os.map((o) => o.value)), ['4', '2', '1']);
+    assert.equal(await page.isDisabled('#reconstruct-guidance'), true);
+    assert.match(await page.textContent('#reconstruct-guidance'), /baked in/);
+    const fourSteps = await page.getAttribute('#trial-reconstruction', 'data-step-sums');
+    await page.selectOption('#reconstruct-steps', '1');
+    await page.click('#trial-picker button[data-trial="2"]');
+    await page.waitForSelector('body[data-trial-reconstructed="3"]', { timeout: 300_000 });
+    assert.match(await page.textContent('#trial-step'), /^\(1 step, seed 0, [0-9]+ ms\)$/);
+    assert.equal((await page.getAttribute('#trial-reconstruction', 'data-step-sums')).split(' ').length, 1);
+    assert.ok(fourSteps.split(' ').length >= 2);
 
     assertNothingLeft(assert, requests, site.url);
     assert.deepEqual(errors, []);

@@ -147,9 +147,13 @@ pub struct AddDecoderArgs {
     /// A diffusers AutoencoderTiny directory (from train-autoencoder, or published weights).
     #[arg(long)]
     autoencoder: PathBuf,
-    /// A denoiser directory (from train-denoiser or distill).
+    /// A denoiser directory (from train-denoiser or distill): the default.
     #[arg(long)]
     denoiser: PathBuf,
+    /// Further denoisers for other step counts (repeatable; e.g. the 2- and 1-step students
+    /// of a distillation), stored as `denoiser-<steps>`.
+    #[arg(long)]
+    also_denoiser: Vec<PathBuf>,
     /// Store the weights as f16.
     #[arg(long)]
     f16: bool,
@@ -191,6 +195,24 @@ pub fn add_decoder(args: AddDecoderArgs) -> Result<serde_json::Value> {
             },
             denoiser.to_safetensors(dtype)?,
         )?;
+    let mut bundle = bundle;
+    for dir in &args.also_denoiser {
+        let (denoiser, schedule) = read_denoiser(dir)?;
+        let name = format!("denoiser-{}", schedule.steps[0]);
+        bundle = bundle.with_component(
+            &name,
+            Component {
+                kind: "denoiser".into(),
+                config: json!(DenoiserComponent {
+                    model: denoiser.config.clone(),
+                    schedule: schedule.clone(),
+                }),
+                weights: format!("{name}.safetensors"),
+                control: None,
+            },
+            denoiser.to_safetensors(dtype)?,
+        )?;
+    }
     // Load it as every reader will before writing anything.
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
     if decoder.reconstructor.is_none() {
@@ -206,6 +228,7 @@ pub fn add_decoder(args: AddDecoderArgs) -> Result<serde_json::Value> {
         "autoencoder_bytes": bytes("autoencoder.safetensors"),
         "denoiser_bytes": bytes("denoiser.safetensors"),
         "schedule": schedule,
+        "steps": decoder.reconstructor.as_ref().map(|r| r.step_choices()),
     }))
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use brainclip::data::bundle::{
     Bundle, MANIFEST_FILE, Manifest, NormalizationSpec, StoredDtype, SubjectEntry,
-    recast_safetensors,
+    quantize_safetensors,
 };
 use brainclip::error::{Error, Result};
 use clap::Args;
@@ -177,6 +177,9 @@ pub struct QuantizeArgs {
     /// image decoder's numbers exactly.
     #[arg(long)]
     keep: Vec<String>,
+    /// Matrices with at least this many entries become int8.
+    #[arg(long, default_value_t = brainclip::data::weights::Q8_MIN_ENTRIES)]
+    min_entries: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -220,7 +223,7 @@ pub fn quantize(args: QuantizeArgs) -> Result<serde_json::Value> {
     for file in &all_files {
         let bytes = read_bytes(&args.bundle.join(file))?;
         let stored = if weight_files.contains(file) {
-            recast_safetensors(&bytes, StoredDtype::Q8, &[])
+            quantize_safetensors(&bytes, args.min_entries)
                 .map_err(|err| invalid(file, err.to_string()))?
         } else {
             bytes.clone()
