@@ -191,7 +191,9 @@ for subject in $SUBJECTS; do
   rm -rf "$BUILD/one-$subject"
 done
 $B quantize --bundle "$SHIP" --keep autoencoder --min-entries 16384
-[ -f "$SHIP-test_image_embeddings.npy" ] || $B embed-images --clip "$SHIP" \
+# Embedded by this bundle's own (int8) CLIP, as the page embeds them; the bundle is rebuilt
+# every run, so they are too.
+$B embed-images --clip "$SHIP" \
   --ids "$W/test_stimulus_ids.json" --dir "$W/stimuli" --out "$SHIP-test_image_embeddings.npy"
 for subject in $SUBJECTS; do
   dir=$SHIP; [ "$subject" = "$SHIPPED" ] || dir=$SHIP/$subject
