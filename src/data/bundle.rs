@@ -121,6 +121,9 @@ pub struct Manifest {
 /// One more subject in a bundle: what differs from the default subject.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubjectEntry {
+    /// The subject's bundle name (the default's when empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     pub voxels: usize,
     pub normalization: NormalizationSpec,
     #[serde(default)]
@@ -202,6 +205,14 @@ impl Manifest {
                 "missing: a bundle with 'subjects' names its default subject",
             ));
         }
+        if let Some(default) = &manifest.subject
+            && manifest.subjects.contains_key(default)
+        {
+            return Err(manifest_error(
+                &format!("subjects.{default}"),
+                "repeats the default subject's name",
+            ));
+        }
         for name in manifest.subjects.keys() {
             manifest.for_subject(Some(name))?.validate()?;
         }
@@ -247,6 +258,9 @@ impl Manifest {
         view.subject = Some(name.to_string());
         view.voxels = entry.voxels;
         view.normalization = entry.normalization.clone();
+        if !entry.name.is_empty() {
+            view.name = entry.name.clone();
+        }
         if !entry.description.is_empty() {
             view.description = entry.description.clone();
         }

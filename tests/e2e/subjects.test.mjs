@@ -49,6 +49,7 @@ test('switching subject decodes that subject\'s sample with its own mapper (CPU)
     // The sample in use follows the subject.
     await page.waitForFunction(() => document.getElementById('fmri-voxels').textContent === '4,404');
     assert.match(await page.textContent('#bundle-voxels'), /^4,404 voxels$/);
+    assert.match(await page.textContent('#bundle-name'), /simulated sub-02$/);
     assert.match(await page.textContent('#sample-subject'), /^simulated subject 2$/);
     const fetched = requests.slice(before).map((r) => new URL(r.url).pathname);
     assert.ok(fetched.some((p) => p.endsWith('/models/demo/sub-02/mapper.safetensors')), fetched.join(' '));

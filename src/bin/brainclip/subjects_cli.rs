@@ -146,6 +146,7 @@ pub fn add_subject(args: AddSubjectArgs) -> Result<serde_json::Value> {
     manifest.subjects.insert(
         name.to_string(),
         SubjectEntry {
+            name: other.manifest.name.clone(),
             voxels: other.manifest.voxels,
             normalization,
             description: other.manifest.description.clone(),
