@@ -1146,6 +1146,8 @@ function showTrial() {
       if (state.identified.truthKnown && r.index === t) img.className = 'hit';
       return img;
     }));
+  } else {
+    $('trial-matches').textContent = 'Run "Identify" below to rank the candidate images.';
   }
   $('trial-card').hidden = false;
   document.body.dataset.trial = String(t + 1);
@@ -1237,7 +1239,12 @@ async function switchSubject(subject) {
     $(id).hidden = true;
   }
   for (const key of ['decoded', 'evaluated', 'reconstructed']) delete document.body.dataset[key];
+  // What the other subject's mapper made of the recording no longer holds.
+  state.decoded = null;
+  state.identified = null;
+  state.trialImages.clear();
   await loadModel(subject);
+  if (state.fmri) showTrial();
   if (state.modelReady && state.usingSample) await useSample();
 }
 
