@@ -396,6 +396,17 @@ function showEvaluation(evaluation) {
   link.hidden = false;
 }
 
+/** One decoded label with its probability as a bar, marked when it is the truth. */
+function labelItem(ranked, truth) {
+  const item = document.createElement('li');
+  item.className = ranked.label === truth ? 'hit' : '';
+  const bar = document.createElement('span');
+  bar.className = 'bar';
+  bar.style.width = `${Math.round(ranked.probability * 100)}%`;
+  item.append(document.createTextNode(`${ranked.label} ${(ranked.probability * 100).toFixed(1)} %`), bar);
+  return item;
+}
+
 function renderResults(ranked, evaluation) {
   const body = $('decode-results').querySelector('tbody');
   body.replaceChildren();
@@ -419,15 +430,7 @@ function renderResults(ranked, evaluation) {
     }
     const decoded = document.createElement('td');
     const list = document.createElement('ol');
-    for (const r of best) {
-      const item = document.createElement('li');
-      item.className = r.label === truth ? 'hit' : '';
-      const bar = document.createElement('span');
-      bar.className = 'bar';
-      bar.style.width = `${Math.round(r.probability * 100)}%`;
-      item.append(document.createTextNode(`${r.label} ${(r.probability * 100).toFixed(1)} %`), bar);
-      list.append(item);
-    }
+    list.append(...best.map((r) => labelItem(r, truth)));
     decoded.append(list);
     row.append(index, seen, decoded);
     body.append(row);
@@ -1127,15 +1130,7 @@ function showTrial() {
     seen.textContent = `trial ${t + 1} (not known for this recording)`;
   }
   const labels = state.decoded?.[t];
-  $('trial-labels').replaceChildren(...(labels ?? []).map((r) => {
-    const item = document.createElement('li');
-    item.className = r.label === truth ? 'hit' : '';
-    const bar = document.createElement('span');
-    bar.className = 'bar';
-    bar.style.width = `${Math.round(r.probability * 100)}%`;
-    item.append(document.createTextNode(`${r.label} ${(r.probability * 100).toFixed(1)} %`), bar);
-    return item;
-  }));
+  $('trial-labels').replaceChildren(...(labels ?? []).map((r) => labelItem(r, truth)));
   if (!labels) $('trial-labels').textContent = 'Decode to rank the candidate labels.';
   const matches = state.identified?.ranked?.[t];
   if (matches) {

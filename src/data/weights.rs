@@ -194,13 +194,7 @@ fn recast(
 /// their scale tensors dropped, so everything downstream reads plain f32/f16; `None` when
 /// the file has no int8 tensor.
 pub fn dequantize_safetensors(file: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
-        tensor_error(
-            file,
-            "(header)",
-            format!("not a readable safetensors file ({err})"),
-        )
-    })?;
+    let tensors = parse(file, bytes)?;
     let views = tensors.tensors();
     if !views.iter().any(|(_, view)| view.dtype() == Dtype::I8) {
         return Ok(None);
@@ -267,6 +261,17 @@ pub fn dequantize_safetensors(file: &str, bytes: &[u8]) -> Result<Option<Vec<u8>
     serialize_encoded(file, &encoded).map(Some)
 }
 
+/// A safetensors file's header, or the error that names the file.
+fn parse<'a>(file: &str, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|err| {
+        tensor_error(
+            file,
+            "(header)",
+            format!("not a readable safetensors file ({err})"),
+        )
+    })
+}
+
 fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {
     Error::BundleTensor {
         file: file.into(),
@@ -278,13 +283,7 @@ fn tensor_error(file: &str, key: &str, reason: impl Into<String>) -> Error {
 /// Checks that a safetensors file holds every expected tensor with the expected shape,
 /// stored as f32 or f16.
 pub fn check_tensors(file: &str, bytes: &[u8], expected: &[TensorSpec]) -> Result<()> {
-    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
-        tensor_error(
-            file,
-            "(header)",
-            format!("not a readable safetensors file ({err})"),
-        )
-    })?;
+    let tensors = parse(file, bytes)?;
     for spec in expected {
         let view = tensors.tensor(&spec.key).map_err(|_| {
             tensor_error(
@@ -317,13 +316,7 @@ pub fn check_tensors(file: &str, bytes: &[u8], expected: &[TensorSpec]) -> Resul
 
 /// Reads one tensor as f32 (f16 is widened).
 pub fn read_f32(file: &str, bytes: &[u8], key: &str) -> Result<Vec<f32>> {
-    let tensors = SafeTensors::deserialize(bytes).map_err(|err| {
-        tensor_error(
-            file,
-            "(header)",
-            format!("not a readable safetensors file ({err})"),
-        )
-    })?;
+    let tensors = parse(file, bytes)?;
     let view = tensors
         .tensor(key)
         .map_err(|_| tensor_error(file, key, "missing"))?;
@@ -373,14 +366,7 @@ pub fn load_module<M: Module>(
         .iter()
         .filter_map(|(pattern, to)| regex::Regex::new(pattern).ok().map(|re| (re, to.as_str())))
         .collect();
-    let file_shapes: BTreeMap<String, Vec<usize>> = SafeTensors::deserialize(&bytes)
-        .map_err(|err| {
-            tensor_error(
-                file,
-                "(header)",
-                format!("not a readable safetensors file ({err})"),
-            )
-        })?
+    let file_shapes: BTreeMap<String, Vec<usize>> = parse(file, &bytes)?
         .tensors()
         .into_iter()
         .map(|(name, view)| {

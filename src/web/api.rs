@@ -578,6 +578,26 @@ pub struct DecoderHandle {
     decoder: Rc<Decoder>,
 }
 
+/// Encoded files from JS with their names (`"<fallback> i"` where a name is missing), for
+/// errors that say which file was wrong.
+fn named_files(
+    files: &[js_sys::Uint8Array],
+    names: &[String],
+    fallback: &str,
+) -> Vec<(Vec<u8>, String)> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let name = names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("{fallback} {i}"));
+            (bytes.to_vec(), name)
+        })
+        .collect()
+}
+
 /// Options of `embedLabels`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -961,17 +981,7 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let images: Vec<Vec<u8>> = images.iter().map(|i| i.to_vec()).collect();
-        let seen: Vec<(Vec<u8>, String)> = seen
-            .iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                let name = names
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("seen image {i}"));
-                (bytes.to_vec(), name)
-            })
-            .collect();
+        let seen = named_files(&seen, &names, "seen image");
         wasm_bindgen_futures::future_to_promise(async move {
             let stimuli = seen
                 .iter()
@@ -995,17 +1005,7 @@ impl DecoderHandle {
         names: Vec<String>,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
-        let encoded: Vec<(Vec<u8>, String)> = images
-            .iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                let name = names
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("image {i}"));
-                (bytes.to_vec(), name)
-            })
-            .collect();
+        let encoded = named_files(&images, &names, "image");
         wasm_bindgen_futures::future_to_promise(async move {
             let embeddings = decoder.embed_images(&encoded).await.map_err(to_js_error)?;
             Ok(js_sys::Float32Array::from(embeddings.values()).into())
