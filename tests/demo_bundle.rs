@@ -37,10 +37,7 @@ fn the_demo_fits_its_budget_and_carries_an_image_decoder() {
     let bundle = Bundle::load_dir(&www.join("models/demo")).unwrap();
     let decoder = Decoder::from_bundle(&bundle, ComputeDevice::cpu(None)).unwrap();
     assert!(decoder.clip.is_some(), "the page embeds labels and images");
-    let reconstructor = decoder
-        .reconstructor
-        .as_ref()
-        .expect("the page reconstructs");
+    let reconstructor = decoder.reconstructor.get().expect("the page reconstructs");
     assert_eq!(reconstructor.image_size(), 64, "the sample stimuli's size");
     assert!(
         reconstructor.low_level.is_some(),
@@ -87,7 +84,7 @@ fn every_simulated_subject_ships_with_its_mapper_sheet_sample_and_evaluation() {
             2,
             "{subject}: shuffled labels and ridge"
         );
-        let reconstructor = decoder.reconstructor.as_ref().unwrap();
+        let reconstructor = decoder.reconstructor.get().unwrap();
         assert!(reconstructor.low_level.is_some(), "{subject}");
         assert_eq!(bundle.voxel_sheet().unwrap().unwrap().config.voxels, voxels);
         // The page's sample recording fits this subject's mapper...
@@ -107,4 +104,66 @@ fn every_simulated_subject_ships_with_its_mapper_sheet_sample_and_evaluation() {
     }
     voxel_counts.dedup();
     assert_eq!(voxel_counts.len(), 3, "the subjects differ in size");
+}
+
+/// The page decodes before the image decoder has downloaded: a decoder loaded from the
+/// decoding part of the bundle, given the image-decoder part later, draws what the whole
+/// bundle draws; until then it says what it lacks.
+#[test]
+fn an_image_decoder_added_later_reconstructs_as_the_whole_bundle() {
+    use brainclip::data::bundle::{BundleParts, MANIFEST_FILE, Manifest};
+    use brainclip::tasks::ReconstructRequest;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/demo");
+    let manifest = Manifest::parse(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    let files: std::collections::BTreeMap<String, Vec<u8>> = manifest
+        .for_subject(None)
+        .unwrap()
+        .required_files()
+        .into_iter()
+        .map(|(file, _)| {
+            let bytes = std::fs::read(dir.join(&file)).unwrap();
+            (file, bytes)
+        })
+        .collect();
+    let part = |parts| Bundle::from_parts_with(manifest.clone(), None, parts, files.clone());
+    let decoding = part(BundleParts::Decoding).unwrap();
+    assert_eq!(
+        decoding.not_loaded,
+        [
+            "autoencoder",
+            "denoiser",
+            "denoiser-1",
+            "denoiser-2",
+            "low_level"
+        ]
+    );
+    let decoder = Decoder::from_bundle(&decoding, ComputeDevice::cpu(None)).unwrap();
+    let fmri = brainclip::data::read_fmri_path(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("www/samples/sub-01-test-fmri.npy"),
+        &Default::default(),
+    )
+    .unwrap();
+    let request = ReconstructRequest {
+        trials: vec![0, 7],
+        steps: Some(2),
+        seed: 3,
+        ..Default::default()
+    };
+    let missing = pollster::block_on(decoder.reconstruct(&fmri, &request, None)).unwrap_err();
+    assert!(
+        missing.to_string().contains("no image decoder"),
+        "{missing}"
+    );
+
+    let image_decoder = part(BundleParts::ImageDecoder).unwrap();
+    assert!(image_decoder.not_loaded.contains(&"mapper".to_string()));
+    decoder.add_image_decoder(&image_decoder).unwrap();
+    let twice = decoder.add_image_decoder(&image_decoder).unwrap_err();
+    assert!(twice.to_string().contains("already"), "{twice}");
+    let late = pollster::block_on(decoder.reconstruct(&fmri, &request, None)).unwrap();
+
+    let whole =
+        Decoder::from_bundle(&Bundle::load_dir(&dir).unwrap(), ComputeDevice::cpu(None)).unwrap();
+    let at_once = pollster::block_on(whole.reconstruct(&fmri, &request, None)).unwrap();
+    assert_eq!(late, at_once);
 }

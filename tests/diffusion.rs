@@ -492,9 +492,9 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
     // The autoencoder ceiling: the seen images encoded and decoded, the diffusion-space
     // shift and scale (made non-trivial here) undone exactly on the way back.
     let mut decoder = decoder;
-    let config = &mut decoder.reconstructor.as_mut().unwrap().autoencoder.config;
+    let config = &mut decoder.reconstructor.get_mut().unwrap().autoencoder.config;
     (config.scaling_factor, config.shift_factor) = (1.7, 0.4);
-    let reconstructor = decoder.reconstructor.as_ref().unwrap();
+    let reconstructor = decoder.reconstructor.get().unwrap();
     let autoencoded = pollster::block_on(decoder.autoencode(&stimuli))
         .unwrap()
         .images;

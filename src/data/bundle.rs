@@ -33,6 +33,33 @@ pub const COMPONENT_KINDS: &[&str] = &[
     "voxel_sheet",
 ];
 
+/// Which of a bundle's components to load. A page decodes with [`BundleParts::Decoding`]
+/// while [`BundleParts::ImageDecoder`] (the larger reconstruction models) still downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BundleParts {
+    #[default]
+    All,
+    /// Everything but the image decoder: CLIP, mappers and their controls, the voxel sheet.
+    Decoding,
+    /// Only the image decoder: autoencoder, denoisers and the low-level head.
+    ImageDecoder,
+}
+
+/// Component kinds that make up the image decoder.
+const IMAGE_DECODER_KINDS: &[&str] = &["autoencoder", "denoiser", "low_level"];
+
+impl BundleParts {
+    fn includes(self, kind: &str) -> bool {
+        let image_decoder = IMAGE_DECODER_KINDS.contains(&kind);
+        match self {
+            BundleParts::All => true,
+            BundleParts::Decoding => !image_decoder,
+            BundleParts::ImageDecoder => image_decoder,
+        }
+    }
+}
+
 /// How the bundle's models expect fMRI to be normalised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
@@ -274,6 +301,22 @@ impl Manifest {
         Ok(view)
     }
 
+    /// The manifest with only the components `parts` names; an error when it has none of
+    /// them (e.g. the image decoder of a bundle that holds none).
+    pub fn with_parts(mut self, parts: BundleParts) -> Result<Manifest> {
+        self.components.retain(|_, c| parts.includes(&c.kind));
+        if self.components.is_empty() {
+            let what = match parts {
+                BundleParts::ImageDecoder => {
+                    "has no image decoder (components of kind 'autoencoder' and 'denoiser')"
+                }
+                _ => "lists no components to decode with",
+            };
+            return Err(manifest_error("components", what));
+        }
+        Ok(self)
+    }
+
     fn validate(&self) -> Result<()> {
         if self.voxels == 0 {
             return Err(manifest_error("voxels", "must be a positive voxel count"));
@@ -336,6 +379,8 @@ pub struct Bundle {
     files: BTreeMap<String, Vec<u8>>,
     /// Int8 files widened to f32 for reading; `files` keeps them as stored.
     decoded: BTreeMap<String, Vec<u8>>,
+    /// Components of the subject's manifest left out by the [`BundleParts`] loaded, by name.
+    pub not_loaded: Vec<String>,
 }
 
 impl Bundle {
@@ -354,8 +399,26 @@ impl Bundle {
         subject: Option<&str>,
         files: BTreeMap<String, Vec<u8>>,
     ) -> Result<Bundle> {
+        Bundle::from_parts_with(manifest, subject, BundleParts::All, files)
+    }
+
+    /// [`Bundle::from_parts_for`] with only the components `parts` names; `files` need hold
+    /// only theirs.
+    pub fn from_parts_with(
+        manifest: Manifest,
+        subject: Option<&str>,
+        parts: BundleParts,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Bundle> {
         let subjects = manifest.subject_names();
-        let manifest = manifest.for_subject(subject)?;
+        let whole = manifest.for_subject(subject)?;
+        let manifest = whole.clone().with_parts(parts)?;
+        let not_loaded = whole
+            .components
+            .keys()
+            .filter(|name| !manifest.components.contains_key(*name))
+            .cloned()
+            .collect();
         let mut decoded = BTreeMap::new();
         for (file, field) in manifest.required_files() {
             let bytes = files.get(&file).ok_or_else(|| Error::BundleFileMissing {
@@ -371,6 +434,7 @@ impl Bundle {
             subjects,
             files,
             decoded,
+            not_loaded,
         };
         // Normalisation statistics are small; checking them now catches a wrong voxel count early.
         bundle.normalization()?;

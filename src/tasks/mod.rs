@@ -239,8 +239,9 @@ pub struct Decoder {
     pub controls: Vec<(String, crate::mapper::Mapper)>,
     /// CLIP, when the bundle has one: needed to embed free-text labels.
     pub clip: Option<crate::clip::Clip>,
-    /// The image decoder, when the bundle has an autoencoder and a denoiser.
-    pub reconstructor: Option<Reconstructor>,
+    /// The image decoder, when the bundle has an autoencoder and a denoiser; set at load or
+    /// later by [`Decoder::add_image_decoder`] (a page decodes before it has downloaded).
+    pub reconstructor: std::sync::OnceLock<Reconstructor>,
     normalization: crate::data::Normalization,
     mapped: std::sync::Mutex<MappedMemo>,
 }
@@ -332,9 +333,37 @@ impl Decoder {
             mapper,
             controls,
             clip,
-            reconstructor,
+            reconstructor: reconstructor
+                .map(std::sync::OnceLock::from)
+                .unwrap_or_default(),
             mapped: Default::default(),
         })
+    }
+
+    /// Adds the image decoder of `bundle` (loaded with [`crate::data::bundle::BundleParts::ImageDecoder`]
+    /// or whole) to a decoder loaded without one, checked against this decoder's mapper.
+    pub fn add_image_decoder(&self, bundle: &crate::data::bundle::Bundle) -> Result<()> {
+        let invalid = |reason: &str| Error::InvalidConfig {
+            what: "image decoder".into(),
+            reason: reason.into(),
+        };
+        if self.reconstructor.get().is_some() {
+            return Err(invalid("this decoder already has an image decoder"));
+        }
+        let reconstructor = Reconstructor::from_bundle(
+            bundle,
+            self.mapper.config.voxels,
+            self.mapper.config.image_dim,
+            &self.device.device,
+        )?
+        .ok_or_else(|| {
+            invalid(
+                "the bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')",
+            )
+        })?;
+        self.reconstructor
+            .set(reconstructor)
+            .map_err(|_| invalid("this decoder already has an image decoder"))
     }
 
     /// A decoder over models already in memory (e.g. one fold of a cross-validation), with
@@ -351,7 +380,7 @@ impl Decoder {
             mapper,
             controls,
             clip,
-            reconstructor: None,
+            reconstructor: Default::default(),
             normalization,
             mapped: Default::default(),
         }

@@ -345,7 +345,7 @@ impl Decoder {
 
     /// The bundle's image decoder, or the error that names what a bundle needs for one.
     pub fn image_decoder(&self) -> Result<&Reconstructor> {
-        self.reconstructor.as_ref().ok_or_else(|| Error::InvalidConfig {
+        self.reconstructor.get().ok_or_else(|| Error::InvalidConfig {
             what: "reconstruction".into(),
             reason: "this bundle has no image decoder (components of kind 'autoencoder' and 'denoiser')"
                 .into(),
@@ -612,7 +612,7 @@ impl Decoder {
                 metrics.extend(labels.depicted(&recon)?);
             }
         }
-        if let Some(reconstructor) = &self.reconstructor {
+        if let Some(reconstructor) = self.reconstructor.get() {
             let encode = |images: Vec<Vec<f32>>| -> Result<crate::matrix::Matrix> {
                 let values: Vec<f32> = images
                     .iter()

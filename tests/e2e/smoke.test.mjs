@@ -127,20 +127,28 @@ test('the site folder works from a sub-path of a plain static server', async () 
 
 // Loading reports bytes as they arrive: for every file of the demo bundle a start at 0, then
 // growing counts, ending at its size on disk (its Content-Length), and the running total of
-// the bundle ending at the sum of the sizes. The page shows them while it loads.
+// the bundle ending at the sum of the sizes; its total once every file's length is known.
+// The page shows them while it loads. With `parts: 'decoding'`, the image decoder's files wait.
 test('loadBundle reports every file\'s bytes as they arrive', async () => {
   const browser = await launch({ webgpu: false });
   try {
     const { page, errors } = await openPage(browser, site.url);
     await page.waitForSelector('body[data-model="ready"]', { timeout: 120_000 });
-    const events = await page.evaluate(async () => {
+    const loaded = await page.evaluate(async () => {
       const brainclip = await import('./pkg/brainclip.js');
       await brainclip.default();
       const seen = [];
-      const bundle = await brainclip.loadBundle(new URL('models/demo/', document.baseURI).href, (p) => seen.push(p));
+      const url = new URL('models/demo/', document.baseURI).href;
+      const bundle = await brainclip.loadBundle(url, (p) => seen.push(p));
       bundle.free();
-      return seen;
+      // The part a page decodes with first: the image decoder's files are left for later.
+      const decodingFiles = new Set();
+      const decoding = await brainclip.loadBundle(url, (p) => decodingFiles.add(p.file), { parts: 'decoding' });
+      const notLoaded = decoding.info().notLoaded;
+      decoding.free();
+      return { seen, notLoaded, decodingFiles: [...decodingFiles] };
     });
+    const { seen: events, notLoaded, decodingFiles } = loaded;
     const manifest = JSON.parse(readFileSync('site/models/demo/manifest.json', 'utf8'));
     const files = [...new Set(events.map((e) => e.file))];
     let sum = 0;
@@ -156,6 +164,16 @@ test('loadBundle reports every file\'s bytes as they arrive', async () => {
     const components = Object.values(manifest.components).map((c) => c.weights);
     assert.ok(components.every((w) => files.includes(w)), 'every component file is reported');
     assert.equal(events.at(-1).bundleLoaded, sum);
+    // The files download at once: the bundle's total is known before any file ends.
+    const totals = events.map((e) => e.bundleTotal).filter((total) => total !== null);
+    assert.ok(totals.every((total) => total === sum), `bundleTotal is the sum of the sizes: ${totals}`);
+    assert.equal(events.at(-1).bundleTotal, sum);
+    assert.equal(events.at(-1).filesDone, files.length);
+    const imageDecoder = Object.entries(manifest.components)
+      .filter(([, c]) => ['autoencoder', 'denoiser', 'low_level'].includes(c.kind));
+    assert.deepEqual(notLoaded, imageDecoder.map(([name]) => name));
+    assert.deepEqual(decodingFiles.filter((f) => imageDecoder.some(([, c]) => c.weights === f)), []);
+    assert.equal(decodingFiles.length, files.length - imageDecoder.length);
     const clip = events.filter((e) => e.file === 'clip.safetensors');
     const size = clip.at(-1).loaded;
     assert.ok(clip.some((e) => e.loaded > 0 && e.loaded < size),

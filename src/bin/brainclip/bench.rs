@@ -274,10 +274,13 @@ pub fn reconstruct(bundle: Option<&std::path::Path>, repeats: usize) -> Result<V
                 &bundle,
                 brainclip::device::ComputeDevice::cpu(None),
             )?;
-            let r = decoder.reconstructor.ok_or_else(|| Error::InvalidConfig {
-                what: "bench reconstruct --bundle".into(),
-                reason: "this bundle has no image decoder".into(),
-            })?;
+            let r = decoder
+                .reconstructor
+                .into_inner()
+                .ok_or_else(|| Error::InvalidConfig {
+                    what: "bench reconstruct --bundle".into(),
+                    reason: "this bundle has no image decoder".into(),
+                })?;
             (r.autoencoder, r.denoiser)
         }
         None => {

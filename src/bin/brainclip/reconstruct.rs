@@ -215,7 +215,7 @@ pub fn add_decoder(args: AddDecoderArgs) -> Result<serde_json::Value> {
     }
     // Load it as every reader will before writing anything.
     let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
-    if decoder.reconstructor.is_none() {
+    if decoder.reconstructor.get().is_none() {
         return Err(Error::InvalidConfig {
             what: "add-decoder".into(),
             reason: "the bundle did not load an image decoder".into(),
@@ -228,7 +228,7 @@ pub fn add_decoder(args: AddDecoderArgs) -> Result<serde_json::Value> {
         "autoencoder_bytes": bytes("autoencoder.safetensors"),
         "denoiser_bytes": bytes("denoiser.safetensors"),
         "schedule": schedule,
-        "steps": decoder.reconstructor.as_ref().map(|r| r.step_choices()),
+        "steps": decoder.reconstructor.get().map(|r| r.step_choices()),
     }))
 }
 
