@@ -27,8 +27,13 @@ const state = {
   fmri: null,
   truth: null,
   stimulusIds: null,
-  // What the loaded decoder can reconstruct (`decoder.info()`), or null.
+  // What the loaded decoder can reconstruct (`decoder.info()`), or null; while the bundle's
+  // image decoder still downloads (after the models decoding needs), the pending load.
   imageDecoder: null,
+  imageDecoderDue: false,
+  imageDecoderLoading: null,
+  // The model's load in progress, for a click that comes before it is ready.
+  modelLoading: null,
   // What the worker was given, so a restarted worker gets the same: the bundle's URL and
   // subject, and a way to read the recording again ({ read, name, options }).
   bundleUrl: null,
@@ -36,8 +41,11 @@ const state = {
   fmriInput: null,
   // Whether the recording loaded is the sample (switching subject then loads theirs).
   usingSample: false,
-  // Milliseconds of each stage on the way to the first decoded result, for the breakdown.
+  // Milliseconds of each stage on the way to the first decoded result, for the breakdown,
+  // and when the page was ready for the visitor and when they asked (page clock).
   timings: {},
+  readyAt: null,
+  askedAt: null,
   firstDecodeShown: false,
   // The trial view: the chosen trial (0-based), the last decoding and identification of every
   // trial, and reconstructions already drawn (by trial and settings).
@@ -46,6 +54,9 @@ const state = {
   identified: null,
   trialImages: new Map(),
   reconstructing: false,
+  drawWhenDecoderArrives: false,
+  // The page's first start (engine and model), for a click that comes before it is done.
+  firstLoad: null,
 };
 
 const pending = new Map();
@@ -131,6 +142,9 @@ async function restartWorker() {
   spawnWorker();
   await send('start');
   if (state.bundleUrl) await send('loadModel', { url: state.bundleUrl, subject: state.subject });
+  if (state.bundleUrl && state.imageDecoder) {
+    await send('loadImageDecoder', { url: state.bundleUrl, subject: state.subject });
+  }
   if (state.fmriInput) {
     const { read, name, options } = state.fmriInput;
     const bytes = await read();
@@ -173,28 +187,53 @@ async function fetchOk(url) {
 const fetchJson = async (url) => (await fetchOk(url)).json();
 const fetchBytes = async (url) => (await fetchOk(url)).arrayBuffer();
 
+// The sample's files are fetched while the engine and model load, each used once; later
+// reads fetch again.
+const prefetched = new Map();
+function prefetch(url, fetcher) {
+  const response = fetcher(url);
+  response.catch(() => {}); // reported when taken, not as an unhandled rejection
+  prefetched.set(url, response);
+}
+function takePrefetched(url, fetcher) {
+  const response = prefetched.get(url);
+  prefetched.delete(url);
+  return response ?? fetcher(url);
+}
+
 /** Subject names as a reader says them: "sub-02" → "simulated subject 2". */
 const subjectTitle = (name) => {
   const number = /^sub-0*([0-9]+)$/.exec(name ?? '')?.[1];
   return number ? `simulated subject ${number}` : name;
 };
 
-async function loadModel(subject = null) {
+function loadModel(subject = null) {
+  state.modelLoading = loadModelNow(subject).finally(() => { state.modelLoading = null; });
+  return state.modelLoading;
+}
+
+async function loadModelNow(subject) {
   state.modelReady = false;
-  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject', 'explore-button', 'trial-start']) {
+  // An image decoder still downloading belongs to the model being replaced.
+  state.imageDecoder = null;
+  state.imageDecoderDue = false;
+  state.imageDecoderLoading = null;
+  // The trial button stays: a click now waits for the model.
+  for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject', 'explore-button']) {
     $(id).disabled = true;
   }
   $('bundle-error').hidden = true;
   document.body.dataset.model = 'loading';
   try {
     const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
+    // The files download at once; the bar follows their bytes together.
     onProgress = (p) => {
-      const of = p.total ? ` of ${megabytes(p.total)}` : '';
-      show('bundle-name', `loading ${p.file} (${p.index + 1} of ${p.count}): ` +
-        `${megabytes(p.loaded)}${of} MB; ${megabytes(p.bundleLoaded)} MB in all…`);
+      const of = p.bundleTotal ? ` of ${megabytes(p.bundleTotal)}` : '';
+      show('bundle-name', `loading the model: ${megabytes(p.bundleLoaded)}${of} MB ` +
+        `(${p.filesDone} of ${p.count} files)…`);
       $('bundle-progress').hidden = false;
-      $('bundle-progress').max = p.count;
-      $('bundle-progress').value = p.index + (p.total ? p.loaded / p.total : 0);
+      $('bundle-progress').max = p.bundleTotal ?? p.count;
+      $('bundle-progress').value = p.bundleTotal ? p.bundleLoaded : p.filesDone;
     };
     const url = new URL(BUNDLE_URL, document.baseURI).href;
     const info = await call('loadModel', { url, subject });
@@ -220,7 +259,9 @@ async function loadModel(subject = null) {
     const offered = sets['test-categories'] ?? Object.values(sets)[0];
     if (offered && !$('labels').value.trim()) $('labels').value = offered.join('\n');
     document.body.dataset.simulated = String(info.simulated);
-    setupReconstruction(info.decoder);
+    // The image decoder downloads after the models decoding needs (see loadImageDecoder).
+    const imageDecoderFollows = !info.decoder.hasImageDecoder && info.notLoaded.length > 0;
+    setupReconstruction(info.decoder, { loading: imageDecoderFollows });
     setupBrain(info.sheet);
     setupExplore(info);
     if (state.fmri) {
@@ -236,12 +277,46 @@ async function loadModel(subject = null) {
       $('reconstruct-button').disabled = !state.imageDecoder;
     }
     document.body.dataset.model = 'ready';
+    state.readyAt ??= performance.now();
+    state.imageDecoderDue = imageDecoderFollows;
+    // A visitor already waiting for the first result gets it first (the downloads and
+    // model builds would share its two cores); the image decoder follows it.
+    if (state.askedAt === null || state.firstDecodeShown) loadImageDecoder();
   } catch (err) {
     onProgress = () => {};
     $('bundle-progress').hidden = true;
     show('bundle-name', 'none');
     showError('bundle-error', err);
     document.body.dataset.model = 'error';
+  }
+}
+
+/** Adds the bundle's image decoder to the worker's decoder: the larger models, fetched while
+ * the visitor already decodes. A trial waiting for its drawing gets it when they arrive. */
+async function loadImageDecoder() {
+  if (!state.imageDecoderDue || state.imageDecoderLoading) return;
+  const loading = call('loadImageDecoder', { url: state.bundleUrl, subject: state.subject });
+  state.imageDecoderLoading = loading;
+  let info = null;
+  try {
+    info = await loading;
+  } catch (err) {
+    if (state.imageDecoderLoading !== loading || err.code === 'superseded') return;
+    state.imageDecoderLoading = null;
+    // A Cancel restarted the worker before it arrived: ask the new one.
+    if (err.code === 'cancelled') return loadImageDecoder();
+    state.imageDecoderDue = false;
+    setupReconstruction(null, { error: err });
+    if (state.fmri) reconstructTrial(state.trial);
+    return;
+  }
+  if (state.imageDecoderLoading !== loading) return;
+  state.imageDecoderLoading = null;
+  state.imageDecoderDue = false;
+  setupReconstruction(info);
+  if (state.fmri) {
+    $('reconstruct-button').disabled = false;
+    if (state.drawWhenDecoderArrives) reconstructTrial(state.trial);
   }
 }
 
@@ -306,16 +381,17 @@ async function loadFmri() {
 }
 
 async function useSample() {
+  state.askedAt ??= performance.now();
   $('fmri-error').hidden = true;
   try {
-    const [truth, stimulusIds, candidates] = await Promise.all([
-      fetchJson(SAMPLE.labels),
-      fetchJson(SAMPLE.stimulusIds),
-      fetchJson(SAMPLE.candidates),
-    ]);
+    const [truth, stimulusIds, candidates] = await Promise.all(
+      [SAMPLE.labels, SAMPLE.stimulusIds, SAMPLE.candidates].map((url) => takePrefetched(url, fetchJson)));
     const sample = SAMPLE.fmri(state.subject);
     const reading = performance.now();
-    const handle = await readIntoWorker(() => fetchBytes(sample), sample.split('/').pop(), {});
+    // The first read takes the prefetched bytes; a restarted worker's read fetches again.
+    let reads = 0;
+    const read = () => (reads++ === 0 ? takePrefetched(sample, fetchBytes) : fetchBytes(sample));
+    const handle = await readIntoWorker(read, sample.split('/').pop(), {});
     state.timings.sample = performance.now() - reading;
     setFmri(handle, truth, stimulusIds);
     state.usingSample = true;
@@ -465,17 +541,22 @@ async function decode() {
     if (err.code !== 'cancelled') showError('decode-error', err);
   } finally {
     $('decode-button').disabled = false;
+    loadImageDecoder();
   }
 }
 
 /**
  * The first decoded result's time since the page was opened, by stage: what a visitor waits
- * for. The stages overlap nothing but the visitor's own clicks ("waiting for you").
+ * for. The stages follow one another; the sample's download and the image decoder's overlap
+ * them and are not counted. "Waiting for you" is the time between the page being ready and
+ * the visitor asking for the sample (none when they asked earlier).
  */
 function showTimings(decodeMs) {
   state.firstDecodeShown = true;
   const total = performance.now();
-  const t = { ...state.timings, decode: decodeMs };
+  const waiting = state.readyAt !== null && state.askedAt !== null
+    ? Math.max(0, state.askedAt - state.readyAt) : undefined;
+  const t = { ...state.timings, decode: decodeMs, waiting };
   const stages = [
     ['wasm', 'WebAssembly download and compile'],
     ['device', 'compute backend start'],
@@ -483,10 +564,11 @@ function showTimings(decodeMs) {
     ['build', 'models built'],
     ['sample', 'recording read'],
     ['decode', 'decoding (labels embedded, trials mapped and ranked)'],
+    ['waiting', 'waiting for you to ask'],
   ].filter(([key]) => t[key] !== undefined);
   const measured = stages.reduce((sum, [key]) => sum + t[key], 0);
   const rows = [...stages.map(([key, name]) => [key, name, t[key]]),
-    ['other', 'page load, messages and waiting for you', Math.max(0, total - measured)],
+    ['other', 'page load, messages and drawing', Math.max(0, total - measured)],
     ['total', 'from opening the page', total]];
   $('timings-body').replaceChildren(...rows.map(([key, name, ms]) => {
     const row = document.createElement('tr');
@@ -641,12 +723,21 @@ function hoverMatrix(event) {
 }
 
 /** Offers the decoder's step counts and the low-level start, or says there is no decoder. */
-function setupReconstruction(decoderInfo) {
+const NO_IMAGE_DECODER = 'This bundle has no image decoder (components autoencoder and denoiser).';
+
+/** The reconstruction panel for the decoder's image decoder (`decoder.info()`); without
+ * one, why not: `loading` while it downloads, or the `error` that stopped it. */
+function setupReconstruction(decoderInfo, { loading = false, error = null } = {}) {
   const available = Boolean(decoderInfo?.hasImageDecoder);
   state.imageDecoder = available ? decoderInfo : null;
   $('reconstruct-unavailable').hidden = available;
   $('reconstruct-controls').hidden = !available;
-  if (!available) return;
+  if (!available) {
+    show('reconstruct-unavailable', loading ? 'Loading the image decoder…'
+      : error ? `The image decoder could not be loaded: ${error.message ?? error}` : NO_IMAGE_DECODER,
+    Boolean(error));
+    return;
+  }
   const { steps } = decoderInfo.schedule;
   $('reconstruct-steps').replaceChildren(...steps.map((n, i) => {
     const option = document.createElement('option');
@@ -1152,9 +1243,12 @@ function showTrial() {
  * settings of the reconstruction panel; one already drawn is shown again. */
 async function reconstructTrial(trial) {
   const canDraw = state.imageDecoder && state.modelReady && state.fmri;
-  $('trial-reconstruction').hidden = !canDraw;
+  // While the image decoder downloads, the canvas keeps its place and waits.
+  const arriving = state.imageDecoderDue;
+  state.drawWhenDecoderArrives = !canDraw && arriving;
+  $('trial-reconstruction').hidden = !canDraw && !arriving;
   if (!canDraw) {
-    show('trial-step', '(this bundle has no image decoder)');
+    show('trial-step', arriving ? '(loading the image decoder…)' : '(this bundle has no image decoder)');
     return;
   }
   const size = state.imageDecoder.imageSize;
@@ -1209,11 +1303,26 @@ async function reconstructTrial(trial) {
   if (state.trial !== trial) reconstructTrial(state.trial);
 }
 
-/** The first thing a visitor can do: the sample recording, decoded, its first trial drawn. */
+/** The first thing a visitor can do: the sample recording, decoded, its first trial drawn.
+ * A click before the model is ready waits for it. */
 async function startWithSample() {
+  state.askedAt ??= performance.now();
   $('trial-start').disabled = true;
-  show('trial-status', 'loading the sample recording…');
   try {
+    if (!state.modelReady) {
+      show('trial-status', 'starting; the sample is decoded as soon as the model is ready…');
+      try {
+        await state.firstLoad;
+        while (state.modelLoading) await state.modelLoading;
+      } catch {
+        // the engine's failure is shown where it happened
+      }
+      if (!state.modelReady) {
+        show('trial-status', 'The model could not be loaded; see the message above.');
+        return;
+      }
+    }
+    show('trial-status', 'loading the sample recording…');
     if (!state.usingSample) await useSample();
     show('trial-status', 'decoding its 50 trials…');
     await decode();
@@ -1223,7 +1332,8 @@ async function startWithSample() {
     show('trial-status', 'Pick another trial from the strip (or use the arrow keys); the sections ' +
       'below show every trial, the brain pattern and more.');
   } finally {
-    $('trial-start').disabled = !state.modelReady;
+    $('trial-start').disabled = false;
+    loadImageDecoder();
   }
 }
 
@@ -1271,9 +1381,14 @@ async function main() {
   }
   $('brain-canvas').addEventListener('mousemove', hoverBrain);
   $('matrix-canvas').addEventListener('mousemove', hoverMatrix);
-  await startDevice();
-  document.body.dataset.ready = 'true';
-  await loadModel();
+  for (const url of [SAMPLE.labels, SAMPLE.stimulusIds, SAMPLE.candidates]) prefetch(url, fetchJson);
+  prefetch(SAMPLE.fmri(null), fetchBytes);
+  state.firstLoad = (async () => {
+    await startDevice();
+    document.body.dataset.ready = 'true';
+    await loadModel();
+  })();
+  await state.firstLoad;
 }
 
 // Only starting the engine can fail here (loading the model reports its own errors).

@@ -54,9 +54,11 @@ const ops = {
     return { device, selfCheck, timings: { wasm: compiled - started, device: performance.now() - compiled } };
   },
 
+  // Loads everything decoding needs; the image decoder, the larger part, comes after
+  // (`loadImageDecoder`) so that the first decoding need not wait for it.
   async loadModel({ url, subject }) {
     const started = performance.now();
-    const bundle = await loadBundle(url, (progress) => postMessage({ progress }), { subject });
+    const bundle = await loadBundle(url, (progress) => postMessage({ progress }), { subject, parts: 'decoding' });
     const fetched = performance.now();
     try {
       const info = bundle.info();
@@ -66,6 +68,23 @@ const ops = {
       cache.labels.clear();
       cache.images.clear();
       return { ...info, decoder: decoder.info(), sheet: bundle.voxelSheet() };
+    } finally {
+      bundle.free();
+    }
+  },
+
+  // Adds the bundle's image decoder to the decoder `loadModel` made; refused when another
+  // model was loaded meanwhile (the page asks again for that one).
+  async loadImageDecoder({ url, subject }) {
+    const target = decoder;
+    if (!target) throw new Error('load a model first');
+    const bundle = await loadBundle(url, null, { subject, parts: 'image-decoder' });
+    try {
+      if (decoder !== target) {
+        throw Object.assign(new Error('another model was loaded meanwhile'), { code: 'superseded' });
+      }
+      decoder.addImageDecoder(bundle);
+      return decoder.info();
     } finally {
       bundle.free();
     }
