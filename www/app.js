@@ -1223,6 +1223,7 @@ function showTrial() {
   const labels = state.decoded?.[t];
   $('trial-labels').replaceChildren(...(labels ?? []).map((r) => labelItem(r, truth)));
   if (!labels) $('trial-labels').textContent = 'Decode to rank the candidate labels.';
+  $('trial-labels').classList.toggle('hint', !labels);
   const matches = state.identified?.ranked?.[t];
   if (matches) {
     $('trial-matches').replaceChildren(...matches.slice(0, 3).map((r) => {
