@@ -30,6 +30,9 @@ test('cold page to the first decoded result, by stage (CPU)', async (t) => {
     assert.ok(Math.abs(parts - total) <= rows.length, `stages add to ${parts} ms, total ${total} ms`);
     // The image decoder arrives after the first result and the first trial is drawn with it.
     await page.waitForSelector('body[data-trial-reconstructed="1"]', { timeout: 300_000 });
+    const drawnAt = await page.evaluate(() => performance.now());
+    t.diagnostic(`first trial drawn ${Math.round(drawnAt)} ms after opening the page ` +
+      `(${await page.textContent('#trial-step')})`);
     // Decoding again does not rewrite the first result's breakdown.
     await page.click('#decode-button');
     await page.waitForFunction(() => /^done/.test(document.getElementById('decode-status').textContent));
