@@ -6,17 +6,25 @@
 // recordings.
 // Run after `make site`:
 //   node tools/screenshots.mjs [OUT_DIR]
+// The end-to-end run writes the same set under target/screenshots/ (screenshots.test.mjs).
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer } from './serve.mjs';
 
-const out = process.argv[2] ?? 'docs/site';
-mkdirSync(out, { recursive: true });
-const server = await startServer({ port: 0 });
-const url = `http://127.0.0.1:${server.address().port}/`;
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true });
-try {
-  for (const [name, width] of [['desktop', 1280], ['phone', 390]]) {
+export const VIEWS = ['first-view', 'trial', 'model', 'brain', 'decode', 'matrix', 'reconstruction', 'explore'];
+export const WIDTHS = { desktop: 1280, phone: 390 };
+
+/** Writes `${out}/${view}-${width name}.png` for every view and width from the site at `url`;
+ * resolves to the paths written. */
+export async function takeScreenshots({ url, out, browser }) {
+  mkdirSync(out, { recursive: true });
+  const written = [];
+  const shoot = async (target, view, name) => {
+    const path = `${out}/${view}-${name}.png`;
+    await target.screenshot({ path });
+    written.push(path);
+  };
+  for (const [name, width] of Object.entries(WIDTHS)) {
     const page = await browser.newPage({ viewport: { width, height: 900 } });
     const errors = [];
     page.on('pageerror', (err) => errors.push(String(err)));
@@ -26,22 +34,22 @@ try {
     await page.click('#trial-start');
     await page.waitForSelector('body[data-trial-reconstructed="1"]', { timeout: 300_000 });
     await page.waitForSelector('#trial-matches img', { timeout: 300_000 });
-    await page.screenshot({ path: `${out}/first-view-${name}.png` });
-    await page.locator('#trial').screenshot({ path: `${out}/trial-${name}.png` });
-    await page.locator('#model').screenshot({ path: `${out}/model-${name}.png` });
+    await shoot(page, 'first-view', name);
+    await shoot(page.locator('#trial'), 'trial', name);
+    await shoot(page.locator('#model'), 'model', name);
     await page.waitForSelector('body[data-brain="1"]', { timeout: 60_000 });
     const canvas = page.locator('#brain-canvas');
     const box = await canvas.boundingBox();
     await canvas.hover({ position: { x: box.width * 0.75, y: box.height * 0.45 } });
-    await page.locator('#brain').screenshot({ path: `${out}/brain-${name}.png` });
+    await shoot(page.locator('#brain'), 'brain', name);
     // The section's head: metrics and the time breakdown (the 50-row table is folded away).
     await page.click('#timings summary');
-    await page.locator('#decode').screenshot({ path: `${out}/decode-${name}.png` });
-    await page.locator('#identify-matrix').screenshot({ path: `${out}/matrix-${name}.png` });
+    await shoot(page.locator('#decode'), 'decode', name);
+    await shoot(page.locator('#identify-matrix'), 'matrix', name);
     await page.fill('#reconstruct-trials', '1-8');
     await page.click('#reconstruct-button');
     await page.waitForSelector('#reconstruct-metrics:not([hidden])', { timeout: 300_000 });
-    await page.locator('#reconstruct').screenshot({ path: `${out}/reconstruction-${name}.png` });
+    await shoot(page.locator('#reconstruct'), 'reconstruction', name);
     for (const [exponent, repeats] of [[-0.3, 35], [-1, 35], [-1.3, 4], [-2, 1]]) {
       await page.$eval('#explore-snr', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, exponent);
       await page.$eval('#explore-repeats', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, repeats);
@@ -49,11 +57,22 @@ try {
       await page.click('#explore-button');
       await page.waitForSelector(`body[data-explored="${runs + 1}"]`, { timeout: 300_000 });
     }
-    await page.locator('#explore').screenshot({ path: `${out}/explore-${name}.png` });
+    await shoot(page.locator('#explore'), 'explore', name);
+    await page.close();
     if (errors.length) throw new Error(errors.join('\n'));
-    console.log(`${out}/{first-view,trial,model,brain,decode,matrix,reconstruction,explore}-${name}.png`);
   }
-} finally {
-  await browser.close();
-  server.close();
+  return written;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const out = process.argv[2] ?? 'docs/site';
+  const server = await startServer({ port: 0 });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true });
+  try {
+    const written = await takeScreenshots({ url: `http://127.0.0.1:${server.address().port}/`, out, browser });
+    console.log(written.join('\n'));
+  } finally {
+    await browser.close();
+    server.close();
+  }
 }
