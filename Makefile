@@ -14,16 +14,20 @@ export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 setup:
 	@tools/setup.sh
 
-## pkg: release wasm build + wasm-bindgen (--target web) into pkg/, the npm package: what
-## `make serve` ships and the end-to-end tests run. The browser tests build in release too,
-## so the package reuses their compiled dependencies instead of building the stack twice.
+## pkg: release wasm builds + wasm-bindgen (--target web) into pkg/, the npm package: what
+## `make serve` ships and the end-to-end tests run. Two builds: `brainclip` (WebGPU and CPU)
+## and `brainclip_cpu` (CPU only, a fifth of the size, for browsers without WebGPU). The
+## browser tests build in release with WebGPU too, so the package reuses their compiled
+## dependencies instead of building the stack twice.
 WASM_PROFILE ?= release
 WASM_OUT_DIR := $(if $(filter dev,$(WASM_PROFILE)),debug,$(WASM_PROFILE))
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
 pkg:
+	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET) --features webgpu
+	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section $(WASM_FILE)
 	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET)
-	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section \
-		$(TARGET_DIR)/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
+	wasm-bindgen --target web --out-dir pkg --out-name brainclip_cpu --remove-name-section $(WASM_FILE)
 	node tools/package.mjs
 
 ## site: the demo as one self-contained static folder (site/), what `make serve` serves and
@@ -40,13 +44,14 @@ test: setup lint test-native test-browser test-e2e
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --target $(WASM_TARGET) -- -D warnings
+	cargo clippy --all-targets --target $(WASM_TARGET) --features webgpu -- -D warnings
+	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
 
 test-native:
 	cargo test
 
 test-browser:
-	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) -- --nocapture
+	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) --features webgpu -- --nocapture
 
 test-e2e: site
 	node --test --test-reporter=spec tests/e2e/

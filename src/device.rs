@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+#[cfg(feature = "webgpu")]
 use std::sync::OnceLock;
 
 use burn::tensor::{Device, Tensor};
@@ -105,15 +105,19 @@ impl ComputeDevice {
 
 /// The wgpu runtime can be initialised only once per process (or page), so the outcome of
 /// the first attempt, success or failure, is kept and reused.
-#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+#[cfg(feature = "webgpu")]
 static WGPU: OnceLock<std::result::Result<(Device, String), String>> = OnceLock::new();
 
-#[cfg(not(any(target_family = "wasm", feature = "native-wgpu")))]
+#[cfg(not(feature = "webgpu"))]
 async fn webgpu() -> std::result::Result<(Device, String), String> {
-    Err("this native build has no wgpu backend (rebuild with --features native-wgpu)".into())
+    Err(if cfg!(target_family = "wasm") {
+        "this is the CPU build of brainclip, without WebGPU (the `brainclip` build has it)".into()
+    } else {
+        "this native build has no wgpu backend (rebuild with --features native-wgpu)".into()
+    })
 }
 
-#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+#[cfg(feature = "webgpu")]
 async fn webgpu() -> std::result::Result<(Device, String), String> {
     if let Some(outcome) = WGPU.get() {
         return outcome.clone();
@@ -129,7 +133,7 @@ async fn webgpu() -> std::result::Result<(Device, String), String> {
         .unwrap_or_else(|| Err("WebGPU state was lost".into()))
 }
 
-#[cfg(any(target_family = "wasm", feature = "native-wgpu"))]
+#[cfg(feature = "webgpu")]
 fn describe_adapter(info: &burn::tensor::wgpu::wgpu::AdapterInfo) -> String {
     use burn::tensor::wgpu::wgpu::DeviceType;
     // Browsers usually hide the adapter's name for privacy; say what we do know.
@@ -148,10 +152,7 @@ fn describe_adapter(info: &burn::tensor::wgpu::wgpu::AdapterInfo) -> String {
 }
 
 /// Turns wgpu's error text into the sentence a user needs.
-#[cfg_attr(
-    not(any(target_family = "wasm", feature = "native-wgpu")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "webgpu"), allow(dead_code))]
 fn explain_wgpu_error(raw: &str) -> String {
     if raw.contains("No adapter") {
         "WebGPU adapter unavailable: the browser offered no WebGPU adapter".to_string()

@@ -2,9 +2,10 @@
 // and decode. The page sends { id, op, args }; the worker answers { id, value } or
 // { id, error: { message, code } }, and { progress } while a bundle loads. The fMRI and
 // the models live here; the page only ever sees summaries and results.
-import init, {
-  initDevice, candidateProbabilities, readFmri, loadBundle, loadDecoder, simulateTestRecording,
-} from './pkg/brainclip.js';
+//
+// Two builds of the package: `brainclip` (WebGPU and CPU, 32 MB) and `brainclip_cpu` (the
+// CPU path only, 9.5 MB). A browser without a WebGPU adapter gets the small one.
+let brainclip = null;
 
 let decoder = null;
 let fmri = null;
@@ -36,6 +37,17 @@ async function imageEmbeddings(images, names) {
   return { embeddings: cache.images.get(key), reused };
 }
 
+/** Why WebGPU cannot be used here, in a visitor's words, or null when an adapter is offered. */
+async function whyNoWebGpu() {
+  if (!navigator.gpu) return 'this browser offers no WebGPU (navigator.gpu is missing)';
+  try {
+    if (await navigator.gpu.requestAdapter()) return null;
+  } catch (err) {
+    return `WebGPU could not start (${err?.message ?? err})`;
+  }
+  return 'WebGPU adapter unavailable: the browser offered no WebGPU adapter';
+}
+
 const summary = (handle) => ({
   trials: handle.trials, voxels: handle.voxels, dtype: handle.dtype, source: handle.source,
 });
@@ -43,12 +55,15 @@ const summary = (handle) => ({
 const ops = {
   async start() {
     const started = performance.now();
-    await init();
+    const noWebGpu = await whyNoWebGpu();
+    brainclip = await import(noWebGpu ? './pkg/brainclip_cpu.js' : './pkg/brainclip.js');
+    await brainclip.default();
     const compiled = performance.now();
-    const device = await initDevice('auto');
+    const device = await brainclip.initDevice(noWebGpu ? 'cpu' : 'auto');
+    if (noWebGpu) device.fallbackReason = noWebGpu;
     // Two orthogonal queries against themselves: each must pick its own match.
-    const probabilities = await candidateProbabilities(
-      new Float32Array([1, 0, 0, 1]), new Float32Array([1, 0, 0, 1]), 2, 10, 'auto');
+    const probabilities = await brainclip.candidateProbabilities(
+      new Float32Array([1, 0, 0, 1]), new Float32Array([1, 0, 0, 1]), 2, 10, device.backend);
     const selfCheck = probabilities[0] > 0.99 && probabilities[3] > 0.99
       ? 'ok' : `unexpected ${Array.from(probabilities)}`;
     return { device, selfCheck, timings: { wasm: compiled - started, device: performance.now() - compiled } };
@@ -58,12 +73,12 @@ const ops = {
   // (`loadImageDecoder`) so that the first decoding need not wait for it.
   async loadModel({ url, subject }) {
     const started = performance.now();
-    const bundle = await loadBundle(url, (progress) => postMessage({ progress }), { subject, parts: 'decoding' });
+    const bundle = await brainclip.loadBundle(url, (progress) => postMessage({ progress }), { subject, parts: 'decoding' });
     const fetched = performance.now();
     try {
       const info = bundle.info();
       decoder?.free();
-      decoder = await loadDecoder(bundle, 'auto');
+      decoder = await brainclip.loadDecoder(bundle, 'auto');
       info.timings = { fetch: fetched - started, build: performance.now() - fetched };
       cache.labels.clear();
       cache.images.clear();
@@ -78,7 +93,7 @@ const ops = {
   async loadImageDecoder({ url, subject }) {
     const target = decoder;
     if (!target) throw new Error('load a model first');
-    const bundle = await loadBundle(url, null, { subject, parts: 'image-decoder' });
+    const bundle = await brainclip.loadBundle(url, null, { subject, parts: 'image-decoder' });
     try {
       if (decoder !== target) {
         throw Object.assign(new Error('another model was loaded meanwhile'), { code: 'superseded' });
@@ -91,7 +106,7 @@ const ops = {
   },
 
   async readFmri({ bytes, name, options }) {
-    const handle = await readFmri(new Uint8Array(bytes), name, options);
+    const handle = await brainclip.readFmri(new Uint8Array(bytes), name, options);
     fmri?.free();
     fmri = handle;
     return summary(handle);
@@ -145,7 +160,7 @@ const ops = {
   async explore({ subject, snr, repeats, seed, truth, labels }) {
     if (!decoder) throw new Error('load a model first');
     const started = performance.now();
-    const simulated = simulateTestRecording(subject, { snr, repeats, seed });
+    const simulated = brainclip.simulateTestRecording(subject, { snr, repeats, seed });
     try {
       const simulatedIn = performance.now() - started;
       const { embeddings } = await labelEmbeddings(labels);

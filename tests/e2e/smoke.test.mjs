@@ -17,10 +17,13 @@ for (const webgpu of [true, false]) {
   test(`page reports ${expected} ${webgpu ? 'with' : 'without'} --enable-unsafe-webgpu`, async () => {
     const browser = await launch({ webgpu });
     try {
-      const { page, errors } = await openPage(browser, site.url);
+      const { page, errors, requests } = await openPage(browser, site.url);
       await page.waitForSelector('body[data-ready]', { timeout: 120_000 });
       assert.equal(await page.getAttribute('body', 'data-ready'), 'true');
       assert.equal(await page.textContent('#backend'), expected);
+      // Without WebGPU the page downloads only the CPU build, a fifth of the size.
+      const wasm = requests.map((r) => r.url.split('/').pop()).filter((name) => name.endsWith('.wasm'));
+      assert.deepEqual(wasm, [webgpu ? 'brainclip_bg.wasm' : 'brainclip_cpu_bg.wasm']);
       assert.equal(await page.textContent('#self-check'), 'ok');
       const reason = await page.textContent('#fallback-reason');
       if (webgpu) {
@@ -39,8 +42,13 @@ for (const webgpu of [true, false]) {
 // A compute worker that cannot start is reported in words a visitor can act on, never left
 // at "starting…": a package whose wasm is not WebAssembly, and one whose script does not load.
 for (const [what, breakPackage] of [
-  ['a wasm that is not WebAssembly', (dir) => writeFileSync(join(dir, 'brainclip_bg.wasm'), 'not wasm')],
-  ['a package script that does not load', (dir) => writeFileSync(join(dir, 'brainclip.js'), 'export default (;')],
+  // Both builds broken: the page loads the one the browser's WebGPU calls for.
+  ['a wasm that is not WebAssembly', (dir) => {
+    for (const build of ['brainclip', 'brainclip_cpu']) writeFileSync(join(dir, `${build}_bg.wasm`), 'not wasm');
+  }],
+  ['a package script that does not load', (dir) => {
+    for (const build of ['brainclip', 'brainclip_cpu']) writeFileSync(join(dir, `${build}.js`), 'export default (;');
+  }],
 ]) {
   test(`the page reports ${what} instead of hanging`, async () => {
     const pkg = mkdtempSync(join(tmpdir(), 'brainclip-broken-pkg-'));
