@@ -1,25 +1,42 @@
-// Writes pkg/package.json for the npm package that wasm-bindgen generated into pkg/,
-// taking name, version and description from Cargo.toml so there is one source of truth.
+// Writes pkg/package.json, README.md and the licences for the npm package that
+// wasm-bindgen generated into pkg/ (two builds: `brainclip` and `brainclip_cpu`), taking name,
+// version, description, licence and repository from Cargo.toml so there is one source of
+// truth.
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 
 const cargo = readFileSync('Cargo.toml', 'utf8');
 const field = (name) => cargo.match(new RegExp(`^${name} = "(.*)"$`, 'm'))?.[1];
+
+const BUILDS = ['brainclip', 'brainclip_cpu'];
+const build = (name) => ({ types: `./${name}.d.ts`, default: `./${name}.js` });
 
 const manifest = {
   name: field('name'),
   version: field('version'),
   description: field('description'),
   license: field('license'),
-  repository: field('repository'),
+  repository: { type: 'git', url: `git+${field('repository')}.git` },
   type: 'module',
-  main: 'brainclip.js',
-  types: 'brainclip.d.ts',
-  // `brainclip_cpu` is the same API without WebGPU, a fifth of the size.
-  files: ['brainclip.js', 'brainclip.d.ts', 'brainclip_bg.wasm', 'brainclip_bg.wasm.d.ts',
-    'brainclip_cpu.js', 'brainclip_cpu.d.ts', 'brainclip_cpu_bg.wasm', 'brainclip_cpu_bg.wasm.d.ts', 'README.md'],
-  sideEffects: ['./snippets/*'],
-  keywords: ['fmri', 'clip', 'brain-decoding', 'webgpu', 'wasm'],
+  main: './brainclip.js',
+  types: './brainclip.d.ts',
+  exports: {
+    '.': build('brainclip'),
+    // The same API without WebGPU: for browsers that offer no adapter, a fifth of the size.
+    './cpu': build('brainclip_cpu'),
+    // For bundlers and hosts that serve the wasm from another URL (`init({ module_or_path })`).
+    './brainclip_bg.wasm': './brainclip_bg.wasm',
+    './brainclip_cpu_bg.wasm': './brainclip_cpu_bg.wasm',
+    './package.json': './package.json',
+  },
+  files: [
+    ...BUILDS.flatMap((name) => [`${name}.js`, `${name}.d.ts`, `${name}_bg.wasm`, `${name}_bg.wasm.d.ts`]),
+    'README.md', 'LICENSE-MIT', 'LICENSE-APACHE',
+  ],
+  // Importing the glue defines functions only; nothing runs until `init()`.
+  sideEffects: false,
+  keywords: ['fmri', 'clip', 'brain-decoding', 'neuroscience', 'webgpu', 'wasm'],
 };
 writeFileSync('pkg/package.json', JSON.stringify(manifest, null, 2) + '\n');
-copyFileSync('README.md', 'pkg/README.md');
+copyFileSync('docs/npm-README.md', 'pkg/README.md');
+for (const licence of ['LICENSE-MIT', 'LICENSE-APACHE']) copyFileSync(`docs/licenses/${licence}`, `pkg/${licence}`);
 console.log(`pkg/package.json: ${manifest.name}@${manifest.version}`);

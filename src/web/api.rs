@@ -111,7 +111,7 @@ async fn device_for(preference: Option<String>) -> Result<ComputeDevice, JsValue
 
 /// Chooses a backend (`"auto"` by default, `"webgpu"` or `"cpu"`) and returns
 /// `{ backend, adapter, fallbackReason }`.
-#[wasm_bindgen(js_name = initDevice)]
+#[wasm_bindgen(js_name = initDevice, unchecked_return_type = "DeviceInfo")]
 pub async fn init_device(preference: Option<String>) -> Result<JsValue, JsValue> {
     let device = device_for(preference).await?;
     to_js(&device_info(&device))
@@ -173,7 +173,7 @@ impl FmriHandle {
     }
 
     /// `{ fileName, format, arrayName, maskName, dtype, shape }`.
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "FmriSource")]
     pub fn source(&self) -> Result<JsValue, JsValue> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -214,6 +214,7 @@ impl FmriHandle {
 
     /// z-scores in place: `"batch"` (per voxel over this batch) or `"none"`.
     /// Returns `{ mode, zeroVarianceVoxels }`.
+    #[wasm_bindgen(unchecked_return_type = "NormalizationReport")]
     pub fn normalize(&mut self, mode: &str) -> Result<JsValue, JsValue> {
         let how = match mode {
             "batch" => Normalization::Batch,
@@ -242,7 +243,7 @@ impl FmriHandle {
 pub async fn read_fmri(
     bytes: Vec<u8>,
     file_name: String,
-    options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "ReadFmriOptions | undefined")] options: JsValue,
 ) -> Result<FmriHandle, JsValue> {
     let js: JsReadOptions = from_js(options, "readFmri")?;
     let options = ReadOptions {
@@ -286,7 +287,10 @@ thread_local! {
 /// worldSeed }`; defaults: the subject's SNR, 35 repeats, seeds 0): the same values as
 /// natively, to within float rounding of the platform's maths library.
 #[wasm_bindgen(js_name = simulateTestRecording)]
-pub fn simulate_test_recording(subject: String, options: JsValue) -> Result<FmriHandle, JsValue> {
+pub fn simulate_test_recording(
+    subject: String,
+    #[wasm_bindgen(unchecked_param_type = "TestRecordingOptions")] options: JsValue,
+) -> Result<FmriHandle, JsValue> {
     use crate::sim::protocol::{Protocol, ProtocolConfig, TestRecordingConfig};
     let options: JsTestRecordingOptions = from_js(options, "simulateTestRecording")?;
     let cached = SIMULATED_SUBJECT.with_borrow(|s| s.clone().filter(|s| s.config.name == subject));
@@ -435,6 +439,7 @@ impl BundleHandle {
     /// labels, components, subject, subjects, notLoaded }` from the manifest: `subject` is
     /// the one loaded (null for a one-subject bundle that names none), `subjects` all it
     /// holds, `notLoaded` the components its `parts` option left out (by name).
+    #[wasm_bindgen(unchecked_return_type = "BundleInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m: &Manifest = &self.bundle.manifest;
         let normalization = match &m.normalization {
@@ -467,7 +472,7 @@ impl BundleHandle {
     /// Where the bundle places its voxels on a flattened cortical sheet:
     /// `{ voxels, areas: [{ name, bounds: [x0, y0, x1, y1] }], coordinates: Float32Array }`
     /// (`[voxels, 2]` row-major, in [0, 1]), or null when it has no `voxel_sheet`.
-    #[wasm_bindgen(js_name = voxelSheet)]
+    #[wasm_bindgen(js_name = voxelSheet, unchecked_return_type = "VoxelSheet | null")]
     pub fn voxel_sheet(&self) -> Result<JsValue, JsValue> {
         let Some(sheet) = self.bundle.voxel_sheet().map_err(to_js_error)? else {
             return Ok(JsValue::NULL);
@@ -485,6 +490,7 @@ impl BundleHandle {
     }
 
     /// Normalises an fMRI batch the way this bundle's models expect, checking its voxel count.
+    #[wasm_bindgen(unchecked_return_type = "NormalizationReport")]
     pub fn normalize(&self, fmri: &mut FmriHandle) -> Result<JsValue, JsValue> {
         fmri.batch
             .expect_voxels(self.bundle.manifest.voxels)
@@ -522,8 +528,9 @@ struct JsLoadBundleOptions {
 #[wasm_bindgen(js_name = loadBundle)]
 pub async fn load_bundle(
     url_prefix: String,
+    #[wasm_bindgen(unchecked_param_type = "((progress: LoadProgress) => void) | null | undefined")]
     on_progress: Option<js_sys::Function>,
-    options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
 ) -> Result<BundleHandle, JsValue> {
     let options: JsLoadBundleOptions = from_js(options, "loadBundle")?;
     let prefix = if url_prefix.ends_with('/') {
@@ -740,6 +747,7 @@ impl DecoderHandle {
     }
 
     /// `{ backend, adapter, fallbackReason, voxels, variant, imageDim, textDim, hasClip }`.
+    #[wasm_bindgen(unchecked_return_type = "DecoderInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let d = &self.decoder;
         let device = device_info(&d.device);
@@ -775,7 +783,12 @@ impl DecoderHandle {
     /// onStep }`; unset values take the bundle's schedule). `onStep(step, steps, images)` is
     /// called after every step with the decoded estimates. Resolves to `{ trials, size,
     /// steps, guidance, images }`, `images` being RGBA `Uint8ClampedArray`s of `size × size`.
-    pub fn reconstruct(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Reconstruction>")]
+    pub fn reconstruct(
+        &self,
+        fmri: &FmriHandle,
+        #[wasm_bindgen(unchecked_param_type = "ReconstructOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let on_step = if options.is_object() {
@@ -836,8 +849,15 @@ impl DecoderHandle {
     /// The low-level path alone (`options`: `{ trials }`, all when empty): the head's
     /// predicted latents decoded, a blurry image of layout and colour. Resolves like
     /// `reconstruct` (with `steps` 0: nothing is sampled).
-    #[wasm_bindgen(js_name = reconstructLowLevel)]
-    pub fn reconstruct_low_level(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(
+        js_name = reconstructLowLevel,
+        unchecked_return_type = "Promise<Reconstruction>"
+    )]
+    pub fn reconstruct_low_level(
+        &self,
+        fmri: &FmriHandle,
+        #[wasm_bindgen(unchecked_param_type = "LowLevelOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let options: Result<JsLowLevelOptions, JsValue> = from_js(options, "reconstructLowLevel");
@@ -869,6 +889,7 @@ impl DecoderHandle {
     /// Predicted CLIP embeddings of every trial:
     /// `{ trials, imageDim, textDim, image: Float32Array, text: Float32Array }` (row-major,
     /// L2-normalised). The fMRI handle is not modified.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Embeddings>")]
     pub fn embed(&self, fmri: &FmriHandle) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
@@ -893,8 +914,12 @@ impl DecoderHandle {
     /// default "an image of a {}."): a Float32Array `[labels, textDim]`, row-major, for
     /// callers that decode or evaluate against the same labels repeatedly
     /// (`labelEmbeddings`).
-    #[wasm_bindgen(js_name = embedLabels)]
-    pub fn embed_labels(&self, labels: Vec<String>, options: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(js_name = embedLabels, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn embed_labels(
+        &self,
+        labels: Vec<String>,
+        #[wasm_bindgen(unchecked_param_type = "EmbedLabelsOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
         wasm_bindgen_futures::future_to_promise(async move {
@@ -909,12 +934,15 @@ impl DecoderHandle {
 
     /// Zero-shot category decoding: for every trial, the best `topK` of `labels`
     /// (`[{ index, label, similarity, probability }]`, best first).
-    #[wasm_bindgen(js_name = decodeCategories)]
+    #[wasm_bindgen(
+        js_name = decodeCategories,
+        unchecked_return_type = "Promise<RankedLabel[][]>"
+    )]
     pub fn decode_categories(
         &self,
         fmri: &FmriHandle,
         labels: Vec<String>,
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "DecodeOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
@@ -955,7 +983,12 @@ impl DecoderHandle {
     /// templates, labelEmbeddings, imageEmbeddings, textEmbeddings, way, draws, seed }`):
     /// `{ trials, metrics: [{ id, name, value, chance, trials, controls }], notes, perTrial }`,
     /// the same object `brainclip eval --json` prints.
-    pub fn evaluate(&self, fmri: &FmriHandle, options: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Evaluation>")]
+    pub fn evaluate(
+        &self,
+        fmri: &FmriHandle,
+        #[wasm_bindgen(unchecked_param_type = "EvaluateOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let keys = ["labelEmbeddings", "imageEmbeddings", "textEmbeddings"];
@@ -1010,7 +1043,7 @@ impl DecoderHandle {
     /// (with a CLIP in the bundle) and autoencoder-latent 2-way (chance 50 %). `images` are
     /// RGBA `size × size` (what `reconstruct` returns); `seen` the seen images' PNG or JPEG
     /// files at that size, one per image, with their names.
-    #[wasm_bindgen(js_name = scoreReconstructions)]
+    #[wasm_bindgen(js_name = scoreReconstructions, unchecked_return_type = "Promise<Metric[]>")]
     pub fn score_reconstructions(
         &self,
         images: Vec<js_sys::Uint8ClampedArray>,
@@ -1037,7 +1070,7 @@ impl DecoderHandle {
 
     /// CLIP image embeddings (L2-normalised, row-major `Float32Array [images, imageDim]`) of
     /// encoded images (`Uint8Array`s of PNG or JPEG files, with their names), for `retrieve`.
-    #[wasm_bindgen(js_name = embedImages)]
+    #[wasm_bindgen(js_name = embedImages, unchecked_return_type = "Promise<Float32Array>")]
     pub fn embed_images(
         &self,
         images: Vec<js_sys::Uint8Array>,
@@ -1053,11 +1086,12 @@ impl DecoderHandle {
 
     /// Retrieval: for every trial, the best `topK` candidates (row-major CLIP embeddings in
     /// `space` "image" (default) or "text"): `[{ index, similarity, probability }]`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RankedCandidate[][]>")]
     pub fn retrieve(
         &self,
         fmri: &FmriHandle,
         candidates: Vec<f32>,
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RetrieveOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();

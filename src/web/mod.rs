@@ -2,5 +2,6 @@
 //! pipeline; it knows nothing of model internals.
 
 mod api;
+mod types;
 
 pub use api::*;

@@ -1,0 +1,233 @@
+//! TypeScript types of the options and results the JavaScript API passes as plain objects,
+//! written into the package's `.d.ts` so an editor checks them; the functions in
+//! [`super::api`] name them with `unchecked_param_type` / `unchecked_return_type`. Each type
+//! mirrors the serde struct or JSON object its function reads or returns.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A backend choice: WebGPU when the browser offers it, else the CPU. */
+export type BackendPreference = "auto" | "webgpu" | "cpu";
+
+/** The backend a call runs on, and why it is not WebGPU when it is not. */
+export interface DeviceInfo {
+  backend: "webgpu" | "cpu";
+  adapter: string;
+  fallbackReason: string | null;
+}
+
+/** Options of `readFmri`; all optional. */
+export interface ReadFmriOptions {
+  /** The array to read from an `.npz` holding several. */
+  array?: string;
+  /** A NIfTI mask's bytes, for a 4-D NIfTI volume. */
+  mask?: Uint8Array;
+  maskName?: string;
+  /** Replace NaN and ±Inf by 0 instead of refusing the file. */
+  replaceNonFinite?: boolean;
+  /** Largest decoded size accepted, in bytes. */
+  maxBytes?: number;
+  /** Refuse a file whose voxel count differs (e.g. a bundle's `voxels`). */
+  expectedVoxels?: number;
+}
+
+/** Where an fMRI batch came from. */
+export interface FmriSource {
+  fileName: string;
+  format: string;
+  arrayName: string | null;
+  maskName: string | null;
+  dtype: string;
+  shape: number[];
+}
+
+/** What a normalisation did. */
+export interface NormalizationReport {
+  mode: string;
+  zeroVarianceVoxels: number;
+}
+
+/** Options of `simulateTestRecording`; unset values are the subject's own. */
+export interface TestRecordingOptions {
+  /** Single-presentation signal-to-noise ratio. */
+  snr?: number;
+  /** Presentations averaged per trial (35 by default). */
+  repeats?: number;
+  seed?: number;
+  worldSeed?: number;
+}
+
+/** Which of a bundle's components `loadBundle` fetches. */
+export type BundleParts = "all" | "decoding" | "image-decoder";
+
+/** Options of `loadBundle`. */
+export interface LoadBundleOptions {
+  /** One subject of a bundle holding several (default: its default subject). */
+  subject?: string;
+  parts?: BundleParts;
+}
+
+/** A `loadBundle` progress event. */
+export interface LoadProgress {
+  file: string;
+  index: number;
+  count: number;
+  loaded: number;
+  total: number | null;
+  bundleLoaded: number;
+  bundleTotal: number | null;
+  filesDone: number;
+}
+
+/** A bundle's manifest, summarised. */
+export interface BundleInfo {
+  name: string;
+  description: string;
+  provenance: string;
+  license: string;
+  simulated: boolean;
+  voxels: number;
+  normalization: "none" | "batch" | "stats";
+  dtype: "f32" | "f16" | "q8";
+  labels: Record<string, string[]>;
+  /** Component name → kind. */
+  components: Record<string, string>;
+  subject: string | null;
+  subjects: string[];
+  notLoaded: string[];
+}
+
+/** Where a bundle places its voxels on a flattened cortical sheet. */
+export interface VoxelSheet {
+  voxels: number;
+  areas: { name: string; bounds: [number, number, number, number] }[];
+  /** `[voxels, 2]`, row-major, in [0, 1]. */
+  coordinates: Float32Array;
+}
+
+/** What a decoder holds and where it runs. */
+export interface DecoderInfo extends DeviceInfo {
+  voxels: number;
+  variant: string;
+  imageDim: number;
+  textDim: number;
+  hasClip: boolean;
+  hasImageDecoder: boolean;
+  hasLowLevel: boolean;
+  lowLevelStrength: number | null;
+  imageSize: number | null;
+  schedule: { kind: string; steps: number[]; guidance: number } | null;
+}
+
+/** Options of `embedLabels`. */
+export interface EmbedLabelsOptions {
+  /** Prompt templates, "{}" standing for the label; several are ensembled. */
+  templates?: string[];
+}
+
+/** Options of `decodeCategories`. */
+export interface DecodeOptions extends EmbedLabelsOptions {
+  /** Best labels per trial (default 5). */
+  topK?: number;
+  /** The labels' CLIP text embeddings `[labels, textDim]`, e.g. from `embedLabels`. */
+  labelEmbeddings?: Float32Array | number[];
+}
+
+/** One ranked label of a trial. */
+export interface RankedLabel {
+  index: number;
+  label: string;
+  similarity: number;
+  probability: number;
+}
+
+/** One ranked candidate of a trial. */
+export interface RankedCandidate {
+  index: number;
+  similarity: number;
+  probability: number;
+}
+
+/** Options of `retrieve`. */
+export interface RetrieveOptions {
+  topK?: number;
+  space?: "image" | "text";
+}
+
+/** Predicted CLIP embeddings of every trial, row-major and L2-normalised. */
+export interface Embeddings {
+  trials: number;
+  imageDim: number;
+  textDim: number;
+  image: Float32Array;
+  text: Float32Array;
+}
+
+/** Options of `evaluate`: the truth to score against, as `brainclip eval` takes it. */
+export interface EvaluateOptions extends EmbedLabelsOptions {
+  /** True label of each trial. */
+  labels?: string[];
+  /** Candidate labels (default: the distinct true labels). */
+  candidates?: string[];
+  labelEmbeddings?: Float32Array | number[];
+  /** CLIP image embedding of each trial's stimulus, `[trials, imageDim]`. */
+  imageEmbeddings?: Float32Array | number[];
+  /** CLIP text embedding of each trial's caption, `[trials, textDim]`. */
+  textEmbeddings?: Float32Array | number[];
+  way?: number;
+  draws?: number;
+  seed?: number;
+}
+
+/** One score, with what it must be read against. */
+export interface Metric {
+  id: string;
+  name: string;
+  value: number;
+  chance: number;
+  trials: number;
+  /** The same metric for each control, baseline and ceiling, by name. */
+  controls?: Record<string, number>;
+}
+
+/** What `evaluate` returns: the object `brainclip eval --json` prints. */
+export interface Evaluation {
+  trials: number;
+  metrics: Metric[];
+  notes?: string[];
+  perTrial: {
+    categoryRank?: number[];
+    categoryMargin?: number[];
+    imageRank?: number[];
+    imageMargin?: number[];
+  };
+}
+
+/** Options of `reconstruct`; unset values take the bundle's schedule. */
+export interface ReconstructOptions {
+  /** Trials to reconstruct (all when empty or absent). */
+  trials?: number[];
+  steps?: number;
+  guidance?: number;
+  /** Below 1, sampling starts from the low-level image noised to this level. */
+  strength?: number;
+  seed?: number;
+  /** Called after every step with the decoded estimates (RGBA). */
+  onStep?: (step: number, steps: number, images: Uint8ClampedArray[]) => void;
+}
+
+/** Options of `reconstructLowLevel`. */
+export interface LowLevelOptions {
+  trials?: number[];
+}
+
+/** Reconstructed images, RGBA `size × size`, one per trial. */
+export interface Reconstruction {
+  trials: number[];
+  size: number;
+  steps: number;
+  guidance: number;
+  images: Uint8ClampedArray[];
+}
+"#;
