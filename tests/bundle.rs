@@ -250,3 +250,56 @@ fn bundles_assemble_from_fetched_parts() {
     assert_eq!(err.code(), "bundle_tensor");
     assert!(err.to_string().contains("mapper.safetensors"), "{err}");
 }
+
+/// A written bundle records every file's size and SHA-256; a file that no longer matches
+/// is refused by name, whether it changed length or only content.
+#[test]
+fn written_bundles_record_and_check_every_files_integrity() {
+    let source = tempfile::tempdir().unwrap();
+    write_bundle(source.path(), &manifest(3), &good_stats());
+    let dir = tempfile::tempdir().unwrap();
+    Bundle::load_dir(source.path())
+        .unwrap()
+        .write_dir(dir.path())
+        .unwrap();
+    let bundle = Bundle::load_dir(dir.path()).unwrap();
+    let recorded = &bundle.manifest.integrity;
+    let files: Vec<String> = bundle
+        .manifest
+        .required_files()
+        .into_iter()
+        .map(|(file, _)| file)
+        .collect();
+    assert_eq!(recorded.keys().cloned().collect::<Vec<_>>(), {
+        let mut sorted = files.clone();
+        sorted.sort();
+        sorted
+    });
+    let mapper = dir.path().join("mapper.safetensors");
+    let original = std::fs::read(&mapper).unwrap();
+    assert_eq!(recorded["mapper.safetensors"].bytes, original.len() as u64);
+
+    // Same length, one bit flipped in the last weight.
+    let mut flipped = original.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    std::fs::write(&mapper, &flipped).unwrap();
+    let err = Bundle::load_dir(dir.path()).unwrap_err();
+    assert_eq!(err.code(), "corrupt_file");
+    let message = err.to_string();
+    assert!(
+        message.contains("mapper.safetensors") && message.contains("SHA-256"),
+        "{message}"
+    );
+
+    // One byte short.
+    std::fs::write(&mapper, &original[..original.len() - 1]).unwrap();
+    let message = Bundle::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains(&format!(
+            "it is {} bytes; the manifest records {}",
+            original.len() - 1,
+            original.len()
+        )),
+        "{message}"
+    );
+}

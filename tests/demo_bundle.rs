@@ -106,6 +106,36 @@ fn every_simulated_subject_ships_with_its_mapper_sheet_sample_and_evaluation() {
     assert_eq!(voxel_counts.len(), 3, "the subjects differ in size");
 }
 
+/// The demo's manifest records the size and SHA-256 of every file of every subject (what
+/// loading checks and the page's cache keys the files by).
+#[test]
+fn the_demo_manifest_records_every_files_integrity() {
+    use brainclip::data::bundle::{FileIntegrity, MANIFEST_FILE, Manifest};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/demo");
+    let manifest = Manifest::parse(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    let mut files = std::collections::BTreeSet::new();
+    for subject in std::iter::once(None).chain(manifest.subjects.keys().map(|s| Some(s.as_str()))) {
+        for (file, _) in manifest.for_subject(subject).unwrap().required_files() {
+            files.insert(file);
+        }
+    }
+    assert_eq!(
+        manifest
+            .integrity
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        files
+    );
+    for (file, recorded) in &manifest.integrity {
+        assert_eq!(
+            &FileIntegrity::of(&std::fs::read(dir.join(file)).unwrap()),
+            recorded,
+            "{file}"
+        );
+    }
+}
+
 /// The page decodes before the image decoder has downloaded: a decoder loaded from the
 /// decoding part of the bundle, given the image-decoder part later, draws what the whole
 /// bundle draws; until then it says what it lacks.

@@ -190,6 +190,7 @@ for subject in $SUBJECTS; do
     --default-name "$SHIPPED" > /dev/null
   rm -rf "$BUILD/one-$subject"
 done
+# quantize also records every file's size and SHA-256 in the manifest (what `seal` does).
 $B quantize --bundle "$SHIP" --keep autoencoder --min-entries 16384
 # Embedded by this bundle's own (int8) CLIP, as the page embeds them; the bundle is rebuilt
 # every run, so they are too.

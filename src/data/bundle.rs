@@ -143,6 +143,48 @@ pub struct Manifest {
     /// (its mapper, controls, low-level head, voxel sheet), which replace them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub subjects: BTreeMap<String, SubjectEntry>,
+    /// Size and SHA-256 of every file, by path: checked on load, and what a browser cache
+    /// keys the files by (content, not name, so new weights are never served stale).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub integrity: BTreeMap<String, FileIntegrity>,
+}
+
+/// What a file of the bundle must be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIntegrity {
+    pub bytes: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
+impl FileIntegrity {
+    pub fn of(bytes: &[u8]) -> FileIntegrity {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(bytes);
+        FileIntegrity {
+            bytes: bytes.len() as u64,
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// An error naming the file when `bytes` are not what the manifest records.
+    pub fn check(&self, file: &str, bytes: &[u8]) -> Result<()> {
+        let actual = FileIntegrity::of(bytes);
+        let reason = if actual.bytes != self.bytes {
+            format!(
+                "it is {} bytes; the manifest records {}",
+                actual.bytes, self.bytes
+            )
+        } else if actual.sha256 != self.sha256 {
+            "its SHA-256 differs from the manifest's (a damaged download, or weights changed without the manifest)".into()
+        } else {
+            return Ok(());
+        };
+        Err(Error::CorruptFile {
+            file: file.into(),
+            reason,
+        })
+    }
 }
 
 /// One more subject in a bundle: what differs from the default subject.
@@ -352,6 +394,24 @@ impl Manifest {
         Ok(())
     }
 
+    /// Records the size and SHA-256 of every file of every subject, read by `read`.
+    pub fn record_integrity(&mut self, read: impl Fn(&str) -> Result<Vec<u8>>) -> Result<()> {
+        let mut integrity = BTreeMap::new();
+        let subjects: Vec<Option<String>> = std::iter::once(None)
+            .chain(self.subjects.keys().cloned().map(Some))
+            .collect();
+        for subject in subjects {
+            for (file, _) in self.for_subject(subject.as_deref())?.required_files() {
+                if !integrity.contains_key(&file) {
+                    let bytes = read(&file)?;
+                    integrity.insert(file, FileIntegrity::of(&bytes));
+                }
+            }
+        }
+        self.integrity = integrity;
+        Ok(())
+    }
+
     /// Every file the bundle needs besides the manifest, with the field that names it.
     pub fn required_files(&self) -> Vec<(String, String)> {
         let mut files = Vec::new();
@@ -425,6 +485,9 @@ impl Bundle {
                 file: file.clone(),
                 field: field.clone(),
             })?;
+            if let Some(expected) = manifest.integrity.get(&file) {
+                expected.check(&file, bytes)?;
+            }
             if let Some(widened) = dequantize_safetensors(&file, bytes)? {
                 decoded.insert(file, widened);
             }
@@ -518,7 +581,9 @@ impl Bundle {
             }
             std::fs::write(&path, bytes).map_err(|err| io(&path, err))?;
         }
-        let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
+        let mut manifest = self.manifest.clone();
+        manifest.record_integrity(|file| self.stored_file(file).map(<[u8]>::to_vec))?;
+        let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         let path = dir.join(MANIFEST_FILE);
         std::fs::write(&path, manifest).map_err(|err| io(&path, err))
     }

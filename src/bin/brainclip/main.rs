@@ -103,6 +103,9 @@ mod cli {
         /// Store a bundle's large weight matrices as int8 with per-row scales (about a
         /// quarter of f32), every subject's.
         Quantize(subjects_cli::QuantizeArgs),
+        /// Record every file's size and SHA-256 in a bundle's manifest: checked on load, and
+        /// what browsers cache the files by.
+        Seal(subjects_cli::SealArgs),
         /// Fit the low-level head (fMRI → the seen image's autoencoder latent, ridge) and add
         /// it to a bundle that has an image decoder.
         TrainLowLevel(Box<reconstruct::TrainLowLevelArgs>),
@@ -266,6 +269,10 @@ mod cli {
             Command::Quantize(args) => {
                 let json = args.json;
                 report(subjects_cli::quantize(args), json)
+            }
+            Command::Seal(args) => {
+                let json = args.json;
+                report(subjects_cli::seal(args), json)
             }
             Command::TrainLowLevel(args) => report(reconstruct::train_low_level(*args), true),
             Command::Reconstruct(args) => report(reconstruct::reconstruct(*args), false),

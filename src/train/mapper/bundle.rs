@@ -110,6 +110,7 @@ pub fn mapper_bundle(
         components,
         subject: None,
         subjects: Default::default(),
+        integrity: Default::default(),
     };
     files.insert(
         NORMALIZATION_FILE.to_string(),
