@@ -402,9 +402,9 @@ impl Manifest {
             .collect();
         for subject in subjects {
             for (file, _) in self.for_subject(subject.as_deref())?.required_files() {
-                if !integrity.contains_key(&file) {
-                    let bytes = read(&file)?;
-                    integrity.insert(file, FileIntegrity::of(&bytes));
+                if let std::collections::btree_map::Entry::Vacant(slot) = integrity.entry(file) {
+                    let bytes = read(slot.key())?;
+                    slot.insert(FileIntegrity::of(&bytes));
                 }
             }
         }
