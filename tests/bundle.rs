@@ -291,6 +291,25 @@ fn written_bundles_record_and_check_every_files_integrity() {
         "{message}"
     );
 
+    // A component replaced in memory carries its new record: writing and loading it again
+    // works (`add-decoder` replaces the autoencoder of a sealed bundle this way).
+    std::fs::write(&mapper, &original).unwrap();
+    let sealed = Bundle::load_dir(dir.path()).unwrap();
+    let (component, _) = sealed.component("mapper").unwrap();
+    let mut replaced = original.clone();
+    *replaced.last_mut().unwrap() ^= 2;
+    let updated = sealed
+        .with_component("mapper", component.clone(), replaced.clone())
+        .unwrap();
+    let again = tempfile::tempdir().unwrap();
+    updated.write_dir(again.path()).unwrap();
+    let reloaded = Bundle::load_dir(again.path()).unwrap();
+    assert_eq!(
+        reloaded.stored_file("mapper.safetensors").unwrap(),
+        replaced
+    );
+    std::fs::write(&mapper, &flipped).unwrap();
+
     // One byte short.
     std::fs::write(&mapper, &original[..original.len() - 1]).unwrap();
     let message = Bundle::load_dir(dir.path()).unwrap_err().to_string();

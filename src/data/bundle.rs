@@ -176,7 +176,7 @@ impl FileIntegrity {
                 actual.bytes, self.bytes
             )
         } else if actual.sha256 != self.sha256 {
-            "its SHA-256 differs from the manifest's (a damaged download, or weights changed without the manifest)".into()
+            "its SHA-256 differs from the manifest's (a damaged download, or weights replaced by hand: `brainclip seal` records new ones)".into()
         } else {
             return Ok(());
         };
@@ -520,6 +520,12 @@ impl Bundle {
         }
         let mut manifest = self.manifest.clone();
         let mut files = self.files.clone();
+        // A replaced file's record would refuse its new bytes.
+        if !manifest.integrity.is_empty() {
+            manifest
+                .integrity
+                .insert(component.weights.clone(), FileIntegrity::of(&weights));
+        }
         files.insert(component.weights.clone(), weights);
         manifest.components.insert(name.into(), component);
         // Through JSON: the same checks a manifest read from disk gets.

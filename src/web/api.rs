@@ -431,6 +431,7 @@ async fn fetch_bytes(
 #[wasm_bindgen]
 pub struct BundleHandle {
     bundle: Bundle,
+    cache: CacheReport,
 }
 
 #[wasm_bindgen]
@@ -466,6 +467,7 @@ impl BundleHandle {
             "subject": m.subject,
             "subjects": self.bundle.subjects,
             "notLoaded": self.bundle.not_loaded,
+            "cache": self.cache,
         }))
     }
 
@@ -513,6 +515,26 @@ struct JsLoadBundleOptions {
     /// `"all"` (default), `"decoding"` (everything but the image decoder) or
     /// `"image-decoder"` (only it, for `DecoderHandle.addImageDecoder`).
     parts: BundleParts,
+    /// Keep the files in the browser's Cache API and take them from there next time
+    /// (default true; only files whose SHA-256 the manifest records).
+    cache: Option<bool>,
+}
+
+/// What the cache did for one `loadBundle`: files taken from it, files put in it, and why
+/// it could not be used (e.g. `{ code: "quota_exceeded", message }`).
+#[derive(Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+struct CacheReport {
+    available: bool,
+    hits: usize,
+    stored: usize,
+    error: Option<CacheError>,
+}
+
+#[derive(Serialize, Clone)]
+struct CacheError {
+    code: &'static str,
+    message: String,
 }
 
 /// Fetches `manifest.json` and every file it names from `url_prefix` (e.g. `/models/demo/`),
@@ -548,50 +570,102 @@ pub async fn load_bundle(
         .map_err(to_js_error)?
         .required_files();
     let count = required.len();
+    let cache = if options.cache.unwrap_or(true) && !manifest.integrity.is_empty() {
+        super::cache::FileCache::open().await
+    } else {
+        None
+    };
+    let cache_report = std::cell::RefCell::new(CacheReport {
+        available: cache.is_some(),
+        ..Default::default()
+    });
     // Per file: bytes so far, Content-Length when known, finished.
     let progress = std::cell::RefCell::new(vec![(0u64, None::<u64>, false); count]);
-    let report = |index: usize, loaded: u64, total: Option<u64>, done: bool| {
-        let (bundle_loaded, bundle_total, files_done) = {
-            let mut files = progress.borrow_mut();
-            files[index] = (loaded, total.or(files[index].1), done);
-            let bundle_total: Option<u64> = files.iter().map(|f| f.1).sum();
-            (
-                files.iter().map(|f| f.0).sum::<u64>(),
-                bundle_total,
-                files.iter().filter(|f| f.2).count(),
-            )
+    let report =
+        |status: &str, index: usize, loaded: u64, total: Option<u64>, done: bool, cached: bool| {
+            let (bundle_loaded, bundle_total, files_done) = {
+                let mut files = progress.borrow_mut();
+                files[index] = (loaded, total.or(files[index].1), done);
+                let bundle_total: Option<u64> = files.iter().map(|f| f.1).sum();
+                (
+                    files.iter().map(|f| f.0).sum::<u64>(),
+                    bundle_total,
+                    files.iter().filter(|f| f.2).count(),
+                )
+            };
+            let percent = total
+                .filter(|t| *t > 0)
+                .map(|t| 100.0 * loaded as f64 / t as f64);
+            if let Some(callback) = &on_progress
+                && let Ok(event) = to_js(&serde_json::json!({
+                    "status": status, "file": required[index].0, "index": index, "count": count,
+                    "loaded": loaded, "total": total, "progress": percent, "cached": cached,
+                    "bundleLoaded": bundle_loaded, "bundleTotal": bundle_total,
+                    "filesDone": files_done,
+                }))
+            {
+                // A throwing progress callback must not abort the load.
+                let _ = callback.call1(&JsValue::NULL, &event);
+            }
         };
-        if let Some(callback) = &on_progress
-            && let Ok(event) = to_js(&serde_json::json!({
-                "file": required[index].0, "index": index, "count": count, "loaded": loaded,
-                "total": total, "bundleLoaded": bundle_loaded, "bundleTotal": bundle_total,
-                "filesDone": files_done,
-            }))
-        {
-            // A throwing progress callback must not abort the load.
-            let _ = callback.call1(&JsValue::NULL, &event);
-        }
-    };
     const EVERY: u64 = 256 * 1024;
     // Concurrent requests: one after another, each stream's round trips add up (about
     // 0.7 s against 0.25 s for the demo's 12 MB in Chromium).
     let downloads = required.iter().enumerate().map(|(index, (file, _field))| {
         let report = &report;
         let prefix = &prefix;
+        let cache = cache.as_ref();
+        let cache_report = &cache_report;
+        let integrity = manifest.integrity.get(file);
         async move {
-            report(index, 0, None, false);
+            report("initiate", index, 0, None, false, false);
+            let url = format!("{prefix}{file}");
+            let key = integrity.map(|i| super::cache::FileCache::key(&url, &i.sha256));
+            if let (Some(cache), Some(key)) = (cache, &key)
+                && let Some(bytes) = cache.get(key).await
+                && integrity.is_some_and(|i| i.check(file, &bytes).is_ok())
+            {
+                cache_report.borrow_mut().hits += 1;
+                let length = bytes.len() as u64;
+                report("done", index, length, Some(length), true, true);
+                return Ok::<_, Error>((file.clone(), bytes));
+            }
             let mut reported = 0u64;
-            let bytes = fetch_bytes(&format!("{prefix}{file}"), &mut |loaded, total| {
+            let bytes = fetch_bytes(&url, &mut |loaded, total| {
                 // At 0 the headers have come: the file's length is known.
-                if loaded == 0 || loaded - reported >= EVERY {
+                if loaded == 0 {
+                    report("download", index, 0, total, false, false);
+                } else if loaded - reported >= EVERY {
                     reported = loaded;
-                    report(index, loaded, total, false);
+                    report("progress", index, loaded, total, false, false);
                 }
             })
             .await?;
+            // Only what the manifest vouches for is kept (a bad file is refused below); after
+            // one failure (e.g. a full quota) nothing more is tried.
+            let cache_failed = cache_report.borrow().error.is_some();
+            if let (Some(cache), Some(key), Some(integrity)) = (cache, &key, integrity)
+                && !cache_failed
+                && integrity.check(file, &bytes).is_ok()
+            {
+                match cache.put(key, &bytes).await {
+                    Ok(()) => cache_report.borrow_mut().stored += 1,
+                    Err(name) => {
+                        let quota = name == "QuotaExceededError";
+                        cache_report.borrow_mut().error = Some(CacheError {
+                            code: if quota { "quota_exceeded" } else { "cache_failed" },
+                            message: if quota {
+                                format!("the browser's storage quota is full: {file} and later files were not cached (the bundle loaded; it will download again next time)")
+                            } else {
+                                format!("{file} could not be cached ({name}); the bundle loaded")
+                            },
+                        });
+                    }
+                }
+            }
             let length = bytes.len() as u64;
-            report(index, length, Some(length), true);
-            Ok::<_, Error>((file.clone(), bytes))
+            report("done", index, length, Some(length), true, false);
+            Ok((file.clone(), bytes))
         }
     });
     let files: BTreeMap<String, Vec<u8>> = futures_util::future::try_join_all(downloads)
@@ -602,7 +676,66 @@ pub async fn load_bundle(
     let bundle =
         Bundle::from_parts_with(manifest, options.subject.as_deref(), options.parts, files)
             .map_err(to_js_error)?;
-    Ok(BundleHandle { bundle })
+    if let Some(callback) = &on_progress {
+        let (loaded, files_done) = {
+            let files = progress.borrow();
+            (files.iter().map(|f| f.0).sum::<u64>(), files.len())
+        };
+        if let Ok(event) = to_js(&serde_json::json!({
+            "status": "ready", "file": null, "index": null, "count": count, "loaded": loaded,
+            "total": loaded, "progress": 100.0, "cached": cache_report.borrow().hits == count,
+            "bundleLoaded": loaded, "bundleTotal": loaded, "filesDone": files_done,
+        })) {
+            let _ = callback.call1(&JsValue::NULL, &event);
+        }
+    }
+    let cache = cache_report.into_inner();
+    Ok(BundleHandle { bundle, cache })
+}
+
+/// Whether every file `loadBundle(urlPrefix, null, options)` would load is in the browser's
+/// cache (only the manifest is fetched). False where the Cache API is unavailable or the
+/// manifest records no SHA-256s.
+#[wasm_bindgen(js_name = isCached)]
+pub async fn is_cached(
+    url_prefix: String,
+    #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
+) -> Result<bool, JsValue> {
+    let options: JsLoadBundleOptions = from_js(options, "isCached")?;
+    let prefix = if url_prefix.ends_with('/') {
+        url_prefix
+    } else {
+        format!("{url_prefix}/")
+    };
+    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), &mut |_, _| {})
+        .await
+        .map_err(to_js_error)?;
+    let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
+    let required = manifest
+        .for_subject(options.subject.as_deref())
+        .and_then(|view| view.with_parts(options.parts))
+        .map_err(to_js_error)?
+        .required_files();
+    let keys: Option<Vec<String>> = required
+        .iter()
+        .map(|(file, _)| {
+            let integrity = manifest.integrity.get(file)?;
+            Some(super::cache::FileCache::key(
+                &format!("{prefix}{file}"),
+                &integrity.sha256,
+            ))
+        })
+        .collect();
+    Ok(match keys {
+        Some(keys) => super::cache::holds_all(&keys).await,
+        None => false,
+    })
+}
+
+/// Empties brainclip's cache of bundle files (`brainclip-cache`); whether there was one.
+#[wasm_bindgen(js_name = clearCache)]
+pub async fn clear_cache() -> Result<bool, JsValue> {
+    super::cache::delete().await
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! pipeline; it knows nothing of model internals.
 
 mod api;
+mod cache;
 mod types;
 
 pub use api::*;

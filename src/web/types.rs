@@ -61,23 +61,43 @@ export interface TestRecordingOptions {
 /** Which of a bundle's components `loadBundle` fetches. */
 export type BundleParts = "all" | "decoding" | "image-decoder";
 
-/** Options of `loadBundle`. */
+/** Options of `loadBundle` (and `isCached`). */
 export interface LoadBundleOptions {
   /** One subject of a bundle holding several (default: its default subject). */
   subject?: string;
   parts?: BundleParts;
+  /** Keep the files in the browser's Cache API and take them from there (default true). */
+  cache?: boolean;
 }
 
-/** A `loadBundle` progress event. */
+/**
+ * A `loadBundle` progress event, in the order transformers.js reports them: per file
+ * "initiate", "download" (headers arrived), "progress" and "done"; then one "ready" for the
+ * bundle (`file` and `index` null).
+ */
 export interface LoadProgress {
-  file: string;
-  index: number;
+  status: "initiate" | "download" | "progress" | "done" | "ready";
+  file: string | null;
+  index: number | null;
   count: number;
   loaded: number;
   total: number | null;
+  /** Percent of the file (of the bundle for "ready"), when its length is known. */
+  progress: number | null;
+  /** Taken from the browser's cache (for "ready": every file was). */
+  cached: boolean;
   bundleLoaded: number;
   bundleTotal: number | null;
   filesDone: number;
+}
+
+/** What the browser's cache did for one `loadBundle`. */
+export interface CacheReport {
+  available: boolean;
+  hits: number;
+  stored: number;
+  /** Why files could not be cached, e.g. code "quota_exceeded"; the bundle loaded anyway. */
+  error: { code: "quota_exceeded" | "cache_failed"; message: string } | null;
 }
 
 /** A bundle's manifest, summarised. */
@@ -96,6 +116,7 @@ export interface BundleInfo {
   subject: string | null;
   subjects: string[];
   notLoaded: string[];
+  cache: CacheReport;
 }
 
 /** Where a bundle places its voxels on a flattened cortical sheet. */
