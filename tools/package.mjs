@@ -21,7 +21,7 @@ const manifest = {
   types: './brainclip.d.ts',
   exports: {
     '.': build('brainclip'),
-    // The same API without WebGPU: for browsers that offer no adapter, a fifth of the size.
+    // The same API without WebGPU: for browsers that offer no adapter, about a quarter of the size.
     './cpu': build('brainclip_cpu'),
     // For bundlers and hosts that serve the wasm from another URL (`init({ module_or_path })`).
     './brainclip_bg.wasm': './brainclip_bg.wasm',

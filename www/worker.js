@@ -4,7 +4,7 @@
 // the models live here; the page only ever sees summaries and results.
 //
 // Two builds of the package: `brainclip` (WebGPU and CPU, 32 MB) and `brainclip_cpu` (the
-// CPU path only, 9.5 MB). A browser without a WebGPU adapter gets the small one.
+// CPU path only, 8.9 MB). A browser without a WebGPU adapter gets the small one.
 let brainclip = null;
 
 let decoder = null;

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 
 const PKG = 'pkg';
@@ -47,5 +48,15 @@ test('the TypeScript declarations name every option and result type: no any', ()
       /reconstruct\(fmri: FmriHandle, options: ReconstructOptions\): Promise<Reconstruction>/,
       /export interface LoadProgress \{/,
     ]) assert.match(publicPart, declaration, `${build}.d.ts`);
+  }
+});
+
+// The CPU build's budget: at most 3 MB gzipped (onnxruntime-web's CPU build is 3.66 MB).
+test('the CPU build stays within 3 MB gzipped', (t) => {
+  for (const build of ['brainclip', 'brainclip_cpu']) {
+    const wasm = readFileSync(join(PKG, `${build}_bg.wasm`));
+    const gzip = gzipSync(wasm, { level: 9 }).length;
+    t.diagnostic(`${build}_bg.wasm: ${(wasm.length / 1e6).toFixed(2)} MB, gzip -9 ${(gzip / 1e6).toFixed(3)} MB`);
+    if (build === 'brainclip_cpu') assert.ok(gzip <= 3e6, `${build}: ${gzip} bytes gzipped`);
   }
 });

@@ -21,7 +21,7 @@ for (const webgpu of [true, false]) {
       await page.waitForSelector('body[data-ready]', { timeout: 120_000 });
       assert.equal(await page.getAttribute('body', 'data-ready'), 'true');
       assert.equal(await page.textContent('#backend'), expected);
-      // Without WebGPU the page downloads only the CPU build, a fifth of the size.
+      // Without WebGPU the page downloads only the CPU build, about a quarter of the size.
       const wasm = requests.map((r) => r.url.split('/').pop()).filter((name) => name.endsWith('.wasm'));
       assert.deepEqual(wasm, [webgpu ? 'brainclip_bg.wasm' : 'brainclip_cpu_bg.wasm']);
       assert.equal(await page.textContent('#self-check'), 'ok');
