@@ -24,7 +24,7 @@ DISTILL_IMAGES=${DISTILL_IMAGES:-4000}
 DISTILL_EPOCHS=${DISTILL_EPOCHS:-6}
 GUIDANCE_CHOICES=${GUIDANCE_CHOICES:-"1 2 4"}
 STRENGTH_CHOICES=${STRENGTH_CHOICES:-"1 0.9 0.75 0.6 0.5 0.4 0.3"}
-B=target/release/brainclip
+B=${CARGO_TARGET_DIR:-target}/release/brainclip
 cargo build --release --bin brainclip
 W=$BUILD/world C=$BUILD/clip R=$BUILD/results
 mkdir -p "$BUILD" "$R"

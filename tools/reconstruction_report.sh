@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/demo}
 SUBJECTS=${SUBJECTS:-"sub-01 sub-02 sub-03"}
-B=target/release/brainclip
+B=${CARGO_TARGET_DIR:-target}/release/brainclip
 W=$BUILD/world D=$BUILD/diffusion
 OUT=$D/report
 mkdir -p "$OUT" docs/reconstruction

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/demo}
-B=target/release/brainclip
+B=${CARGO_TARGET_DIR:-target}/release/brainclip
 W=$BUILD/world C=$BUILD/clip T=$BUILD/tuning
 mkdir -p "$T"
 [ -f "$W/dev_train_image_embeddings.npy" ] || $B embed-images --clip "$C" \

@@ -156,6 +156,9 @@ pub struct FmriHandle {
 
 #[wasm_bindgen]
 impl FmriHandle {
+    /// Frees the recording now, as `free()` does; the handle cannot be used afterwards.
+    pub fn dispose(self) {}
+
     #[wasm_bindgen(getter)]
     pub fn trials(&self) -> usize {
         self.batch.trials()
@@ -436,6 +439,9 @@ pub struct BundleHandle {
 
 #[wasm_bindgen]
 impl BundleHandle {
+    /// Frees the bundle's files now, as `free()` does; the handle cannot be used afterwards.
+    pub fn dispose(self) {}
+
     /// `{ name, description, provenance, license, simulated, voxels, normalization, dtype,
     /// labels, components, subject, subjects, notLoaded }` from the manifest: `subject` is
     /// the one loaded (null for a one-subject bundle that names none), `subjects` all it
@@ -869,6 +875,9 @@ fn rows_of(values: Vec<f32>, dim: usize, what: &str) -> Result<Matrix, Error> {
 
 #[wasm_bindgen]
 impl DecoderHandle {
+    /// Frees the models (once calls still running have finished) now, as `free()` does; the handle cannot be used afterwards.
+    pub fn dispose(self) {}
+
     /// Adds the image decoder of `bundle` (best loaded with `{ parts: "image-decoder" }`) to
     /// a decoder loaded without one (`{ parts: "decoding" }`), so that decoding can start
     /// before the larger reconstruction models have downloaded.

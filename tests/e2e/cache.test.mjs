@@ -24,8 +24,14 @@ const loadInPage = (page, { breakCache = null } = {}) => page.evaluate(async (br
   const statuses = [];
   const bundle = await brainclip.loadBundle(url, (p) => statuses.push(p.status), { parts: 'decoding' });
   const info = bundle.info();
-  bundle.free();
-  return { cache: info.cache, statuses, cached: await brainclip.isCached(url, { parts: 'decoding' }) };
+  bundle.dispose();
+  let disposed = false;
+  try {
+    bundle.info();
+  } catch {
+    disposed = true;
+  }
+  return { cache: info.cache, statuses, disposed, cached: await brainclip.isCached(url, { parts: 'decoding' }) };
 }, breakCache);
 
 test('a second load takes every file from the cache and requests no weights (CPU)', async () => {
@@ -48,6 +54,7 @@ test('a second load takes every file from the cache and requests no weights (CPU
     assert.equal(first.statuses.at(-1), 'ready');
     for (const status of ['download', 'done']) assert.ok(first.statuses.includes(status), status);
     assert.equal(first.cached, true);
+    assert.equal(first.disposed, true, 'a disposed bundle cannot be used');
     // Again: nothing but the manifest goes to the network.
     requests.length = 0;
     const second = await loadInPage(page);
