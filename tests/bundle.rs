@@ -308,7 +308,19 @@ fn written_bundles_record_and_check_every_files_integrity() {
         reloaded.stored_file("mapper.safetensors").unwrap(),
         replaced
     );
-    std::fs::write(&mapper, &flipped).unwrap();
+
+    // A file the record does not know (a manifest edited by hand after sealing).
+    let manifest_path = dir.path().join("manifest.json");
+    let sealed_manifest = std::fs::read(&manifest_path).unwrap();
+    let mut unrecorded = Manifest::parse(&sealed_manifest).unwrap();
+    unrecorded.integrity.remove("mapper.safetensors");
+    std::fs::write(&manifest_path, serde_json::to_vec(&unrecorded).unwrap()).unwrap();
+    let message = Bundle::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("records no size or SHA-256 for mapper.safetensors"),
+        "{message}"
+    );
+    std::fs::write(&manifest_path, sealed_manifest).unwrap();
 
     // One byte short.
     std::fs::write(&mapper, &original[..original.len() - 1]).unwrap();

@@ -295,6 +295,19 @@ fn subjects_share_their_common_components_and_load_one_at_a_time() {
         "weights are written as stored, not widened"
     );
 
+    // A damaged file of any subject stops `quantize` before it rewrites the manifest (which
+    // would record the damage as the truth).
+    let damaged_path = quantized.join("b/mapper.safetensors");
+    let mut damaged = std::fs::read(&damaged_path).unwrap();
+    *damaged.last_mut().unwrap() ^= 1;
+    std::fs::write(&damaged_path, damaged).unwrap();
+    let out = brainclip(&["quantize", "--bundle", quantized.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("b/mapper.safetensors is corrupt"),
+        "{stderr}"
+    );
+
     // Components are added to one-subject bundles only.
     let joined_bundle = Bundle::load_dir(&joined).unwrap();
     let (component, bytes) = joined_bundle.component("mapper").unwrap();

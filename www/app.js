@@ -32,6 +32,7 @@ const state = {
   imageDecoder: null,
   imageDecoderDue: false,
   imageDecoderLoading: null,
+  imageDecoderError: null,
   // The model's load in progress, for a click that comes before it is ready.
   modelLoading: null,
   // What the worker was given, so a restarted worker gets the same: the bundle's URL and
@@ -55,6 +56,8 @@ const state = {
   trialImages: new Map(),
   reconstructing: false,
   drawWhenDecoderArrives: false,
+  // A first result is on its way (the image decoder waits for it).
+  firstResultPending: false,
   // The page's first start (engine and model), for a click that comes before it is done.
   firstLoad: null,
 };
@@ -218,6 +221,7 @@ async function loadModelNow(subject) {
   state.imageDecoder = null;
   state.imageDecoderDue = false;
   state.imageDecoderLoading = null;
+  state.imageDecoderError = null;
   // The trial button stays: a click now waits for the model.
   for (const id of ['decode-button', 'identify-button', 'reconstruct-button', 'use-sample', 'subject', 'explore-button']) {
     $(id).disabled = true;
@@ -281,7 +285,7 @@ async function loadModelNow(subject) {
     state.imageDecoderDue = imageDecoderFollows;
     // A visitor already waiting for the first result gets it first (the downloads and
     // model builds would share its two cores); the image decoder follows it.
-    if (state.askedAt === null || state.firstDecodeShown) loadImageDecoder();
+    if (!state.firstResultPending) loadImageDecoder();
   } catch (err) {
     onProgress = () => {};
     $('bundle-progress').hidden = true;
@@ -306,6 +310,7 @@ async function loadImageDecoder() {
     // A Cancel restarted the worker before it arrived: ask the new one.
     if (err.code === 'cancelled') return loadImageDecoder();
     state.imageDecoderDue = false;
+    state.imageDecoderError = err;
     setupReconstruction(null, { error: err });
     if (state.fmri) reconstructTrial(state.trial);
     return;
@@ -568,7 +573,7 @@ function showTimings(decodeMs) {
   ].filter(([key]) => t[key] !== undefined);
   const measured = stages.reduce((sum, [key]) => sum + t[key], 0);
   const rows = [...stages.map(([key, name]) => [key, name, t[key]]),
-    ['other', 'page load, messages and drawing', Math.max(0, total - measured)],
+    ['other', 'page load, messages, drawing (and any wait between your clicks)', Math.max(0, total - measured)],
     ['total', 'from opening the page', total]];
   $('timings-body').replaceChildren(...rows.map(([key, name, ms]) => {
     const row = document.createElement('tr');
@@ -1249,7 +1254,9 @@ async function reconstructTrial(trial) {
   state.drawWhenDecoderArrives = !canDraw && arriving;
   $('trial-reconstruction').hidden = !canDraw && !arriving;
   if (!canDraw) {
-    show('trial-step', arriving ? '(loading the image decoder…)' : '(this bundle has no image decoder)');
+    show('trial-step', arriving ? '(loading the image decoder…)'
+      : state.imageDecoderError ? `(the image decoder could not be loaded: ${state.imageDecoderError.message})`
+        : '(this bundle has no image decoder)');
     return;
   }
   const size = state.imageDecoder.imageSize;
@@ -1308,6 +1315,7 @@ async function reconstructTrial(trial) {
  * A click before the model is ready waits for it. */
 async function startWithSample() {
   state.askedAt ??= performance.now();
+  state.firstResultPending = !state.firstDecodeShown;
   $('trial-start').disabled = true;
   try {
     if (!state.modelReady) {
@@ -1334,6 +1342,7 @@ async function startWithSample() {
       'below show every trial, the brain pattern and more.');
   } finally {
     $('trial-start').disabled = false;
+    state.firstResultPending = false;
     loadImageDecoder();
   }
 }
@@ -1352,6 +1361,8 @@ async function switchSubject(subject) {
   await loadModel(subject);
   if (state.fmri) showTrial();
   if (state.modelReady && state.usingSample) await useSample();
+  // Unless a first result is still on its way, the image decoder follows at once.
+  loadImageDecoder();
 }
 
 async function main() {

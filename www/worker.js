@@ -77,8 +77,10 @@ const ops = {
     const fetched = performance.now();
     try {
       const info = bundle.info();
+      // The old decoder stays valid until the new one exists (a load in flight checks it).
+      const next = await brainclip.loadDecoder(bundle, 'auto');
       decoder?.free();
-      decoder = await brainclip.loadDecoder(bundle, 'auto');
+      decoder = next;
       info.timings = { fetch: fetched - started, build: performance.now() - fetched };
       cache.labels.clear();
       cache.images.clear();

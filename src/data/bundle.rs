@@ -485,8 +485,18 @@ impl Bundle {
                 file: file.clone(),
                 field: field.clone(),
             })?;
-            if let Some(expected) = manifest.integrity.get(&file) {
-                expected.check(&file, bytes)?;
+            match manifest.integrity.get(&file) {
+                Some(expected) => expected.check(&file, bytes)?,
+                // A record for some files but not this one: added by hand after sealing.
+                None if !manifest.integrity.is_empty() => {
+                    return Err(manifest_error(
+                        "integrity",
+                        format!(
+                            "records no size or SHA-256 for {file}; `brainclip seal` records every file"
+                        ),
+                    ));
+                }
+                None => {}
             }
             if let Some(widened) = dequantize_safetensors(&file, bytes)? {
                 decoded.insert(file, widened);

@@ -292,7 +292,7 @@ thread_local! {
 #[wasm_bindgen(js_name = simulateTestRecording)]
 pub fn simulate_test_recording(
     subject: String,
-    #[wasm_bindgen(unchecked_param_type = "TestRecordingOptions")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "TestRecordingOptions | undefined")] options: JsValue,
 ) -> Result<FmriHandle, JsValue> {
     use crate::sim::protocol::{Protocol, ProtocolConfig, TestRecordingConfig};
     let options: JsTestRecordingOptions = from_js(options, "simulateTestRecording")?;
@@ -443,9 +443,10 @@ impl BundleHandle {
     pub fn dispose(self) {}
 
     /// `{ name, description, provenance, license, simulated, voxels, normalization, dtype,
-    /// labels, components, subject, subjects, notLoaded }` from the manifest: `subject` is
-    /// the one loaded (null for a one-subject bundle that names none), `subjects` all it
-    /// holds, `notLoaded` the components its `parts` option left out (by name).
+    /// labels, components, subject, subjects, notLoaded, cache }` from the manifest: `subject`
+    /// is the one loaded (null for a one-subject bundle that names none), `subjects` all it
+    /// holds, `notLoaded` the components its `parts` option left out (by name), `cache` what
+    /// the browser's cache did (`{ available, hits, stored, error }`).
     #[wasm_bindgen(unchecked_return_type = "BundleInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m: &Manifest = &self.bundle.manifest;
@@ -526,6 +527,29 @@ struct JsLoadBundleOptions {
     cache: Option<bool>,
 }
 
+/// A bundle's URL prefix (ending in `/`), its manifest, and the files (with the fields that
+/// name them) `options` ask for.
+async fn fetch_manifest(
+    url_prefix: String,
+    options: &JsLoadBundleOptions,
+) -> Result<(String, Manifest, Vec<(String, String)>), JsValue> {
+    let prefix = if url_prefix.ends_with('/') {
+        url_prefix
+    } else {
+        format!("{url_prefix}/")
+    };
+    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), &mut |_, _| {})
+        .await
+        .map_err(to_js_error)?;
+    let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
+    let required = manifest
+        .for_subject(options.subject.as_deref())
+        .and_then(|view| view.with_parts(options.parts))
+        .map_err(to_js_error)?
+        .required_files();
+    Ok((prefix, manifest, required))
+}
+
 /// What the cache did for one `loadBundle`: files taken from it, files put in it, and why
 /// it could not be used (e.g. `{ code: "quota_exceeded", message }`).
 #[derive(Serialize, Default, Clone)]
@@ -546,13 +570,16 @@ struct CacheError {
 /// Fetches `manifest.json` and every file it names from `url_prefix` (e.g. `/models/demo/`),
 /// all at once, validating everything before returning. Of a bundle holding several
 /// subjects, only the files of `options.subject` (default: the bundle's default subject);
-/// with `options.parts`, only those components' files. `on_progress({ file, index, count,
-/// loaded, total, bundleLoaded, bundleTotal, filesDone })` is called when each download
-/// starts (`loaded` 0), when its headers arrive, as its bytes arrive (at most every 256 KiB)
-/// and when it ends:
-/// `total` is the file's Content-Length (null when the server sends none), `bundleLoaded`
-/// the bytes of every file so far, `bundleTotal` their sum once every file's length is known
-/// (else null) and `filesDone` how many have finished.
+/// with `options.parts`, only those components' files; with the manifest's SHA-256s, files
+/// are kept in and taken from the browser's cache (`options.cache`, default true).
+/// `on_progress({ status, file, index, count, loaded, total, progress, cached, bundleLoaded,
+/// bundleTotal, filesDone })` is called per file with status "initiate" (`loaded` 0),
+/// "download" (headers arrived), "progress" (at most every 256 KiB) and "done" (a cache hit
+/// goes from "initiate" to "done" with `cached` true), then once with "ready" for the
+/// bundle (`file` null). `total` is the file's Content-Length (null when the server sends
+/// none), `progress` its percent, `bundleLoaded` the bytes of every file so far,
+/// `bundleTotal` their sum once every file's length is known (else null) and `filesDone`
+/// how many have finished.
 #[wasm_bindgen(js_name = loadBundle)]
 pub async fn load_bundle(
     url_prefix: String,
@@ -561,20 +588,7 @@ pub async fn load_bundle(
     #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
 ) -> Result<BundleHandle, JsValue> {
     let options: JsLoadBundleOptions = from_js(options, "loadBundle")?;
-    let prefix = if url_prefix.ends_with('/') {
-        url_prefix
-    } else {
-        format!("{url_prefix}/")
-    };
-    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), &mut |_, _| {})
-        .await
-        .map_err(to_js_error)?;
-    let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
-    let required = manifest
-        .for_subject(options.subject.as_deref())
-        .and_then(|view| view.with_parts(options.parts))
-        .map_err(to_js_error)?
-        .required_files();
+    let (prefix, manifest, required) = fetch_manifest(url_prefix, &options).await?;
     let count = required.len();
     let cache = if options.cache.unwrap_or(true) && !manifest.integrity.is_empty() {
         super::cache::FileCache::open().await
@@ -658,10 +672,11 @@ pub async fn load_bundle(
                     Ok(()) => cache_report.borrow_mut().stored += 1,
                     Err(name) => {
                         let quota = name == "QuotaExceededError";
-                        cache_report.borrow_mut().error = Some(CacheError {
+                        // The first failure says why; files downloading meanwhile may fail too.
+                        cache_report.borrow_mut().error.get_or_insert(CacheError {
                             code: if quota { "quota_exceeded" } else { "cache_failed" },
                             message: if quota {
-                                format!("the browser's storage quota is full: {file} and later files were not cached (the bundle loaded; it will download again next time)")
+                                format!("the browser's storage quota is full: {file} and files after it were not cached (the bundle loaded; they will download again next time)")
                             } else {
                                 format!("{file} could not be cached ({name}); the bundle loaded")
                             },
@@ -708,20 +723,7 @@ pub async fn is_cached(
     #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
 ) -> Result<bool, JsValue> {
     let options: JsLoadBundleOptions = from_js(options, "isCached")?;
-    let prefix = if url_prefix.ends_with('/') {
-        url_prefix
-    } else {
-        format!("{url_prefix}/")
-    };
-    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), &mut |_, _| {})
-        .await
-        .map_err(to_js_error)?;
-    let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
-    let required = manifest
-        .for_subject(options.subject.as_deref())
-        .and_then(|view| view.with_parts(options.parts))
-        .map_err(to_js_error)?
-        .required_files();
+    let (prefix, manifest, required) = fetch_manifest(url_prefix, &options).await?;
     let keys: Option<Vec<String>> = required
         .iter()
         .map(|(file, _)| {
@@ -929,7 +931,7 @@ impl DecoderHandle {
     pub fn reconstruct(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "ReconstructOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ReconstructOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
@@ -998,7 +1000,7 @@ impl DecoderHandle {
     pub fn reconstruct_low_level(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "LowLevelOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LowLevelOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
@@ -1060,7 +1062,7 @@ impl DecoderHandle {
     pub fn embed_labels(
         &self,
         labels: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "EmbedLabelsOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EmbedLabelsOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
@@ -1084,7 +1086,7 @@ impl DecoderHandle {
         &self,
         fmri: &FmriHandle,
         labels: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "DecodeOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
@@ -1129,7 +1131,7 @@ impl DecoderHandle {
     pub fn evaluate(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "EvaluateOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EvaluateOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
@@ -1233,7 +1235,7 @@ impl DecoderHandle {
         &self,
         fmri: &FmriHandle,
         candidates: Vec<f32>,
-        #[wasm_bindgen(unchecked_param_type = "RetrieveOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RetrieveOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();

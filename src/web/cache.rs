@@ -48,12 +48,15 @@ impl FileCache {
         format!("{url}{separator}brainclip-sha256={sha256}")
     }
 
-    /// The cached bytes under `key`, if any (a failing lookup counts as a miss).
-    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The cached response under `key`, if any (a failing lookup counts as a miss).
+    async fn lookup(&self, key: &str) -> Option<JsValue> {
         let response = call(&self.cache, "match", &[&key.into()]).await.ok()?;
-        if response.is_undefined() || response.is_null() {
-            return None;
-        }
+        (!response.is_undefined() && !response.is_null()).then_some(response)
+    }
+
+    /// The cached bytes under `key`, if any.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let response = self.lookup(key).await?;
         let buffer = call(&response, "arrayBuffer", &[]).await.ok()?;
         Some(js_sys::Uint8Array::new(&buffer).to_vec())
     }
@@ -76,9 +79,8 @@ pub async fn holds_all(keys: &[String]) -> bool {
         return false;
     };
     for key in keys {
-        match call(&cache.cache, "match", &[&key.as_str().into()]).await {
-            Ok(found) if !found.is_undefined() && !found.is_null() => {}
-            _ => return false,
+        if cache.lookup(key).await.is_none() {
+            return false;
         }
     }
     true

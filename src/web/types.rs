@@ -72,8 +72,9 @@ export interface LoadBundleOptions {
 
 /**
  * A `loadBundle` progress event, in the order transformers.js reports them: per file
- * "initiate", "download" (headers arrived), "progress" and "done"; then one "ready" for the
- * bundle (`file` and `index` null).
+ * "initiate", "download" (headers arrived), "progress" and "done" (a file from the cache goes
+ * from "initiate" to "done", `cached` true); then one "ready" for the bundle (`file` and
+ * `index` null).
  */
 export interface LoadProgress {
   status: "initiate" | "download" | "progress" | "done" | "ready";

@@ -39,6 +39,8 @@ test('a second load takes every file from the cache and requests no weights (CPU
   try {
     const { page, errors, requests } = await openPage(browser, `${site.url}index.html`);
     await page.waitForSelector('body[data-model="ready"]', { timeout: 120_000 });
+    // The page's own loads (the image decoder follows the model) are over first.
+    await page.waitForSelector('#reconstruct-controls:not([hidden])', { timeout: 120_000 });
     // From an empty cache: every file downloaded and stored.
     await page.evaluate(async () => {
       const brainclip = await import('./pkg/brainclip_cpu.js');
@@ -108,7 +110,7 @@ test('without the Cache API the bundle loads from the network; a full quota is r
       ['quota', { available: true, hits: 0, stored: 0, error: 'quota_exceeded' }],
     ]) {
       const { page, errors } = await openPage(browser, `${site.url}index.html`);
-      await page.waitForSelector('body[data-model="ready"]', { timeout: 120_000 });
+      await page.waitForSelector('#reconstruct-controls:not([hidden])', { timeout: 120_000 });
       await page.evaluate(async () => {
       const brainclip = await import('./pkg/brainclip_cpu.js');
       await brainclip.default();

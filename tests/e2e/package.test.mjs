@@ -43,9 +43,9 @@ test('the TypeScript declarations name every option and result type: no any', ()
     const offending = publicPart.split('\n').filter((line) => /\bany\b/.test(line) && !/^\s*(\*|\/\/)/.test(line));
     assert.deepEqual(offending, [], `${build}.d.ts: declarations typed any`);
     for (const declaration of [
-      /decodeCategories\(fmri: FmriHandle, labels: string\[\], options: DecodeOptions\): Promise<RankedLabel\[\]\[\]>/,
-      /evaluate\(fmri: FmriHandle, options: EvaluateOptions\): Promise<Evaluation>/,
-      /reconstruct\(fmri: FmriHandle, options: ReconstructOptions\): Promise<Reconstruction>/,
+      /decodeCategories\(fmri: FmriHandle, labels: string\[\], options: DecodeOptions \| undefined\): Promise<RankedLabel\[\]\[\]>/,
+      /evaluate\(fmri: FmriHandle, options: EvaluateOptions \| undefined\): Promise<Evaluation>/,
+      /reconstruct\(fmri: FmriHandle, options: ReconstructOptions \| undefined\): Promise<Reconstruction>/,
       /export interface LoadProgress \{/,
     ]) assert.match(publicPart, declaration, `${build}.d.ts`);
   }

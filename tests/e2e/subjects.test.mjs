@@ -75,3 +75,20 @@ test('switching subject decodes that subject\'s sample with its own mapper (CPU)
     await browser.close();
   }
 });
+
+// A visitor who loads the sample and switches subject before decoding anything still gets
+// that subject's image decoder (its own low-level head), not a panel stuck on "loading".
+test('switching subject before the first decoding loads that subject\'s image decoder (CPU)', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors, requests } = await openWithSample(browser, site.url);
+    await page.selectOption('#subject', 'sub-03');
+    await page.waitForSelector('body[data-subject="sub-03"][data-model="ready"]', { timeout: 300_000 });
+    await page.waitForSelector('#reconstruct-controls:not([hidden])', { timeout: 120_000 });
+    assert.ok(requests.some((r) => new URL(r.url).pathname.endsWith('/models/demo/sub-03/low_level.safetensors')));
+    assert.equal(await page.isDisabled('#reconstruct-button'), false);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -51,6 +51,16 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|err| io_error(path, err))
 }
 
+/// Loads every subject of the bundle in `dir`, so that a damaged file is refused before a
+/// command rewrites the manifest (which would record it as it is).
+fn check_every_subject(dir: &Path) -> Result<()> {
+    let manifest = Manifest::parse(&read_bytes(&dir.join(MANIFEST_FILE))?)?;
+    for subject in std::iter::once(None).chain(manifest.subjects.keys().map(|s| Some(s.as_str()))) {
+        Bundle::load_dir_for(dir, subject)?;
+    }
+    Ok(())
+}
+
 /// Writes `manifest.json` last, recording the size and SHA-256 of the files already written.
 fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
     let mut manifest = manifest.clone();
@@ -69,6 +79,7 @@ pub fn add_subject(args: AddSubjectArgs) -> Result<serde_json::Value> {
             format!("'{}' must be a plain name such as sub-02", args.name),
         ));
     }
+    check_every_subject(&args.bundle)?;
     let mut manifest = Manifest::parse(&read_bytes(&args.bundle.join(MANIFEST_FILE))?)?;
     let other = Bundle::load_dir(&args.from)?;
     if other.subjects.len() > 1 {
@@ -191,6 +202,7 @@ pub struct QuantizeArgs {
 
 pub fn quantize(args: QuantizeArgs) -> Result<serde_json::Value> {
     let out = args.out.clone().unwrap_or_else(|| args.bundle.clone());
+    check_every_subject(&args.bundle)?;
     let mut manifest = Manifest::parse(&read_bytes(&args.bundle.join(MANIFEST_FILE))?)?;
     let views: Vec<Manifest> = std::iter::once(manifest.for_subject(None))
         .chain(
@@ -264,11 +276,9 @@ pub struct SealArgs {
 pub fn seal(args: SealArgs) -> Result<serde_json::Value> {
     let manifest = Manifest::parse(&read_bytes(&args.bundle.join(MANIFEST_FILE))?)?;
     write_manifest(&args.bundle, &manifest)?;
-    let sealed = Manifest::parse(&read_bytes(&args.bundle.join(MANIFEST_FILE))?)?;
     // Every subject loads with the recorded files.
-    for subject in std::iter::once(None).chain(sealed.subjects.keys().map(|s| Some(s.as_str()))) {
-        Bundle::load_dir_for(&args.bundle, subject)?;
-    }
+    check_every_subject(&args.bundle)?;
+    let sealed = Manifest::parse(&read_bytes(&args.bundle.join(MANIFEST_FILE))?)?;
     Ok(json!({
         "bundle": args.bundle.display().to_string(),
         "files": sealed.integrity.len(),
