@@ -103,6 +103,59 @@ impl ComputeDevice {
     }
 }
 
+impl ComputeDevice {
+    /// A point between units of long work (a batch of trials or images, a sampler step) where
+    /// the host may run other work. In a browser the CPU backend never yields on its own, so
+    /// here, once work has run for [`host::SLICE_MS`], the event loop gets a turn: the page
+    /// stays responsive and a cancel request (an `AbortSignal`) can arrive. Natively nothing.
+    pub async fn yield_point(&self) {
+        host::yield_now().await;
+    }
+}
+
+#[cfg(target_family = "wasm")]
+mod host {
+    use std::cell::Cell;
+    use wasm_bindgen::{JsCast, JsValue};
+
+    /// Work runs at most this long (ms) between event-loop turns.
+    pub const SLICE_MS: f64 = 30.0;
+
+    thread_local! {
+        static LAST_TURN: Cell<f64> = const { Cell::new(0.0) };
+    }
+
+    /// A macrotask turn (`setTimeout(0)`): a resolved promise would run before any event.
+    pub async fn yield_now() {
+        if js_sys::Date::now() - LAST_TURN.get() < SLICE_MS {
+            return;
+        }
+        let turn = js_sys::Promise::new(&mut |resolve, _| {
+            let global = js_sys::global();
+            let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+            // Without a timer (no known host lacks one) the work simply goes on.
+            let scheduled =
+                set_timeout.is_some_and(|f| f.call2(&global, &resolve, &0.into()).is_ok());
+            if !scheduled {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(turn).await;
+        LAST_TURN.set(js_sys::Date::now());
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+mod host {
+    /// Native callers cancel by other means (a CLI is interrupted by the OS).
+    #[allow(dead_code)]
+    pub const SLICE_MS: f64 = 0.0;
+
+    pub async fn yield_now() {}
+}
+
 /// The wgpu runtime can be initialised only once per process (or page), so the outcome of
 /// the first attempt, success or failure, is kept and reused.
 #[cfg(feature = "webgpu")]

@@ -186,6 +186,10 @@ pub enum Error {
     #[error("could not fetch {url}: {reason}")]
     Fetch { url: String, reason: String },
 
+    /// The caller cancelled the work (a JavaScript `AbortSignal`).
+    #[error("{what} was cancelled: {reason}")]
+    Aborted { what: String, reason: String },
+
     /// A tensor in a bundle's weights is missing, misshapen or of an unsupported dtype.
     #[error("{file}: tensor '{key}': {reason}")]
     BundleTensor {
@@ -224,6 +228,7 @@ impl Error {
             Error::BundleFileMissing { .. } => "bundle_file_missing",
             Error::BundleTensor { .. } => "bundle_tensor",
             Error::Fetch { .. } => "fetch_failed",
+            Error::Aborted { .. } => "aborted",
             Error::InvalidConfig { .. } => "invalid_config",
         }
     }

@@ -445,6 +445,7 @@ impl Mapper {
             let out = self.model.forward(x, &self.config, &mut NoNoise);
             image.extend(device.read_f32(out.image).await?);
             text.extend(device.read_f32(out.text).await?);
+            device.yield_point().await;
         }
         Ok(MappedEmbeddings {
             image: Matrix::new(image, trials, self.config.image_dim)?,

@@ -265,6 +265,7 @@ impl Clip {
         for chunk in items.chunks(batch) {
             let normalized = l2_normalize(features(chunk)?);
             values.extend(device.read_f32(normalized).await?);
+            device.yield_point().await;
         }
         Matrix::new(values, items.len(), dim)
     }

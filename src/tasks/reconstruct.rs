@@ -380,6 +380,7 @@ impl Decoder {
             } else if step == steps {
                 images = self.decode_latents(reconstructor, estimate).await?;
             }
+            self.device.yield_point().await;
         }
         Ok(Reconstruction {
             trials,

@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use super::abort::{abortable, take_signal};
 use crate::data::bundle::{Bundle, BundleParts, MANIFEST_FILE, Manifest, NormalizationSpec};
 use crate::data::fmri::{DEFAULT_MAX_BYTES, Mask, ReadOptions};
 use crate::data::{FmriBatch, Normalization};
@@ -345,21 +346,27 @@ pub fn simulate_test_recording(
 extern "C" {
     /// The global `fetch`, available in windows and workers alike.
     #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(url: &str) -> js_sys::Promise;
+    fn global_fetch(url: &str, init: &JsValue) -> js_sys::Promise;
 }
 
 /// Fetches `url`, reporting `(bytes so far, Content-Length if the server sent one)` when the
 /// headers arrive (0 bytes) and as the body streams in, so a caller can show a progress bar
-/// in bytes.
+/// in bytes. An abort of `signal` stops the request itself.
 async fn fetch_bytes(
     url: &str,
+    signal: Option<&web_sys::AbortSignal>,
     on_bytes: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, Error> {
     let failed = |reason: String| Error::Fetch {
         url: url.to_string(),
         reason,
     };
-    let response = JsFuture::from(global_fetch(url))
+    let init = js_sys::Object::new();
+    if let Some(signal) = signal {
+        js_sys::Reflect::set(&init, &"signal".into(), signal)
+            .map_err(|err| failed(format!("{err:?}")))?;
+    }
+    let response = JsFuture::from(global_fetch(url, &init))
         .await
         .map_err(|err| failed(format!("{err:?}")))?;
     let response: web_sys::Response = response
@@ -532,13 +539,14 @@ struct JsLoadBundleOptions {
 async fn fetch_manifest(
     url_prefix: String,
     options: &JsLoadBundleOptions,
+    signal: Option<&web_sys::AbortSignal>,
 ) -> Result<(String, Manifest, Vec<(String, String)>), JsValue> {
     let prefix = if url_prefix.ends_with('/') {
         url_prefix
     } else {
         format!("{url_prefix}/")
     };
-    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), &mut |_, _| {})
+    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), signal, &mut |_, _| {})
         .await
         .map_err(to_js_error)?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
@@ -587,8 +595,25 @@ pub async fn load_bundle(
     on_progress: Option<js_sys::Function>,
     #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
 ) -> Result<BundleHandle, JsValue> {
+    let (options, signal) = take_signal(options, "loadBundle")?;
     let options: JsLoadBundleOptions = from_js(options, "loadBundle")?;
-    let (prefix, manifest, required) = fetch_manifest(url_prefix, &options).await?;
+    let what = format!("loading the bundle at {url_prefix}");
+    abortable(
+        &what,
+        signal.clone(),
+        load_bundle_files(url_prefix, on_progress, options, signal),
+    )
+    .await
+}
+
+async fn load_bundle_files(
+    url_prefix: String,
+    on_progress: Option<js_sys::Function>,
+    options: JsLoadBundleOptions,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<BundleHandle, JsValue> {
+    let signal = signal.as_ref();
+    let (prefix, manifest, required) = fetch_manifest(url_prefix, &options, signal).await?;
     let count = required.len();
     let cache = if options.cache.unwrap_or(true) && !manifest.integrity.is_empty() {
         super::cache::FileCache::open().await
@@ -651,7 +676,7 @@ pub async fn load_bundle(
                 return Ok::<_, Error>((file.clone(), bytes));
             }
             let mut reported = 0u64;
-            let bytes = fetch_bytes(&url, &mut |loaded, total| {
+            let bytes = fetch_bytes(&url, signal, &mut |loaded, total| {
                 // At 0 the headers have come: the file's length is known.
                 if loaded == 0 {
                     report("download", index, 0, total, false, false);
@@ -722,8 +747,10 @@ pub async fn is_cached(
     url_prefix: String,
     #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
 ) -> Result<bool, JsValue> {
+    let (options, signal) = take_signal(options, "isCached")?;
     let options: JsLoadBundleOptions = from_js(options, "isCached")?;
-    let (prefix, manifest, required) = fetch_manifest(url_prefix, &options).await?;
+    let (prefix, manifest, required) =
+        fetch_manifest(url_prefix, &options, signal.as_ref()).await?;
     let keys: Option<Vec<String>> = required
         .iter()
         .map(|(file, _)| {
@@ -843,6 +870,18 @@ struct JsLowLevelOptions {
 
 const DEFAULT_TOP_K: usize = 5;
 
+/// Options of calls that take nothing but `signal`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JsCallOptions {}
+
+/// The `signal` of an options object that may hold nothing else.
+fn signal_only(options: JsValue, call: &str) -> Result<Option<web_sys::AbortSignal>, JsValue> {
+    let (rest, signal) = take_signal(options, call)?;
+    let _: JsCallOptions = from_js(rest, call)?;
+    Ok(signal)
+}
+
 /// `{ trials, size, steps, guidance, images }`, `images` RGBA `Uint8ClampedArray`s.
 fn reconstruction_object(result: &tasks::Reconstruction) -> Result<JsValue, JsValue> {
     let out = js_sys::Object::new();
@@ -935,6 +974,10 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
+        let (options, signal) = match take_signal(options, "reconstruct") {
+            Ok(taken) => taken,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
         let on_step = if options.is_object() {
             js_sys::Reflect::get(&options, &"onStep".into())
                 .ok()
@@ -950,7 +993,7 @@ impl DecoderHandle {
             options
         };
         let options: Result<JsReconstructOptions, JsValue> = from_js(rest, "reconstruct");
-        wasm_bindgen_futures::future_to_promise(async move {
+        wasm_bindgen_futures::future_to_promise(abortable("reconstruction", signal, async move {
             let options = options?;
             let request = tasks::ReconstructRequest {
                 trials: options.trials,
@@ -987,7 +1030,7 @@ impl DecoderHandle {
                 return Err(err);
             }
             reconstruction_object(&result)
-        })
+        }))
     }
 
     /// The low-level path alone (`options`: `{ trials }`, all when empty): the head's
@@ -1004,15 +1047,20 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
+        let (options, signal) = match take_signal(options, "reconstructLowLevel") {
+            Ok(taken) => taken,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
         let options: Result<JsLowLevelOptions, JsValue> = from_js(options, "reconstructLowLevel");
-        wasm_bindgen_futures::future_to_promise(async move {
+        let work = async move {
             let options = options?;
             let result = decoder
                 .reconstruct_low_level(&batch, &options.trials)
                 .await
                 .map_err(to_js_error)?;
             reconstruction_object(&result)
-        })
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("low-level reconstruction", signal, work))
     }
 
     /// One trial's voxel pattern as the mapper reads it (normalised as the bundle prescribes),
@@ -1034,10 +1082,18 @@ impl DecoderHandle {
     /// `{ trials, imageDim, textDim, image: Float32Array, text: Float32Array }` (row-major,
     /// L2-normalised). The fMRI handle is not modified.
     #[wasm_bindgen(unchecked_return_type = "Promise<Embeddings>")]
-    pub fn embed(&self, fmri: &FmriHandle) -> js_sys::Promise {
+    pub fn embed(
+        &self,
+        fmri: &FmriHandle,
+        #[wasm_bindgen(unchecked_param_type = "CallOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
+        let signal = match signal_only(options, "embed") {
+            Ok(signal) => signal,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("embedding", signal, async move {
             let out = decoder.embed(&batch).await.map_err(to_js_error)?;
             let result = js_sys::Object::new();
             let set =
@@ -1051,7 +1107,7 @@ impl DecoderHandle {
             )?;
             set("text", js_sys::Float32Array::from(out.text.values()).into())?;
             Ok(result.into())
-        })
+        }))
     }
 
     /// CLIP text embeddings of `labels` as decoding uses them (`options`: `{ templates }`,
@@ -1065,15 +1121,20 @@ impl DecoderHandle {
         #[wasm_bindgen(unchecked_param_type = "EmbedLabelsOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
+        let (options, signal) = match take_signal(options, "embedLabels") {
+            Ok(taken) => taken,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
         let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
-        wasm_bindgen_futures::future_to_promise(async move {
+        let work = async move {
             let options = options?;
             let embeddings = decoder
                 .embed_labels(&labels, &options.templates)
                 .await
                 .map_err(to_js_error)?;
             Ok(js_sys::Float32Array::from(embeddings.values()).into())
-        })
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("label embedding", signal, work))
     }
 
     /// Zero-shot category decoding: for every trial, the best `topK` of `labels`
@@ -1090,13 +1151,17 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
+        let (options, signal) = match take_signal(options, "decodeCategories") {
+            Ok(taken) => taken,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
         let options = take_f32_arrays(options, &["labelEmbeddings"]).and_then(|(rest, arrays)| {
             let mut options: JsDecodeOptions = from_js(rest, "decodeCategories")?;
             let [label_embeddings] = <[_; 1]>::try_from(arrays).expect("one key");
             options.label_embeddings = label_embeddings.or(options.label_embeddings);
             Ok(options)
         });
-        wasm_bindgen_futures::future_to_promise(async move {
+        let work = async move {
             let options = options?;
             let top_k = if options.top_k == 0 {
                 DEFAULT_TOP_K
@@ -1120,7 +1185,8 @@ impl DecoderHandle {
             }
             .map_err(to_js_error)?;
             to_js(&ranked)
-        })
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("category decoding", signal, work))
     }
 
     /// Scores the decoder on `fmri` against the truth in `options` (`{ labels, candidates,
@@ -1136,6 +1202,10 @@ impl DecoderHandle {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let keys = ["labelEmbeddings", "imageEmbeddings", "textEmbeddings"];
+        let (options, signal) = match take_signal(options, "evaluate") {
+            Ok(taken) => taken,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
         let options = take_f32_arrays(options, &keys).and_then(|(rest, arrays)| {
             let mut options: JsEvalOptions = from_js(rest, "evaluate")?;
             let [labels, images, texts] = <[_; 3]>::try_from(arrays).expect("three keys");
@@ -1144,7 +1214,7 @@ impl DecoderHandle {
             options.text_embeddings = texts.or(options.text_embeddings);
             Ok(options)
         });
-        wasm_bindgen_futures::future_to_promise(async move {
+        let work = async move {
             let options = options?;
             let config = &decoder.mapper.config;
             let matrix = |values: Option<Vec<f32>>, dim: usize, what: &str| {
@@ -1178,7 +1248,8 @@ impl DecoderHandle {
                 .await
                 .map_err(to_js_error)?;
             to_js(&evaluation)
-        })
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("evaluation", signal, work))
     }
 
     /// Scores reconstructions against the images that were seen, as `brainclip eval
@@ -1219,13 +1290,19 @@ impl DecoderHandle {
         &self,
         images: Vec<js_sys::Uint8Array>,
         names: Vec<String>,
+        #[wasm_bindgen(unchecked_param_type = "CallOptions | undefined")] options: JsValue,
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let encoded = named_files(&images, &names, "image");
-        wasm_bindgen_futures::future_to_promise(async move {
+        let signal = match signal_only(options, "embedImages") {
+            Ok(signal) => signal,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
+        let work = async move {
             let embeddings = decoder.embed_images(&encoded).await.map_err(to_js_error)?;
             Ok(js_sys::Float32Array::from(embeddings.values()).into())
-        })
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("image embedding", signal, work))
     }
 
     /// Retrieval: for every trial, the best `topK` candidates (row-major CLIP embeddings in
@@ -1239,8 +1316,12 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
+        let (options, signal) = match take_signal(options, "retrieve") {
+            Ok(taken) => taken,
+            Err(err) => return js_sys::Promise::reject(&err),
+        };
         let options: Result<JsRetrieveOptions, JsValue> = from_js(options, "retrieve");
-        wasm_bindgen_futures::future_to_promise(async move {
+        let work = async move {
             let options = options?;
             let dim = match options.space {
                 tasks::Space::Image => decoder.mapper.config.image_dim,
@@ -1257,7 +1338,8 @@ impl DecoderHandle {
                 .await
                 .map_err(to_js_error)?;
             to_js(&ranked)
-        })
+        };
+        wasm_bindgen_futures::future_to_promise(abortable("retrieval", signal, work))
     }
 }
 

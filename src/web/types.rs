@@ -58,11 +58,19 @@ export interface TestRecordingOptions {
   worldSeed?: number;
 }
 
+/**
+ * What every long call accepts: an `AbortSignal` that cancels it. The call then rejects
+ * with an error whose `code` is "aborted", within one batch or sampler step.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 /** Which of a bundle's components `loadBundle` fetches. */
 export type BundleParts = "all" | "decoding" | "image-decoder";
 
 /** Options of `loadBundle` (and `isCached`). */
-export interface LoadBundleOptions {
+export interface LoadBundleOptions extends CallOptions {
   /** One subject of a bundle holding several (default: its default subject). */
   subject?: string;
   parts?: BundleParts;
@@ -143,7 +151,7 @@ export interface DecoderInfo extends DeviceInfo {
 }
 
 /** Options of `embedLabels`. */
-export interface EmbedLabelsOptions {
+export interface EmbedLabelsOptions extends CallOptions {
   /** Prompt templates, "{}" standing for the label; several are ensembled. */
   templates?: string[];
 }
@@ -172,7 +180,7 @@ export interface RankedCandidate {
 }
 
 /** Options of `retrieve`. */
-export interface RetrieveOptions {
+export interface RetrieveOptions extends CallOptions {
   topK?: number;
   space?: "image" | "text";
 }
@@ -227,7 +235,7 @@ export interface Evaluation {
 }
 
 /** Options of `reconstruct`; unset values take the bundle's schedule. */
-export interface ReconstructOptions {
+export interface ReconstructOptions extends CallOptions {
   /** Trials to reconstruct (all when empty or absent). */
   trials?: number[];
   steps?: number;
@@ -240,7 +248,7 @@ export interface ReconstructOptions {
 }
 
 /** Options of `reconstructLowLevel`. */
-export interface LowLevelOptions {
+export interface LowLevelOptions extends CallOptions {
   trials?: number[];
 }
 

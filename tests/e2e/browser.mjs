@@ -88,3 +88,22 @@ export async function assertWorkerRequestsAreSeen(assert, page, requests) {
     if (requests[i].url.includes(probe)) requests.splice(i, 1);
   }
 }
+
+/**
+ * A blank page on the site's origin (the package's own use, without the demo's worker):
+ * one WebAssembly compile per page. Beside the demo's worker, a second compile of the same
+ * module in the page was once aborted by Chromium ("Response body loading was aborted").
+ */
+export async function openBlank(browser, site) {
+  const page = await browser.newPage();
+  const errors = [];
+  const requests = [];
+  page.on('pageerror', (err) => errors.push(String(err)));
+  page.context().on('request', (r) => requests.push({ url: r.url() }));
+  const url = `${site.url}blank.html`;
+  await page.route(url, (route) => route.fulfill({
+    contentType: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>blank</title>',
+  }));
+  await page.goto(url);
+  return { page, errors, requests };
+}

@@ -4,32 +4,13 @@
 // reported by code, and the bundle still loads.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveSite, launch } from './browser.mjs';
+import { serveSite, launch, openBlank } from './browser.mjs';
 
 let site;
 before(async () => { site = await serveSite(); });
 after(() => site.server.close());
 
 const weights = (requests) => requests.filter((r) => r.url.endsWith('.safetensors'));
-
-/**
- * A blank page on the site's origin (the package's own use, without the demo's worker):
- * one WebAssembly compile per page. Beside the demo's worker, a second compile of the same
- * module in the page was once aborted by Chromium ("Response body loading was aborted").
- */
-async function openBlank(browser) {
-  const page = await browser.newPage();
-  const errors = [];
-  const requests = [];
-  page.on('pageerror', (err) => errors.push(String(err)));
-  page.context().on('request', (r) => requests.push({ url: r.url() }));
-  const url = `${site.url}blank.html`;
-  await page.route(url, (route) => route.fulfill({
-    contentType: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>blank</title>',
-  }));
-  await page.goto(url);
-  return { page, errors, requests };
-}
 
 /** Loads the demo bundle's decoding part through the package in the page. */
 const loadInPage = (page, { breakCache = null } = {}) => page.evaluate(async (breakCache) => {
@@ -56,7 +37,7 @@ const loadInPage = (page, { breakCache = null } = {}) => page.evaluate(async (br
 test('a second load takes every file from the cache and requests no weights (CPU)', async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors, requests } = await openBlank(browser);
+    const { page, errors, requests } = await openBlank(browser, site);
     // From an empty cache: every file downloaded and stored.
     await page.evaluate(async () => {
       const brainclip = await import('./pkg/brainclip_cpu.js');
@@ -125,7 +106,7 @@ test('without the Cache API the bundle loads from the network; a full quota is r
       ['missing', { available: false, hits: 0, stored: 0, error: null }],
       ['quota', { available: true, hits: 0, stored: 0, error: 'quota_exceeded' }],
     ]) {
-      const { page, errors } = await openBlank(browser);
+      const { page, errors } = await openBlank(browser, site);
       await page.evaluate(async () => {
         const brainclip = await import('./pkg/brainclip_cpu.js');
         await brainclip.default();
