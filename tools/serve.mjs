@@ -1,6 +1,8 @@
 // Static file server for the demo site and the end-to-end tests.
 // Binds to loopback only; serves the folder `make site` writes, as any static host would
-// (`pkg`, when given, maps `/pkg/` to another package folder, as tests that swap it need).
+// (`pkg`, when given, maps `/pkg/` to another package folder, as tests that swap it need;
+// `mounts` maps other prefixes to folders; `csp: false` leaves the demo's policy out, for
+// pages that are not the demo).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -52,8 +54,8 @@ function locate(roots, urlPath) {
   return null;
 }
 
-export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pkg = null } = {}) {
-  const roots = [...(pkg ? [['/pkg/', pkg]] : []), ['/', root]];
+export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pkg = null, mounts = [], csp = true } = {}) {
+  const roots = [...(pkg ? [['/pkg/', pkg]] : []), ...mounts, ['/', root]];
   const server = createServer((req, res) => {
     const file = req.method === 'GET' || req.method === 'HEAD' ? locate(roots, req.url) : null;
     if (!file) {
@@ -69,7 +71,7 @@ export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pk
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'cache-control': 'no-cache',
       etag,
-      'content-security-policy': CONTENT_SECURITY_POLICY,
+      ...(csp ? { 'content-security-policy': CONTENT_SECURITY_POLICY } : {}),
       'x-content-type-options': 'nosniff',
     };
     if (req.headers['if-none-match'] === etag) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CONTENT_SECURITY_POLICY } from './serve.mjs';
 
 const out = process.argv[2] ?? 'site';
-const PACKAGE_FILES = ['brainclip.js', 'brainclip_bg.wasm', 'brainclip_cpu.js', 'brainclip_cpu_bg.wasm', 'snippets'];
+const PACKAGE_FILES = ['brainclip.js', 'brainclip_bg.wasm', 'brainclip_cpu.js', 'brainclip_cpu_bg.wasm', 'worker.js', 'worker-host.js', 'snippets'];
 if (!existsSync('pkg/brainclip_bg.wasm') || !existsSync('pkg/brainclip_cpu_bg.wasm')) throw new Error('pkg/ is missing: run `make pkg` first');
 
 rmSync(out, { recursive: true, force: true });

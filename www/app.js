@@ -1,4 +1,6 @@
-// The page: user interface only. brainclip itself runs in a module worker (worker.js).
+// The page: user interface only. brainclip itself runs in a module worker, through the npm
+// package's worker client (engine.js).
+import { startEngine } from './engine.js';
 const BUNDLE_URL = 'models/demo/';
 const SAMPLE = {
   // Each subject's recording of the test stimuli.
@@ -35,11 +37,9 @@ const state = {
   imageDecoderError: null,
   // The model's load in progress, for a click that comes before it is ready.
   modelLoading: null,
-  // What the worker was given, so a restarted worker gets the same: the bundle's URL and
-  // subject, and a way to read the recording again ({ read, name, options }).
+  // The bundle's URL and subject the worker's decoder came from.
   bundleUrl: null,
   subject: null,
-  fmriInput: null,
   // Whether the recording loaded is the sample (switching subject then loads theirs).
   usingSample: false,
   // Milliseconds of each stage on the way to the first decoded result, for the breakdown,
@@ -62,63 +62,30 @@ const state = {
   firstLoad: null,
 };
 
-const pending = new Map();
-let nextId = 0;
 let onProgress = () => {};
-function onWorkerMessage({ data }) {
-  if (data.progress) {
-    onProgress(data.progress);
-    return;
-  }
-  const waiting = pending.get(data.id);
-  if (!waiting) return;
-  const { resolve, reject } = waiting;
-  pending.delete(data.id);
-  if (data.error) reject(Object.assign(new Error(data.error.message), { code: data.error.code }));
-  else resolve(data.value);
-}
 
 // A worker that cannot start (no module workers, a wasm that fails to load) or dies must
 // not leave the page at "starting…": every waiting call fails with words a visitor can act on.
 let workerFailure = null;
 function failWorker(detail) {
-  workerFailure = Object.assign(new Error(
+  workerFailure ??= Object.assign(new Error(
     `brainclip could not run in this page (${detail}). Reload the page; if this happens again, ` +
     'use a current Chrome, Edge, Firefox or Safari with JavaScript modules in workers and ' +
     'WebAssembly allowed.'), { code: 'worker_failed' });
-  for (const { reject } of pending.values()) reject(workerFailure);
-  pending.clear();
   show('backend', 'unavailable', true);
   showError('device-error', workerFailure);
   document.body.dataset.ready = 'error';
-}
-let worker = null;
-function spawnWorker() {
-  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  worker.onmessage = onWorkerMessage;
-  worker.onerror = (event) => {
-    event.preventDefault();
-    failWorker(event.message || 'it could not be started');
-  };
-  worker.onmessageerror = () => failWorker('a message from it could not be read');
-}
-spawnWorker();
-
-/** Posts `op` to the worker; byte buffers in `transfer` move there without a copy. */
-function send(op, args = {}, transfer = []) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    if (workerFailure) return reject(workerFailure);
-    pending.set(id, { resolve, reject });
-    worker.postMessage({ id, op, args }, transfer);
-  });
+  return workerFailure;
 }
 
-// Cancelling: wasm in the worker cannot be interrupted mid-call, so Cancel ends the worker at
-// once and starts a fresh one that loads the same bundle and re-reads the same recording
-// (kept as a way to read it again, not as a second copy of its bytes).
-let restarting = null;
-let restarts = 0;
+// brainclip runs in a module worker through the package's worker client (engine.js).
+let engine = null;
+let engineStarting = null;
+
+// Cancelling: the runs a visitor can cancel take the page's AbortSignal; Cancel aborts it.
+// The worker drops the work at its next step, and the model and recording stay loaded.
+let runs = new AbortController();
+const CANCELLABLE = new Set(['decode', 'identify', 'explore', 'reconstruct']);
 const CANCELLED = () => Object.assign(new Error('Cancelled.'), { code: 'cancelled' });
 
 /** Shows the Cancel button `id` while `run` is in progress. */
@@ -131,49 +98,30 @@ async function whileCancellable(id, run) {
   }
 }
 
-/** Runs `op` in the worker, after any restart a cancellation started. */
-async function call(op, args = {}, transfer = []) {
-  const asked = restarts;
-  // A Cancel during a restart starts another; wait for the latest.
-  while (restarting) await restarting;
-  // A Cancel while this call waited cancels it too.
-  if (restarts !== asked) throw CANCELLED();
-  return send(op, args, transfer);
-}
-
-async function restartWorker() {
-  spawnWorker();
-  await send('start');
-  if (state.bundleUrl) await send('loadModel', { url: state.bundleUrl, subject: state.subject });
-  if (state.bundleUrl && state.imageDecoder) {
-    await send('loadImageDecoder', { url: state.bundleUrl, subject: state.subject });
-  }
-  if (state.fmriInput) {
-    const { read, name, options } = state.fmriInput;
-    const bytes = await read();
-    await send('readFmri', { bytes, name, options }, [bytes]);
+/** Runs `op` in the worker. */
+async function call(op, args = {}) {
+  if (workerFailure) throw workerFailure;
+  await engineStarting;
+  const signal = CANCELLABLE.has(op) ? runs.signal : undefined;
+  try {
+    return await engine[op]({ ...args, signal });
+  } catch (err) {
+    if (err.code === 'aborted') throw CANCELLED();
+    if (err.code === 'worker_failed') throw failWorker(err.message);
+    throw err;
   }
 }
 
-/** Ends every run in progress now; the page stays usable while a new worker starts. */
+/** Ends every run in progress now. */
 function cancelRuns() {
-  worker.terminate();
-  for (const { reject } of pending.values()) reject(CANCELLED());
-  pending.clear();
-  onProgress = () => {};
-  document.body.dataset.engine = 'restarting';
-  restarts += 1;
-  const restart = restarts;
-  const latest = () => restart === restarts;
-  restarting = restartWorker()
-    .then(() => { if (latest()) document.body.dataset.engine = 'ready'; })
-    // A restart cut short by a later Cancel is superseded, not a failure.
-    .catch((err) => { if (err.code !== 'cancelled') failWorker(err.message ?? String(err)); })
-    .finally(() => { if (latest()) restarting = null; });
+  runs.abort(new Error('the visitor pressed Cancel'));
+  runs = new AbortController();
 }
 
 async function startDevice() {
-  const { device, selfCheck, timings } = await call('start');
+  engineStarting = startEngine({ onProgress: (p) => onProgress(p) });
+  engine = await engineStarting;
+  const { device, selfCheck, timings } = engine;
   Object.assign(state.timings, timings);
   show('backend', device.backend);
   show('adapter', device.adapter);
@@ -307,8 +255,6 @@ async function loadImageDecoder() {
   } catch (err) {
     if (state.imageDecoderLoading !== loading || err.code === 'superseded') return;
     state.imageDecoderLoading = null;
-    // A Cancel restarted the worker before it arrived: ask the new one.
-    if (err.code === 'cancelled') return loadImageDecoder();
     state.imageDecoderDue = false;
     state.imageDecoderError = err;
     setupReconstruction(null, { error: err });
@@ -327,8 +273,7 @@ async function loadImageDecoder() {
 
 async function readIntoWorker(read, name, options) {
   const bytes = await read();
-  const handle = await call('readFmri', { bytes, name, options }, [bytes]);
-  state.fmriInput = { read, name, options };
+  const handle = await call('readFmri', { bytes, name, options });
   return handle;
 }
 
@@ -393,10 +338,7 @@ async function useSample() {
       [SAMPLE.labels, SAMPLE.stimulusIds, SAMPLE.candidates].map((url) => takePrefetched(url, fetchJson)));
     const sample = SAMPLE.fmri(state.subject);
     const reading = performance.now();
-    // The first read takes the prefetched bytes; a restarted worker's read fetches again.
-    let reads = 0;
-    const read = () => (reads++ === 0 ? takePrefetched(sample, fetchBytes) : fetchBytes(sample));
-    const handle = await readIntoWorker(read, sample.split('/').pop(), {});
+    const handle = await readIntoWorker(() => takePrefetched(sample, fetchBytes), sample.split('/').pop(), {});
     state.timings.sample = performance.now() - reading;
     setFmri(handle, truth, stimulusIds);
     state.usingSample = true;

@@ -60,24 +60,19 @@ export function assertNothingLeft(assert, requests, siteUrl) {
 /**
  * Positive control for the privacy checks: a request made by a worker must show up in
  * `requests`, or an empty list would prove nothing. The page's Content-Security-Policy lets
- * no worker reach another origin (nor run from a blob), so the probe is a second copy of the
- * site's own worker asked to load a bundle from a path that exists nowhere; its entries are
+ * no worker reach another origin (nor run from a blob), so the probe is a second worker of the
+ * package's worker client asked to load a bundle from a path that exists nowhere; its entries are
  * then dropped so the real run is checked from a clean slate. Broke once on purpose: with the
  * recorder listening on another browser context than the page's, the privacy assertions
  * still passed (nothing recorded) and this control failed.
  */
 export async function assertWorkerRequestsAreSeen(assert, page, requests) {
   const probe = `probe-${Math.random().toString(36).slice(2)}`;
-  await page.evaluate((path) => {
-    const worker = new Worker(new URL('worker.js', document.baseURI), { type: 'module' });
-    worker.onmessage = ({ data }) => {
-      if (data.id === 0) {
-        worker.postMessage({ id: 1, op: 'loadModel', args: { url: new URL(`${path}/`, document.baseURI).href } });
-      } else if (data.id === 1) {
-        worker.terminate();
-      }
-    };
-    worker.postMessage({ id: 0, op: 'start' });
+  await page.evaluate(async (path) => {
+    const { createWorker } = await import(new URL('pkg/worker.js', document.baseURI).href);
+    const brainclip = await createWorker({ backend: 'cpu' });
+    await brainclip.loadBundle(new URL(`${path}/`, document.baseURI).href, null, {}).catch(() => {});
+    brainclip.terminate();
   }, probe);
   const seen = () => requests.some((r) => r.url.includes(probe));
   const deadline = Date.now() + 20_000;

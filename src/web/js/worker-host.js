@@ -1,0 +1,124 @@
+// The worker side of `brainclip/worker`: loads a build of the package (the WebGPU one when
+// the browser offers an adapter, else the CPU one) and runs what the page asks for. Handles
+// (fMRI, bundles, decoders) stay here; the page holds their ids. Functions and AbortSignals
+// in arguments arrive as ids and are stood in for here; results' typed arrays are
+// transferred, not copied.
+let brainclip = null;
+const handles = new Map();
+let nextHandle = 1;
+const controllers = new Map();
+
+/** Why WebGPU cannot be used here, or null when an adapter is offered. */
+async function whyNoWebGpu() {
+  if (!globalThis.navigator?.gpu) return 'this browser offers no WebGPU (navigator.gpu is missing)';
+  try {
+    if (await navigator.gpu.requestAdapter()) return null;
+  } catch (err) {
+    return `WebGPU could not start (${err?.message ?? err})`;
+  }
+  return 'WebGPU adapter unavailable: the browser offered no WebGPU adapter';
+}
+
+const isPlain = (value) => {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+};
+const isHandle = (value) => typeof value.free === 'function' && '__wbg_ptr' in value;
+
+/** A handle's getters (e.g. an fMRI's `trials`, `voxels`, `source`), read once. */
+function snapshot(handle) {
+  const props = {};
+  for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(Object.getPrototypeOf(handle)))) {
+    if (descriptor.get) props[name] = encode(handle[name], null);
+  }
+  return props;
+}
+
+/** A result for the page: handles by id, typed arrays' own buffers transferred. */
+function encode(value, transfer) {
+  if (value === null || typeof value !== 'object') return value;
+  if (isHandle(value)) {
+    const id = nextHandle++;
+    handles.set(id, value);
+    return { $handle: id, kind: value.constructor.name, props: snapshot(value) };
+  }
+  if (ArrayBuffer.isView(value)) {
+    // Only a buffer the array owns whole: never a view into wasm memory.
+    if (transfer && value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) {
+      transfer.add(value.buffer);
+    }
+    return value;
+  }
+  if (Array.isArray(value)) return value.map((item) => encode(item, transfer));
+  if (isPlain(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, transfer)]));
+  return value;
+}
+
+/** An argument from the page: ids become the handles, callbacks and signals they stand for. */
+function decode(value, signals) {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
+  if (Array.isArray(value)) return value.map((item) => decode(item, signals));
+  if ('$handle' in value) {
+    const handle = handles.get(value.$handle);
+    if (!handle) throw Object.assign(new Error('this handle was disposed'), { code: 'disposed' });
+    return handle;
+  }
+  if ('$callback' in value) {
+    const id = value.$callback;
+    return (...args) => {
+      const transfer = new Set();
+      postMessage({ callback: id, args: encode(args, transfer) }, [...transfer]);
+    };
+  }
+  if ('$signal' in value) {
+    const controller = new AbortController();
+    controllers.set(value.$signal, controller);
+    signals.push(value.$signal);
+    return controller.signal;
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v, signals)]));
+}
+
+async function start({ backend }) {
+  const noWebGpu = backend === 'cpu' ? 'the CPU backend was asked for' : await whyNoWebGpu();
+  brainclip = noWebGpu ? await import('./brainclip_cpu.js') : await import('./brainclip.js');
+  await brainclip.default();
+  return { build: noWebGpu ? 'brainclip_cpu' : 'brainclip', noWebGpu };
+}
+
+async function run({ target, method, args }, signals) {
+  if (target === 0) {
+    if (method === 'default' || method === 'initSync' || typeof brainclip[method] !== 'function') {
+      throw Object.assign(new Error(`brainclip has no function ${method}`), { code: 'unknown_function' });
+    }
+    return brainclip[method](...decode(args, signals));
+  }
+  const handle = handles.get(target);
+  if (!handle) throw Object.assign(new Error(`this handle was disposed (${method} was called on it)`), { code: 'disposed' });
+  if (method === 'dispose' || method === 'free') {
+    handles.delete(target);
+    return handle.free();
+  }
+  if (typeof handle[method] !== 'function') {
+    throw Object.assign(new Error(`${handle.constructor.name} has no method ${method}`), { code: 'unknown_function' });
+  }
+  return handle[method](...decode(args, signals));
+}
+
+self.onmessage = async ({ data }) => {
+  if (data.abort !== undefined) {
+    controllers.get(data.abort)?.abort(data.reason);
+    return;
+  }
+  const signals = [];
+  try {
+    const value = data.start ? await start(data.start) : await run(data, signals);
+    const transfer = new Set();
+    const encoded = encode(value, transfer);
+    postMessage({ id: data.id, value: encoded }, [...transfer]);
+  } catch (err) {
+    postMessage({ id: data.id, error: { message: err?.message ?? String(err), code: err?.code ?? 'unknown', name: err?.name ?? 'Error' } });
+  } finally {
+    for (const id of signals) controllers.delete(id);
+  }
+};
