@@ -9,7 +9,7 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 # The runner prints each test's console output only with --nocapture.
 export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 
-.PHONY: setup serve pkg site test lint test-native test-browser test-e2e demo-bundle clean
+.PHONY: setup serve pkg site test lint test-native test-browser test-e2e bench-web demo-bundle clean
 
 setup:
 	@tools/setup.sh
@@ -59,6 +59,12 @@ test-browser:
 
 test-e2e: site
 	node --test --test-reporter=spec tests/e2e/
+
+## bench-web: brainclip's memory in Chromium, stage by stage, with a 15,724-voxel mapper and a
+## 1,000-trial upload (not part of `make test`).
+bench-web: site
+	cargo build --release --bin brainclip
+	node tools/bench_web.mjs
 
 ## demo-bundle: retrain the embedded demo (simulated world → tiny CLIP → mappers and
 ## controls for three subjects and three seeds) into www/models/demo/ and www/samples/;

@@ -11,10 +11,10 @@
 //! LayerNorm `weight`/`bias`), so a mapper trained in PyTorch with the same module names can
 //! be dropped in.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::gelu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::clip::l2_normalize;
@@ -242,7 +242,7 @@ impl MapperModel {
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
-        let mut linear = |d_in: usize, d_out: usize| -> Linear {
+        let mut random_linear = |d_in: usize, d_out: usize| -> Linear {
             let bound = (1.0 / d_in as f32).sqrt();
             let mut draw = |n: usize| -> Vec<f32> {
                 (0..n).map(|_| (uniform() * 2.0 - 1.0) * bound).collect()
@@ -260,8 +260,46 @@ impl MapperModel {
                 ))),
             }
         };
+        Ok(Self::with_linears(config, device, &mut random_linear))
+    }
+
+    /// The model's shape with no values: parameters are made only if something reads them
+    /// before weights are loaded over them, so loading a file holds the weights once.
+    pub fn skeleton(config: &MapperConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let lazy = |shape: Vec<usize>| -> Param<Tensor<2>> {
+            let dims = shape.clone();
+            Param::uninitialized(
+                ParamId::new(),
+                move |device, _| Tensor::zeros(dims.clone(), device),
+                device.clone(),
+                false,
+                Shape::from(shape),
+            )
+        };
+        let mut lazy_linear = |d_in: usize, d_out: usize| -> Linear {
+            let bias = Param::uninitialized(
+                ParamId::new(),
+                move |device, _| Tensor::zeros([d_out], device),
+                device.clone(),
+                false,
+                Shape::from(vec![d_out]),
+            );
+            Linear {
+                weight: lazy(vec![d_in, d_out]),
+                bias: Some(bias),
+            }
+        };
+        Ok(Self::with_linears(config, device, &mut lazy_linear))
+    }
+
+    fn with_linears(
+        config: &MapperConfig,
+        device: &Device,
+        linear: &mut dyn FnMut(usize, usize) -> Linear,
+    ) -> Self {
         let norm = |size: usize| LayerNormConfig::new(size).init(device);
-        Ok(match config.variant {
+        match config.variant {
             MapperVariant::Linear => MapperModel {
                 trunk: None,
                 blocks: Vec::new(),
@@ -293,7 +331,7 @@ impl MapperModel {
                     text_head: linear(config.latent, config.text_dim),
                 }
             }
-        })
+        }
     }
 
     /// One forward pass over `x: [batch, voxels]`.
@@ -370,8 +408,8 @@ impl Mapper {
         file_name: &str,
         device: &Device,
     ) -> Result<Self> {
-        // Zeros: the values are overwritten by the file, only shapes matter here.
-        let skeleton = MapperModel::new(&config, &mut || 0.5, device)?;
+        // Only shapes: the file's values are the first the parameters hold.
+        let skeleton = MapperModel::skeleton(&config, device)?;
         let options = LoadOptions {
             key_remapping: Vec::new(),
             pytorch_layout: true,

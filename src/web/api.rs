@@ -247,8 +247,9 @@ impl FmriHandle {
 pub async fn read_fmri(
     bytes: Vec<u8>,
     file_name: String,
-    #[wasm_bindgen(unchecked_param_type = "ReadFmriOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "ReadFmriOptions")] options: Option<JsValue>,
 ) -> Result<FmriHandle, JsValue> {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     let js: JsReadOptions = from_js(options, "readFmri")?;
     let options = ReadOptions {
         array: js.array,
@@ -293,8 +294,11 @@ thread_local! {
 #[wasm_bindgen(js_name = simulateTestRecording)]
 pub fn simulate_test_recording(
     subject: String,
-    #[wasm_bindgen(unchecked_param_type = "TestRecordingOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "TestRecordingOptions")] options: Option<
+        JsValue,
+    >,
 ) -> Result<FmriHandle, JsValue> {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     use crate::sim::protocol::{Protocol, ProtocolConfig, TestRecordingConfig};
     let options: JsTestRecordingOptions = from_js(options, "simulateTestRecording")?;
     let cached = SIMULATED_SUBJECT.with_borrow(|s| s.clone().filter(|s| s.config.name == subject));
@@ -351,9 +355,12 @@ extern "C" {
 
 /// Fetches `url`, reporting `(bytes so far, Content-Length if the server sent one)` when the
 /// headers arrive (0 bytes) and as the body streams in, so a caller can show a progress bar
-/// in bytes. An abort of `signal` stops the request itself.
+/// in bytes. An abort of `signal` stops the request itself. `expected_len` (the manifest's
+/// record) sizes the buffer once when the server sends no Content-Length (a chunked or
+/// compressed response), where growing it by doubling would hold up to three times the file.
 async fn fetch_bytes(
     url: &str,
+    expected_len: Option<u64>,
     signal: Option<&web_sys::AbortSignal>,
     on_bytes: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, Error> {
@@ -411,7 +418,7 @@ async fn fetch_bytes(
     let read: js_sys::Function = get(&reader, "read")
         .and_then(|f| f.dyn_into())
         .map_err(|err| failed(format!("cannot read the response body: {err:?}")))?;
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut bytes = Vec::with_capacity(total.or(expected_len).unwrap_or(0) as usize);
     loop {
         let chunk = read
             .call0(&reader)
@@ -546,9 +553,14 @@ async fn fetch_manifest(
     } else {
         format!("{url_prefix}/")
     };
-    let manifest_bytes = fetch_bytes(&format!("{prefix}{MANIFEST_FILE}"), signal, &mut |_, _| {})
-        .await
-        .map_err(to_js_error)?;
+    let manifest_bytes = fetch_bytes(
+        &format!("{prefix}{MANIFEST_FILE}"),
+        None,
+        signal,
+        &mut |_, _| {},
+    )
+    .await
+    .map_err(to_js_error)?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(to_js_error)?;
     let required = manifest
         .for_subject(options.subject.as_deref())
@@ -591,10 +603,11 @@ struct CacheError {
 #[wasm_bindgen(js_name = loadBundle)]
 pub async fn load_bundle(
     url_prefix: String,
-    #[wasm_bindgen(unchecked_param_type = "((progress: LoadProgress) => void) | null | undefined")]
+    #[wasm_bindgen(unchecked_optional_param_type = "((progress: LoadProgress) => void) | null")]
     on_progress: Option<js_sys::Function>,
-    #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "LoadBundleOptions")] options: Option<JsValue>,
 ) -> Result<BundleHandle, JsValue> {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     let (options, signal) = take_signal(options, "loadBundle")?;
     let options: JsLoadBundleOptions = from_js(options, "loadBundle")?;
     let what = format!("loading the bundle at {url_prefix}");
@@ -676,7 +689,7 @@ async fn load_bundle_files(
                 return Ok::<_, Error>((file.clone(), bytes));
             }
             let mut reported = 0u64;
-            let bytes = fetch_bytes(&url, signal, &mut |loaded, total| {
+            let bytes = fetch_bytes(&url, integrity.map(|i| i.bytes), signal, &mut |loaded, total| {
                 // At 0 the headers have come: the file's length is known.
                 if loaded == 0 {
                     report("download", index, 0, total, false, false);
@@ -745,8 +758,9 @@ async fn load_bundle_files(
 #[wasm_bindgen(js_name = isCached)]
 pub async fn is_cached(
     url_prefix: String,
-    #[wasm_bindgen(unchecked_param_type = "LoadBundleOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "LoadBundleOptions")] options: Option<JsValue>,
 ) -> Result<bool, JsValue> {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     let (options, signal) = take_signal(options, "isCached")?;
     let options: JsLoadBundleOptions = from_js(options, "isCached")?;
     let (prefix, manifest, required) =
@@ -970,8 +984,11 @@ impl DecoderHandle {
     pub fn reconstruct(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "ReconstructOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ReconstructOptions")] options: Option<
+            JsValue,
+        >,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let (options, signal) = match take_signal(options, "reconstruct") {
@@ -1043,8 +1060,9 @@ impl DecoderHandle {
     pub fn reconstruct_low_level(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "LowLevelOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LowLevelOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let (options, signal) = match take_signal(options, "reconstructLowLevel") {
@@ -1085,8 +1103,9 @@ impl DecoderHandle {
     pub fn embed(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "CallOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let signal = match signal_only(options, "embed") {
@@ -1118,8 +1137,11 @@ impl DecoderHandle {
     pub fn embed_labels(
         &self,
         labels: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "EmbedLabelsOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "EmbedLabelsOptions")] options: Option<
+            JsValue,
+        >,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let (options, signal) = match take_signal(options, "embedLabels") {
             Ok(taken) => taken,
@@ -1147,8 +1169,9 @@ impl DecoderHandle {
         &self,
         fmri: &FmriHandle,
         labels: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecodeOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let (options, signal) = match take_signal(options, "decodeCategories") {
@@ -1197,8 +1220,9 @@ impl DecoderHandle {
     pub fn evaluate(
         &self,
         fmri: &FmriHandle,
-        #[wasm_bindgen(unchecked_param_type = "EvaluateOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "EvaluateOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let keys = ["labelEmbeddings", "imageEmbeddings", "textEmbeddings"];
@@ -1290,8 +1314,9 @@ impl DecoderHandle {
         &self,
         images: Vec<js_sys::Uint8Array>,
         names: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "CallOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let encoded = named_files(&images, &names, "image");
         let signal = match signal_only(options, "embedImages") {
@@ -1312,8 +1337,9 @@ impl DecoderHandle {
         &self,
         fmri: &FmriHandle,
         candidates: Vec<f32>,
-        #[wasm_bindgen(unchecked_param_type = "RetrieveOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RetrieveOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let (options, signal) = match take_signal(options, "retrieve") {

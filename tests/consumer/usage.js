@@ -18,7 +18,7 @@ export async function decodeRecording({ bundleUrl, fmriBytes, fmriName, labels, 
     const cached = await decoder.brainclip.isCached(bundleUrl, { parts: 'decoding' });
 
     // A preprocessed recording (.npy, .npz or NIfTI with a mask; trials × voxels).
-    const fmri = await decoder.readFmri(fmriBytes, fmriName, {});
+    const fmri = await decoder.readFmri(fmriBytes, fmriName);
     onStatus(`${fmri.trials} trials × ${fmri.voxels} voxels`);
 
     // Zero-shot decoding: any labels, ranked for every trial.
