@@ -2,7 +2,7 @@
 // Binds to loopback only; serves the folder `make site` writes, as any static host would
 // (`pkg`, when given, maps `/pkg/` to another package folder, as tests that swap it need;
 // `mounts` maps other prefixes to folders; `csp: false` leaves the demo's policy out, for
-// pages that are not the demo).
+// pages that are not the demo; `isolate: true` sends COOP/COEP, for threads).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -19,6 +19,7 @@ const TYPES = {
   '.npy': 'application/octet-stream',
   '.safetensors': 'application/octet-stream',
   '.ts': 'text/plain; charset=utf-8',
+  '.onnx': 'application/octet-stream',
 };
 
 // The page's Content-Security-Policy, sent as a header here and repeated in index.html's
@@ -54,7 +55,7 @@ function locate(roots, urlPath) {
   return null;
 }
 
-export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pkg = null, mounts = [], csp = true } = {}) {
+export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pkg = null, mounts = [], csp = true, isolate = false } = {}) {
   const roots = [...(pkg ? [['/pkg/', pkg]] : []), ...mounts, ['/', root]];
   const server = createServer((req, res) => {
     const file = req.method === 'GET' || req.method === 'HEAD' ? locate(roots, req.url) : null;
@@ -72,6 +73,7 @@ export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pk
       'cache-control': 'no-cache',
       etag,
       ...(csp ? { 'content-security-policy': CONTENT_SECURITY_POLICY } : {}),
+      ...(isolate ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
       'x-content-type-options': 'nosniff',
     };
     if (req.headers['if-none-match'] === etag) {

@@ -32,6 +32,13 @@ test('package.json exports both builds and ships every file they need', (t) => {
     for (const [, path] of glue.matchAll(/from ['"]\.\/([^'"]+)['"]/g)) assert.ok(files.includes(path), `${build}.js imports ${path}`);
   }
   for (const file of ['README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'package.json']) assert.ok(files.includes(file), `${file} is packed`);
+  // The worker client, its types, and the worker's script it starts by URL.
+  assert.deepEqual(manifest.exports['./worker'], { types: './worker.d.ts', default: './worker.js' });
+  for (const file of ['worker.js', 'worker.d.ts', 'worker-host.js']) assert.ok(files.includes(file), `${file} is packed`);
+  const client = readFileSync(join(PKG, 'worker.js'), 'utf8');
+  for (const [, path] of client.matchAll(/new URL\('\.\/([^']+)'/g)) assert.ok(files.includes(path), `worker.js starts ${path}`);
+  const host = readFileSync(join(PKG, 'worker-host.js'), 'utf8');
+  for (const [, path] of host.matchAll(/import\('\.\/([^']+)'\)/g)) assert.ok(files.includes(path), `worker-host.js imports ${path}`);
   assert.match(readFileSync(join(PKG, 'README.md'), 'utf8'), /simulated/i, 'the npm README says the demo subjects are simulated');
 });
 
@@ -43,9 +50,11 @@ test('the TypeScript declarations name every option and result type: no any', ()
     const offending = publicPart.split('\n').filter((line) => /\bany\b/.test(line) && !/^\s*(\*|\/\/)/.test(line));
     assert.deepEqual(offending, [], `${build}.d.ts: declarations typed any`);
     for (const declaration of [
-      /decodeCategories\(fmri: FmriHandle, labels: string\[\], options: DecodeOptions \| undefined\): Promise<RankedLabel\[\]\[\]>/,
-      /evaluate\(fmri: FmriHandle, options: EvaluateOptions \| undefined\): Promise<Evaluation>/,
-      /reconstruct\(fmri: FmriHandle, options: ReconstructOptions \| undefined\): Promise<Reconstruction>/,
+      // Options may be left out.
+      /decodeCategories\(fmri: FmriHandle, labels: string\[\], options\?: DecodeOptions\): Promise<RankedLabel\[\]\[\]>/,
+      /evaluate\(fmri: FmriHandle, options\?: EvaluateOptions\): Promise<Evaluation>/,
+      /reconstruct\(fmri: FmriHandle, options\?: ReconstructOptions\): Promise<Reconstruction>/,
+      /loadBundle\(url_prefix: string, on_progress\?: \(\(progress: LoadProgress\) => void\) \| null, options\?: LoadBundleOptions\): Promise<BundleHandle>/,
       /export interface LoadProgress \{/,
     ]) assert.match(publicPart, declaration, `${build}.d.ts`);
   }
