@@ -460,7 +460,7 @@ impl BundleHandle {
     /// labels, components, subject, subjects, notLoaded, cache }` from the manifest: `subject`
     /// is the one loaded (null for a one-subject bundle that names none), `subjects` all it
     /// holds, `notLoaded` the components its `parts` option left out (by name), `cache` what
-    /// the browser's cache did (`{ available, hits, stored, error }`).
+    /// the browser's cache did (`{ available, hits, stored, pruned, error }`).
     #[wasm_bindgen(unchecked_return_type = "BundleInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m: &Manifest = &self.bundle.manifest;
@@ -578,6 +578,8 @@ struct CacheReport {
     available: bool,
     hits: usize,
     stored: usize,
+    /// Earlier versions of the stored files, removed.
+    pruned: usize,
     error: Option<CacheError>,
 }
 
@@ -707,7 +709,12 @@ async fn load_bundle_files(
                 && integrity.check(file, &bytes).is_ok()
             {
                 match cache.put(key, &bytes).await {
-                    Ok(()) => cache_report.borrow_mut().stored += 1,
+                    Ok(()) => {
+                        cache_report.borrow_mut().stored += 1;
+                        // The file's earlier versions (an updated bundle) are not kept.
+                        let pruned = cache.prune_other_versions(&url, &integrity.sha256).await;
+                        cache_report.borrow_mut().pruned += pruned;
+                    }
                     Err(name) => {
                         let quota = name == "QuotaExceededError";
                         // The first failure says why; files downloading meanwhile may fail too.

@@ -73,6 +73,40 @@ impl FileCache {
     }
 }
 
+impl FileCache {
+    /// Deletes what is cached for `url` under another SHA-256 than `sha256`: the weights an
+    /// update of the bundle replaced, which nothing would ask for again. Returns how many.
+    pub async fn prune_other_versions(&self, url: &str, sha256: &str) -> usize {
+        // Stored keys are absolute URLs; `url` may be relative, so it is matched within them.
+        let prefix = Self::key(url, "");
+        let Ok(requests) = call(&self.cache, "keys", &[]).await else {
+            return 0;
+        };
+        let Ok(requests) = requests.dyn_into::<js_sys::Array>() else {
+            return 0;
+        };
+        let mut removed = 0;
+        for request in requests.iter() {
+            let Some(stored) = get(&request, "url").ok().and_then(|u| u.as_string()) else {
+                continue;
+            };
+            let Some(at) = stored.find(&prefix) else {
+                continue;
+            };
+            if &stored[at + prefix.len()..] != sha256
+                && call(&self.cache, "delete", &[&request])
+                    .await
+                    .ok()
+                    .and_then(|d| d.as_bool())
+                    == Some(true)
+            {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 /// Whether every key is in the cache (false where there is no Cache API).
 pub async fn holds_all(keys: &[String]) -> bool {
     let Some(cache) = FileCache::open().await else {

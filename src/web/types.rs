@@ -105,6 +105,8 @@ export interface CacheReport {
   available: boolean;
   hits: number;
   stored: number;
+  /** Cached versions of the stored files under other SHA-256s (an updated bundle), removed. */
+  pruned: number;
   /** Why files could not be cached, e.g. code "quota_exceeded"; the bundle loaded anyway. */
   error: { code: "quota_exceeded" | "cache_failed"; message: string } | null;
 }

@@ -38,17 +38,26 @@ test('a second load takes every file from the cache and requests no weights (CPU
   const browser = await launch({ webgpu: false });
   try {
     const { page, errors, requests } = await openBlank(browser, site);
-    // From an empty cache: every file downloaded and stored.
-    await page.evaluate(async () => {
+    // From an empty cache but for an earlier version of the mapper's weights (a bundle since
+    // updated) and a file of another bundle: every file downloaded and stored, the earlier
+    // version removed, the other bundle's file kept.
+    const STALE = 'models/demo/mapper.safetensors?brainclip-sha256=0000';
+    const OTHER = 'models/other/mapper.safetensors?brainclip-sha256=1111';
+    await page.evaluate(async (keys) => {
       const brainclip = await import('./pkg/brainclip_cpu.js');
       await brainclip.default();
       await brainclip.clearCache();
-    });
+      const cache = await caches.open('brainclip-cache');
+      for (const key of keys) await cache.put(new URL(key, document.baseURI).href, new Response('earlier weights'));
+    }, [STALE, OTHER]);
     requests.length = 0;
     const first = await loadInPage(page);
     const files = weights(requests).length;
     assert.ok(files >= 5, `weights downloaded: ${files}`);
-    assert.deepEqual(first.cache, { available: true, hits: 0, stored: files, error: null });
+    assert.deepEqual(first.cache, { available: true, hits: 0, stored: files, pruned: 1, error: null });
+    const kept = await page.evaluate(async () => (await (await caches.open('brainclip-cache')).keys()).map((r) => r.url));
+    assert.equal(kept.some((url) => url.endsWith(STALE)), false, 'the earlier version is gone');
+    assert.equal(kept.some((url) => url.endsWith(OTHER)), true, "another bundle's file stays");
     assert.equal(first.statuses[0], 'initiate');
     assert.equal(first.statuses.at(-1), 'ready');
     for (const status of ['download', 'done']) assert.ok(first.statuses.includes(status), status);
@@ -57,7 +66,7 @@ test('a second load takes every file from the cache and requests no weights (CPU
     // Again: nothing but the manifest goes to the network.
     requests.length = 0;
     const second = await loadInPage(page);
-    assert.deepEqual(second.cache, { available: true, hits: files, stored: 0, error: null });
+    assert.deepEqual(second.cache, { available: true, hits: files, stored: 0, pruned: 0, error: null });
     assert.deepEqual(weights(requests), [], 'no weight request');
     assert.deepEqual(second.statuses.filter((s) => s === 'download'), [], 'nothing downloaded');
     // Cleared: gone.
@@ -103,8 +112,8 @@ test('without the Cache API the bundle loads from the network; a full quota is r
   const browser = await launch({ webgpu: false });
   try {
     for (const [breakCache, expected] of [
-      ['missing', { available: false, hits: 0, stored: 0, error: null }],
-      ['quota', { available: true, hits: 0, stored: 0, error: 'quota_exceeded' }],
+      ['missing', { available: false, hits: 0, stored: 0, pruned: 0, error: null }],
+      ['quota', { available: true, hits: 0, stored: 0, pruned: 0, error: 'quota_exceeded' }],
     ]) {
       const { page, errors } = await openBlank(browser, site);
       await page.evaluate(async () => {

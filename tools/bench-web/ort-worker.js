@@ -17,8 +17,8 @@ const ops = {
     const out = await sessions.image.run({ pixel_values: new ort.Tensor('float32', pixels, [n, 3, 224, 224]) });
     return out.image_embeds.data;
   },
-  async text({ ids, n }) {
-    const out = await sessions.text.run({ input_ids: new ort.Tensor('int64', ids, [n, 77]) });
+  async text({ ids, n, tokens }) {
+    const out = await sessions.text.run({ input_ids: new ort.Tensor('int64', ids, [n, tokens]) });
     return out.text_embeds.data;
   },
 };

@@ -10,7 +10,7 @@ onnxruntime-web runs). Outside CI; no hub access needed.
 
 Writes <out>/config.json, <out>/model.safetensors, <out>/image.onnx (pixel_values
 [n, 3, 224, 224] → L2-normalised image embeddings [n, 512]) and <out>/text.onnx (input_ids
-[n, 77] → L2-normalised text embeddings [n, 512]).
+[n, tokens ≤ 77] → L2-normalised text embeddings [n, 512]).
 """
 import os
 import pathlib
@@ -64,7 +64,7 @@ with torch.no_grad():
     torch.onnx.export(
         TextEncoder(model), (ids,), out / "text.onnx",
         input_names=["input_ids"], output_names=["text_embeds"],
-        dynamic_axes={"input_ids": {0: "batch"}, "text_embeds": {0: "batch"}},
+        dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "text_embeds": {0: "batch"}},
         opset_version=17, dynamo=False,
     )
 print(f"{out}: config.json, model.safetensors, image.onnx, text.onnx")
