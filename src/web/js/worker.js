@@ -67,6 +67,9 @@ export async function createWorker({ backend = 'auto', worker } = {}) {
       return { $signal: id };
     }
     if (Array.isArray(value)) return value.map((item) => encode(item, owned));
+    const proto = Object.getPrototypeOf(value);
+    // Other objects (a Blob, a Map) go as the structured clone makes them.
+    if (proto !== Object.prototype && proto !== null) return value;
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, owned)]));
   }
 
@@ -114,6 +117,12 @@ export async function createWorker({ backend = 'auto', worker } = {}) {
     }
   }
 
+  // A proxy the page can no longer reach frees its handle in the worker, as wasm-bindgen's
+  // own handles do; `dispose()` frees it at once.
+  const unreachable = new FinalizationRegistry((id) => {
+    if (!dead) thread.postMessage({ id: 0, target: id, method: 'dispose', args: [] });
+  });
+
   /** A proxy for a handle in the worker: methods return promises; getters are snapshots. */
   function remote(id, props) {
     const local = {
@@ -122,13 +131,15 @@ export async function createWorker({ backend = 'auto', worker } = {}) {
       dispose: () => call(id, 'dispose', []).catch(() => {}),
       free: () => call(id, 'dispose', []).catch(() => {}),
     };
-    return new Proxy(local, {
+    const proxy = new Proxy(local, {
       get(target, name) {
         if (name in target) return target[name];
         if (typeof name === 'symbol' || name === 'then') return undefined;
         return (...args) => call(id, name, args);
       },
     });
+    unreachable.register(proxy, id);
+    return proxy;
   }
 
   const { build, noWebGpu } = await send({ start: { backend } });
