@@ -5,10 +5,10 @@ import { createWorker } from './pkg/worker.js';
 
 /**
  * Starts brainclip in a worker. `onProgress` receives bundle-loading events and, while a
- * reconstruction runs, `{ kind: 'low-level' | 'step', … }`; `onFailure` is told when the
- * worker cannot start or dies.
+ * reconstruction runs, `{ kind: 'low-level' | 'step', … }`. A worker that cannot start
+ * rejects this; one that dies later rejects every call with code "worker_failed".
  */
-export async function startEngine({ onProgress, onFailure }) {
+export async function startEngine({ onProgress }) {
   const started = performance.now();
   const brainclip = await createWorker();
   const compiled = performance.now();
@@ -57,7 +57,6 @@ export async function startEngine({ onProgress, onFailure }) {
     selfCheck,
     timings: { wasm: compiled - started, device: performance.now() - compiled },
     terminate: () => brainclip.terminate(),
-    failed: onFailure,
 
     // Loads everything decoding needs; the image decoder, the larger part, comes after
     // (`loadImageDecoder`) so that the first decoding need not wait for it.
