@@ -334,3 +334,49 @@ fn written_bundles_record_and_check_every_files_integrity() {
         "{message}"
     );
 }
+
+/// A caller that has checked files against the manifest's record (the browser does, before
+/// caching them) passes their names, and only the others are hashed again: a damaged file it
+/// did not name is still refused, and one it named is taken as checked.
+#[test]
+fn files_the_caller_checked_are_not_hashed_again() {
+    let source = tempfile::tempdir().unwrap();
+    write_bundle(source.path(), &manifest(3), &good_stats());
+    let dir = tempfile::tempdir().unwrap();
+    Bundle::load_dir(source.path())
+        .unwrap()
+        .write_dir(dir.path())
+        .unwrap();
+    let manifest =
+        Manifest::parse(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = manifest
+        .required_files()
+        .into_iter()
+        .map(|(file, _)| {
+            let bytes = std::fs::read(dir.path().join(&file)).unwrap();
+            (file, bytes)
+        })
+        .collect();
+    // Same length, one bit flipped in the mapper's last weight: only a hash can tell.
+    *files
+        .get_mut("mapper.safetensors")
+        .unwrap()
+        .last_mut()
+        .unwrap() ^= 1;
+    let load = |checked: &[&str]| {
+        let checked = checked.iter().map(|f| f.to_string()).collect();
+        Bundle::from_checked_parts(
+            manifest.clone(),
+            None,
+            Default::default(),
+            files.clone(),
+            &checked,
+        )
+    };
+    let err = load(&["normalization.safetensors"]).unwrap_err();
+    assert!(err.to_string().contains("mapper.safetensors"), "{err}");
+    assert!(
+        load(&["mapper.safetensors"]).is_ok(),
+        "a named file is not hashed again"
+    );
+}

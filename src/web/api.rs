@@ -639,6 +639,8 @@ async fn load_bundle_files(
         available: cache.is_some(),
         ..Default::default()
     });
+    // Files already checked against the manifest (for the cache): not hashed again below.
+    let checked = std::cell::RefCell::new(std::collections::BTreeSet::new());
     // Per file: bytes so far, Content-Length when known, finished.
     let progress = std::cell::RefCell::new(vec![(0u64, None::<u64>, false); count]);
     let report =
@@ -676,6 +678,7 @@ async fn load_bundle_files(
         let prefix = &prefix;
         let cache = cache.as_ref();
         let cache_report = &cache_report;
+        let checked = &checked;
         let integrity = manifest.integrity.get(file);
         async move {
             report("initiate", index, 0, None, false, false);
@@ -685,6 +688,7 @@ async fn load_bundle_files(
                 && let Some(bytes) = cache.get(key).await
                 && integrity.is_some_and(|i| i.check(file, &bytes).is_ok())
             {
+                checked.borrow_mut().insert(file.clone());
                 cache_report.borrow_mut().hits += 1;
                 let length = bytes.len() as u64;
                 report("done", index, length, Some(length), true, true);
@@ -708,6 +712,7 @@ async fn load_bundle_files(
                 && !cache_failed
                 && integrity.check(file, &bytes).is_ok()
             {
+                checked.borrow_mut().insert(file.clone());
                 match cache.put(key, &bytes).await {
                     Ok(()) => {
                         cache_report.borrow_mut().stored += 1;
@@ -739,9 +744,14 @@ async fn load_bundle_files(
         .map_err(to_js_error)?
         .into_iter()
         .collect();
-    let bundle =
-        Bundle::from_parts_with(manifest, options.subject.as_deref(), options.parts, files)
-            .map_err(to_js_error)?;
+    let bundle = Bundle::from_checked_parts(
+        manifest,
+        options.subject.as_deref(),
+        options.parts,
+        files,
+        &checked.into_inner(),
+    )
+    .map_err(to_js_error)?;
     if let Some(callback) = &on_progress {
         let (loaded, files_done) = {
             let files = progress.borrow();
