@@ -160,7 +160,18 @@ pub struct FileIntegrity {
 impl FileIntegrity {
     pub fn of(bytes: &[u8]) -> FileIntegrity {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(bytes);
+        /// One call per piece: a browser's WebAssembly engine switches a function to its
+        /// optimised code only between calls, so a single call over hundreds of megabytes
+        /// would run entirely in the baseline compiler's code.
+        #[inline(never)]
+        fn hash_piece(hasher: &mut sha2::Sha256, piece: &[u8]) {
+            hasher.update(piece);
+        }
+        let mut hasher = sha2::Sha256::new();
+        for piece in bytes.chunks(1 << 20) {
+            hash_piece(&mut hasher, piece);
+        }
+        let digest = hasher.finalize();
         FileIntegrity {
             bytes: bytes.len() as u64,
             sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
