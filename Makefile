@@ -61,7 +61,8 @@ test-e2e: site
 	node --test --test-reporter=spec tests/e2e/
 
 ## bench-web: brainclip's memory in Chromium, stage by stage, with a 15,724-voxel mapper and a
-## 1,000-trial upload (not part of `make test`).
+## 1,000-trial upload; then brainclip against onnxruntime-web on one random CLIP ViT-B/32
+## (models from tools/reference/clip_onnx.py, run once outside CI). Not part of `make test`.
 bench-web: site
 	cargo build --release --bin brainclip
 	node tools/bench_web.mjs
