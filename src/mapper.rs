@@ -233,6 +233,17 @@ pub struct MapperOutput {
     pub logvar: Option<Tensor<2>>,
 }
 
+/// A parameter of `shape` that holds no values until something reads it (then zeros).
+fn lazy_zeros<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    Param::uninitialized(
+        ParamId::new(),
+        move |device, _| Tensor::zeros(shape, device),
+        device.clone(),
+        false,
+        Shape::from(shape),
+    )
+}
+
 impl MapperModel {
     /// Randomly initialised with PyTorch's default `nn.Linear` scheme, U(±1/√fan_in),
     /// drawn from `uniform` (values in [0, 1)) so initialisation is reproducible.
@@ -267,27 +278,10 @@ impl MapperModel {
     /// before weights are loaded over them, so loading a file holds the weights once.
     pub fn skeleton(config: &MapperConfig, device: &Device) -> Result<Self> {
         config.validate()?;
-        let lazy = |shape: Vec<usize>| -> Param<Tensor<2>> {
-            let dims = shape.clone();
-            Param::uninitialized(
-                ParamId::new(),
-                move |device, _| Tensor::zeros(dims.clone(), device),
-                device.clone(),
-                false,
-                Shape::from(shape),
-            )
-        };
         let mut lazy_linear = |d_in: usize, d_out: usize| -> Linear {
-            let bias = Param::uninitialized(
-                ParamId::new(),
-                move |device, _| Tensor::zeros([d_out], device),
-                device.clone(),
-                false,
-                Shape::from(vec![d_out]),
-            );
             Linear {
-                weight: lazy(vec![d_in, d_out]),
-                bias: Some(bias),
+                weight: lazy_zeros([d_in, d_out], device),
+                bias: Some(lazy_zeros([d_out], device)),
             }
         };
         Ok(Self::with_linears(config, device, &mut lazy_linear))

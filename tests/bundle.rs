@@ -251,10 +251,8 @@ fn bundles_assemble_from_fetched_parts() {
     assert!(err.to_string().contains("mapper.safetensors"), "{err}");
 }
 
-/// A written bundle records every file's size and SHA-256; a file that no longer matches
-/// is refused by name, whether it changed length or only content.
-#[test]
-fn written_bundles_record_and_check_every_files_integrity() {
+/// A bundle written by `write_dir`, so its manifest records every file's size and SHA-256.
+fn sealed_bundle() -> tempfile::TempDir {
     let source = tempfile::tempdir().unwrap();
     write_bundle(source.path(), &manifest(3), &good_stats());
     let dir = tempfile::tempdir().unwrap();
@@ -262,6 +260,14 @@ fn written_bundles_record_and_check_every_files_integrity() {
         .unwrap()
         .write_dir(dir.path())
         .unwrap();
+    dir
+}
+
+/// A written bundle records every file's size and SHA-256; a file that no longer matches
+/// is refused by name, whether it changed length or only content.
+#[test]
+fn written_bundles_record_and_check_every_files_integrity() {
+    let dir = sealed_bundle();
     let bundle = Bundle::load_dir(dir.path()).unwrap();
     let recorded = &bundle.manifest.integrity;
     let files: Vec<String> = bundle
@@ -340,13 +346,7 @@ fn written_bundles_record_and_check_every_files_integrity() {
 /// did not name is still refused, and one it named is taken as checked.
 #[test]
 fn files_the_caller_checked_are_not_hashed_again() {
-    let source = tempfile::tempdir().unwrap();
-    write_bundle(source.path(), &manifest(3), &good_stats());
-    let dir = tempfile::tempdir().unwrap();
-    Bundle::load_dir(source.path())
-        .unwrap()
-        .write_dir(dir.path())
-        .unwrap();
+    let dir = sealed_bundle();
     let manifest =
         Manifest::parse(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     let mut files: BTreeMap<String, Vec<u8>> = manifest

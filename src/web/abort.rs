@@ -95,3 +95,24 @@ pub async fn abortable<T>(
     }
     result
 }
+
+/// The promise of a long call: `signal` is taken out of `options` (refused by name when it is
+/// not an `AbortSignal`), `work` is made from the rest, and an abort ends it with code
+/// "aborted" naming `what`.
+pub fn abortable_call<W>(
+    call: &str,
+    what: &'static str,
+    options: JsValue,
+    work: impl FnOnce(JsValue) -> W,
+) -> js_sys::Promise
+where
+    W: Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    match take_signal(options, call) {
+        Ok((rest, signal)) => {
+            let work = work(rest);
+            wasm_bindgen_futures::future_to_promise(abortable(what, signal, work))
+        }
+        Err(err) => js_sys::Promise::reject(&err),
+    }
+}

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::abort::{abortable, take_signal};
+use super::abort::{abortable, abortable_call, take_signal};
 use crate::data::bundle::{Bundle, BundleParts, MANIFEST_FILE, Manifest, NormalizationSpec};
 use crate::data::fmri::{DEFAULT_MAX_BYTES, Mask, ReadOptions};
 use crate::data::{FmriBatch, Normalization};
@@ -906,13 +906,6 @@ const DEFAULT_TOP_K: usize = 5;
 #[serde(deny_unknown_fields)]
 struct JsCallOptions {}
 
-/// The `signal` of an options object that may hold nothing else.
-fn signal_only(options: JsValue, call: &str) -> Result<Option<web_sys::AbortSignal>, JsValue> {
-    let (rest, signal) = take_signal(options, call)?;
-    let _: JsCallOptions = from_js(rest, call)?;
-    Ok(signal)
-}
-
 /// `{ trials, size, steps, guidance, images }`, `images` RGBA `Uint8ClampedArray`s.
 fn reconstruction_object(result: &tasks::Reconstruction) -> Result<JsValue, JsValue> {
     let out = js_sys::Object::new();
@@ -1008,63 +1001,61 @@ impl DecoderHandle {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let (options, signal) = match take_signal(options, "reconstruct") {
-            Ok(taken) => taken,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let on_step = if options.is_object() {
-            js_sys::Reflect::get(&options, &"onStep".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        } else {
-            None
-        };
-        let rest = if options.is_object() {
-            let copy = js_sys::Object::assign(&js_sys::Object::new(), &options.clone().into());
-            let _ = js_sys::Reflect::delete_property(&copy, &"onStep".into());
-            copy.into()
-        } else {
-            options
-        };
-        let options: Result<JsReconstructOptions, JsValue> = from_js(rest, "reconstruct");
-        wasm_bindgen_futures::future_to_promise(abortable("reconstruction", signal, async move {
-            let options = options?;
-            let request = tasks::ReconstructRequest {
-                trials: options.trials,
-                steps: options.steps,
-                guidance: options.guidance,
-                strength: options.strength,
-                seed: options.seed,
+        abortable_call("reconstruct", "reconstruction", options, |options| {
+            let on_step = if options.is_object() {
+                js_sys::Reflect::get(&options, &"onStep".into())
+                    .ok()
+                    .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            } else {
+                None
             };
-            let mut callback_error = None;
-            let mut forward = |step: usize, steps: usize, images: &[Vec<u8>]| {
-                if let Some(f) = &on_step
-                    && callback_error.is_none()
-                    && let Err(err) = f.call3(
-                        &JsValue::NULL,
-                        &step.into(),
-                        &steps.into(),
-                        &rgba_array(images),
+            let rest = if options.is_object() {
+                let copy = js_sys::Object::assign(&js_sys::Object::new(), &options.clone().into());
+                let _ = js_sys::Reflect::delete_property(&copy, &"onStep".into());
+                copy.into()
+            } else {
+                options
+            };
+            let options: Result<JsReconstructOptions, JsValue> = from_js(rest, "reconstruct");
+            async move {
+                let options = options?;
+                let request = tasks::ReconstructRequest {
+                    trials: options.trials,
+                    steps: options.steps,
+                    guidance: options.guidance,
+                    strength: options.strength,
+                    seed: options.seed,
+                };
+                let mut callback_error = None;
+                let mut forward = |step: usize, steps: usize, images: &[Vec<u8>]| {
+                    if let Some(f) = &on_step
+                        && callback_error.is_none()
+                        && let Err(err) = f.call3(
+                            &JsValue::NULL,
+                            &step.into(),
+                            &steps.into(),
+                            &rgba_array(images),
+                        )
+                    {
+                        callback_error = Some(err);
+                    }
+                };
+                // Previews are decoded only for a caller that asked for them.
+                let wants_previews = on_step.is_some();
+                let result = decoder
+                    .reconstruct(
+                        &batch,
+                        &request,
+                        wants_previews.then_some(&mut forward as &mut tasks::StepCallback<'_>),
                     )
-                {
-                    callback_error = Some(err);
+                    .await
+                    .map_err(to_js_error)?;
+                if let Some(err) = callback_error {
+                    return Err(err);
                 }
-            };
-            // Previews are decoded only for a caller that asked for them.
-            let wants_previews = on_step.is_some();
-            let result = decoder
-                .reconstruct(
-                    &batch,
-                    &request,
-                    wants_previews.then_some(&mut forward as &mut tasks::StepCallback<'_>),
-                )
-                .await
-                .map_err(to_js_error)?;
-            if let Some(err) = callback_error {
-                return Err(err);
+                reconstruction_object(&result)
             }
-            reconstruction_object(&result)
-        }))
+        })
     }
 
     /// The low-level path alone (`options`: `{ trials }`, all when empty): the head's
@@ -1082,20 +1073,23 @@ impl DecoderHandle {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let (options, signal) = match take_signal(options, "reconstructLowLevel") {
-            Ok(taken) => taken,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let options: Result<JsLowLevelOptions, JsValue> = from_js(options, "reconstructLowLevel");
-        let work = async move {
-            let options = options?;
-            let result = decoder
-                .reconstruct_low_level(&batch, &options.trials)
-                .await
-                .map_err(to_js_error)?;
-            reconstruction_object(&result)
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("low-level reconstruction", signal, work))
+        abortable_call(
+            "reconstructLowLevel",
+            "low-level reconstruction",
+            options,
+            |options| {
+                let options: Result<JsLowLevelOptions, JsValue> =
+                    from_js(options, "reconstructLowLevel");
+                async move {
+                    let options = options?;
+                    let result = decoder
+                        .reconstruct_low_level(&batch, &options.trials)
+                        .await
+                        .map_err(to_js_error)?;
+                    reconstruction_object(&result)
+                }
+            },
+        )
     }
 
     /// One trial's voxel pattern as the mapper reads it (normalised as the bundle prescribes),
@@ -1125,25 +1119,26 @@ impl DecoderHandle {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let signal = match signal_only(options, "embed") {
-            Ok(signal) => signal,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("embedding", signal, async move {
-            let out = decoder.embed(&batch).await.map_err(to_js_error)?;
-            let result = js_sys::Object::new();
-            let set =
-                |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
-            set("trials", out.image.rows().into())?;
-            set("imageDim", out.image.cols().into())?;
-            set("textDim", out.text.cols().into())?;
-            set(
-                "image",
-                js_sys::Float32Array::from(out.image.values()).into(),
-            )?;
-            set("text", js_sys::Float32Array::from(out.text.values()).into())?;
-            Ok(result.into())
-        }))
+        abortable_call("embed", "embedding", options, |rest| {
+            // Nothing but `signal` is taken.
+            let checked: Result<JsCallOptions, JsValue> = from_js(rest, "embed");
+            async move {
+                checked?;
+                let out = decoder.embed(&batch).await.map_err(to_js_error)?;
+                let result = js_sys::Object::new();
+                let set =
+                    |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
+                set("trials", out.image.rows().into())?;
+                set("imageDim", out.image.cols().into())?;
+                set("textDim", out.text.cols().into())?;
+                set(
+                    "image",
+                    js_sys::Float32Array::from(out.image.values()).into(),
+                )?;
+                set("text", js_sys::Float32Array::from(out.text.values()).into())?;
+                Ok(result.into())
+            }
+        })
     }
 
     /// CLIP text embeddings of `labels` as decoding uses them (`options`: `{ templates }`,
@@ -1160,20 +1155,17 @@ impl DecoderHandle {
     ) -> js_sys::Promise {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
-        let (options, signal) = match take_signal(options, "embedLabels") {
-            Ok(taken) => taken,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
-        let work = async move {
-            let options = options?;
-            let embeddings = decoder
-                .embed_labels(&labels, &options.templates)
-                .await
-                .map_err(to_js_error)?;
-            Ok(js_sys::Float32Array::from(embeddings.values()).into())
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("label embedding", signal, work))
+        abortable_call("embedLabels", "label embedding", options, |options| {
+            let options: Result<JsEmbedLabelsOptions, JsValue> = from_js(options, "embedLabels");
+            async move {
+                let options = options?;
+                let embeddings = decoder
+                    .embed_labels(&labels, &options.templates)
+                    .await
+                    .map_err(to_js_error)?;
+                Ok(js_sys::Float32Array::from(embeddings.values()).into())
+            }
+        })
     }
 
     /// Zero-shot category decoding: for every trial, the best `topK` of `labels`
@@ -1191,42 +1183,45 @@ impl DecoderHandle {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let (options, signal) = match take_signal(options, "decodeCategories") {
-            Ok(taken) => taken,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let options = take_f32_arrays(options, &["labelEmbeddings"]).and_then(|(rest, arrays)| {
-            let mut options: JsDecodeOptions = from_js(rest, "decodeCategories")?;
-            let [label_embeddings] = <[_; 1]>::try_from(arrays).expect("one key");
-            options.label_embeddings = label_embeddings.or(options.label_embeddings);
-            Ok(options)
-        });
-        let work = async move {
-            let options = options?;
-            let top_k = if options.top_k == 0 {
-                DEFAULT_TOP_K
-            } else {
-                options.top_k
-            };
-            let ranked = match options.label_embeddings {
-                Some(values) => {
-                    let embeddings =
-                        rows_of(values, decoder.mapper.config.text_dim, "labelEmbeddings")
-                            .map_err(to_js_error)?;
-                    decoder
-                        .decode_with_embeddings(&batch, &labels, &embeddings, top_k)
-                        .await
+        abortable_call(
+            "decodeCategories",
+            "category decoding",
+            options,
+            |options| {
+                let options =
+                    take_f32_arrays(options, &["labelEmbeddings"]).and_then(|(rest, arrays)| {
+                        let mut options: JsDecodeOptions = from_js(rest, "decodeCategories")?;
+                        let [label_embeddings] = <[_; 1]>::try_from(arrays).expect("one key");
+                        options.label_embeddings = label_embeddings.or(options.label_embeddings);
+                        Ok(options)
+                    });
+                async move {
+                    let options = options?;
+                    let top_k = if options.top_k == 0 {
+                        DEFAULT_TOP_K
+                    } else {
+                        options.top_k
+                    };
+                    let ranked = match options.label_embeddings {
+                        Some(values) => {
+                            let embeddings =
+                                rows_of(values, decoder.mapper.config.text_dim, "labelEmbeddings")
+                                    .map_err(to_js_error)?;
+                            decoder
+                                .decode_with_embeddings(&batch, &labels, &embeddings, top_k)
+                                .await
+                        }
+                        None => {
+                            decoder
+                                .decode_categories(&batch, &labels, &options.templates, top_k)
+                                .await
+                        }
+                    }
+                    .map_err(to_js_error)?;
+                    to_js(&ranked)
                 }
-                None => {
-                    decoder
-                        .decode_categories(&batch, &labels, &options.templates, top_k)
-                        .await
-                }
-            }
-            .map_err(to_js_error)?;
-            to_js(&ranked)
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("category decoding", signal, work))
+            },
+        )
     }
 
     /// Scores the decoder on `fmri` against the truth in `options` (`{ labels, candidates,
@@ -1243,54 +1238,55 @@ impl DecoderHandle {
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
         let keys = ["labelEmbeddings", "imageEmbeddings", "textEmbeddings"];
-        let (options, signal) = match take_signal(options, "evaluate") {
-            Ok(taken) => taken,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let options = take_f32_arrays(options, &keys).and_then(|(rest, arrays)| {
-            let mut options: JsEvalOptions = from_js(rest, "evaluate")?;
-            let [labels, images, texts] = <[_; 3]>::try_from(arrays).expect("three keys");
-            options.label_embeddings = labels.or(options.label_embeddings);
-            options.image_embeddings = images.or(options.image_embeddings);
-            options.text_embeddings = texts.or(options.text_embeddings);
-            Ok(options)
-        });
-        let work = async move {
-            let options = options?;
-            let config = &decoder.mapper.config;
-            let matrix = |values: Option<Vec<f32>>, dim: usize, what: &str| {
-                values.map(|v| rows_of(v, dim, what)).transpose()
-            };
-            let defaults = tasks::EvalRequest::default();
-            let request = tasks::EvalRequest {
-                labels: options.labels,
-                candidates: options.candidates,
-                templates: options.templates,
-                label_embeddings: matrix(
-                    options.label_embeddings,
-                    config.text_dim,
-                    "labelEmbeddings",
-                )
-                .map_err(to_js_error)?,
-                image_embeddings: matrix(
-                    options.image_embeddings,
-                    config.image_dim,
-                    "imageEmbeddings",
-                )
-                .map_err(to_js_error)?,
-                text_embeddings: matrix(options.text_embeddings, config.text_dim, "textEmbeddings")
+        abortable_call("evaluate", "evaluation", options, |options| {
+            let options = take_f32_arrays(options, &keys).and_then(|(rest, arrays)| {
+                let mut options: JsEvalOptions = from_js(rest, "evaluate")?;
+                let [labels, images, texts] = <[_; 3]>::try_from(arrays).expect("three keys");
+                options.label_embeddings = labels.or(options.label_embeddings);
+                options.image_embeddings = images.or(options.image_embeddings);
+                options.text_embeddings = texts.or(options.text_embeddings);
+                Ok(options)
+            });
+            async move {
+                let options = options?;
+                let config = &decoder.mapper.config;
+                let matrix = |values: Option<Vec<f32>>, dim: usize, what: &str| {
+                    values.map(|v| rows_of(v, dim, what)).transpose()
+                };
+                let defaults = tasks::EvalRequest::default();
+                let request = tasks::EvalRequest {
+                    labels: options.labels,
+                    candidates: options.candidates,
+                    templates: options.templates,
+                    label_embeddings: matrix(
+                        options.label_embeddings,
+                        config.text_dim,
+                        "labelEmbeddings",
+                    )
                     .map_err(to_js_error)?,
-                way: options.way.unwrap_or(defaults.way),
-                draws: options.draws.unwrap_or(defaults.draws),
-                seed: options.seed.unwrap_or(defaults.seed),
-            };
-            let evaluation = decoder
-                .evaluate(&batch, &request)
-                .await
-                .map_err(to_js_error)?;
-            to_js(&evaluation)
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("evaluation", signal, work))
+                    image_embeddings: matrix(
+                        options.image_embeddings,
+                        config.image_dim,
+                        "imageEmbeddings",
+                    )
+                    .map_err(to_js_error)?,
+                    text_embeddings: matrix(
+                        options.text_embeddings,
+                        config.text_dim,
+                        "textEmbeddings",
+                    )
+                    .map_err(to_js_error)?,
+                    way: options.way.unwrap_or(defaults.way),
+                    draws: options.draws.unwrap_or(defaults.draws),
+                    seed: options.seed.unwrap_or(defaults.seed),
+                };
+                let evaluation = decoder
+                    .evaluate(&batch, &request)
+                    .await
+                    .map_err(to_js_error)?;
+                to_js(&evaluation)
+            }
+        })
     }
 
     /// Scores reconstructions against the images that were seen, as `brainclip eval
@@ -1336,15 +1332,15 @@ impl DecoderHandle {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let encoded = named_files(&images, &names, "image");
-        let signal = match signal_only(options, "embedImages") {
-            Ok(signal) => signal,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let work = async move {
-            let embeddings = decoder.embed_images(&encoded).await.map_err(to_js_error)?;
-            Ok(js_sys::Float32Array::from(embeddings.values()).into())
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("image embedding", signal, work))
+        abortable_call("embedImages", "image embedding", options, |rest| {
+            // Nothing but `signal` is taken.
+            let checked: Result<JsCallOptions, JsValue> = from_js(rest, "embedImages");
+            async move {
+                checked?;
+                let embeddings = decoder.embed_images(&encoded).await.map_err(to_js_error)?;
+                Ok(js_sys::Float32Array::from(embeddings.values()).into())
+            }
+        })
     }
 
     /// Retrieval: for every trial, the best `topK` candidates (row-major CLIP embeddings in
@@ -1359,30 +1355,27 @@ impl DecoderHandle {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let decoder = self.decoder.clone();
         let batch = fmri.batch.clone();
-        let (options, signal) = match take_signal(options, "retrieve") {
-            Ok(taken) => taken,
-            Err(err) => return js_sys::Promise::reject(&err),
-        };
-        let options: Result<JsRetrieveOptions, JsValue> = from_js(options, "retrieve");
-        let work = async move {
-            let options = options?;
-            let dim = match options.space {
-                tasks::Space::Image => decoder.mapper.config.image_dim,
-                tasks::Space::Text => decoder.mapper.config.text_dim,
-            };
-            let candidates = rows_of(candidates, dim, "candidates").map_err(to_js_error)?;
-            let top_k = if options.top_k == 0 {
-                DEFAULT_TOP_K
-            } else {
-                options.top_k
-            };
-            let ranked = decoder
-                .retrieve(&batch, &candidates, options.space, top_k)
-                .await
-                .map_err(to_js_error)?;
-            to_js(&ranked)
-        };
-        wasm_bindgen_futures::future_to_promise(abortable("retrieval", signal, work))
+        abortable_call("retrieve", "retrieval", options, |options| {
+            let options: Result<JsRetrieveOptions, JsValue> = from_js(options, "retrieve");
+            async move {
+                let options = options?;
+                let dim = match options.space {
+                    tasks::Space::Image => decoder.mapper.config.image_dim,
+                    tasks::Space::Text => decoder.mapper.config.text_dim,
+                };
+                let candidates = rows_of(candidates, dim, "candidates").map_err(to_js_error)?;
+                let top_k = if options.top_k == 0 {
+                    DEFAULT_TOP_K
+                } else {
+                    options.top_k
+                };
+                let ranked = decoder
+                    .retrieve(&batch, &candidates, options.space, top_k)
+                    .await
+                    .map_err(to_js_error)?;
+                to_js(&ranked)
+            }
+        })
     }
 }
 
