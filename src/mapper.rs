@@ -486,6 +486,92 @@ impl Mapper {
     }
 }
 
+/// Rows of `[rows, voxels]` gradients per forward-and-backward pass in [`Mapper::similarity_gradients`]:
+/// the backward pass keeps every activation, so fewer rows than inference.
+const GRADIENT_BATCH: usize = 64;
+
+/// For each row of inputs: the cosine similarity of its predicted embedding (in `space`)
+/// with a target, and that similarity's gradient with respect to every input voxel.
+pub struct SimilarityGradients {
+    /// `[rows]`.
+    pub similarities: Vec<f32>,
+    /// `[rows, voxels]`, row-major.
+    pub gradients: Vec<f32>,
+}
+
+impl Mapper {
+    /// The cosine similarity between each normalised fMRI row's predicted embedding in `space`
+    /// and `target` (L2-normalised here), with its gradient with respect to the input, by
+    /// burn's autodiff: the weights stay constants, only the input is tracked.
+    pub async fn similarity_gradients(
+        &self,
+        device: &ComputeDevice,
+        inputs: &[f32],
+        target: &[f32],
+        space: crate::tasks::Space,
+    ) -> Result<SimilarityGradients> {
+        let voxels = self.config.voxels;
+        if inputs.is_empty() || !inputs.len().is_multiple_of(voxels) {
+            return Err(Error::ShapeMismatch {
+                what: "fMRI values".into(),
+                got: thousands(inputs.len()),
+                expected: format!("a positive multiple of {} voxels", thousands(voxels)),
+            });
+        }
+        let dim = match space {
+            crate::tasks::Space::Image => self.config.image_dim,
+            crate::tasks::Space::Text => self.config.text_dim,
+        };
+        if target.len() != dim {
+            return Err(Error::ShapeMismatch {
+                what: format!("target embedding ({space:?} space)"),
+                got: target.len().to_string(),
+                expected: format!("{dim} (the mapper's head size)"),
+            });
+        }
+        let mut target = target.to_vec();
+        if target.iter().any(|v| !v.is_finite()) || crate::matrix::l2_normalize(&mut target) == 0.0
+        {
+            return Err(Error::InvalidConfig {
+                what: "target embedding".into(),
+                reason: "is all zeros or holds NaN/Inf; a similarity to it is undefined".into(),
+            });
+        }
+        let tracked = device.device.clone().autodiff();
+        let target = Tensor::<2>::from_data(TensorData::new(target, [dim, 1]), &tracked);
+        let rows = inputs.len() / voxels;
+        let mut similarities = Vec::with_capacity(rows);
+        let mut gradients = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(GRADIENT_BATCH * voxels) {
+            let x = Tensor::<2>::from_data(
+                TensorData::new(chunk.to_vec(), [chunk.len() / voxels, voxels]),
+                &tracked,
+            )
+            .require_grad();
+            let out = self.model.forward(x.clone(), &self.config, &mut NoNoise);
+            let predicted = match space {
+                crate::tasks::Space::Image => out.image,
+                crate::tasks::Space::Text => out.text,
+            };
+            // Rows are independent at inference (no dropout, VAE at its mean), so the gradient
+            // of the sum is each row's own gradient.
+            let cosine = predicted.matmul(target.clone());
+            let grads = cosine.clone().sum().backward();
+            let grad = x.grad(&grads).ok_or_else(|| Error::Readback {
+                backend: device.backend.to_string(),
+                reason: "autodiff gave no gradient for the fMRI input".into(),
+            })?;
+            similarities.extend(device.read_f32(cosine.inner()).await?);
+            gradients.extend(device.read_f32(grad).await?);
+            device.yield_point().await;
+        }
+        Ok(SimilarityGradients {
+            similarities,
+            gradients,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,33 @@ impl Metric {
     }
 }
 
+/// Area under the ROC curve of `scores` for telling `positive` items from the rest: the
+/// probability that a random positive scores above a random negative (ties count half).
+/// `None` when either class is empty.
+pub fn roc_auc(scores: &[f32], positive: &[bool]) -> Option<f64> {
+    assert_eq!(scores.len(), positive.len(), "one label per score");
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Mann–Whitney U from mid-ranks, so tied scores share their ranks.
+    let mut rank_sum = 0f64;
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && scores[order[end]] == scores[order[start]] {
+            end += 1;
+        }
+        let mid_rank = (start + end + 1) as f64 / 2.0;
+        rank_sum += mid_rank * order[start..end].iter().filter(|&&i| positive[i]).count() as f64;
+        start = end;
+    }
+    let positives = positive.iter().filter(|&&p| p).count() as f64;
+    let negatives = scores.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return None;
+    }
+    Some((rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives))
+}
+
 /// `queries · candidatesᵀ` on the host in f64 (evaluation sets are small).
 pub fn similarity(queries: &Matrix, candidates: &Matrix) -> Result<Matrix> {
     if queries.cols() != candidates.cols() {
@@ -290,6 +317,37 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roc_auc_counts_pairs_with_ties_as_half() {
+        // Perfect separation, its reverse, and the brute-force pair count on a mixed case.
+        assert_eq!(
+            roc_auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            Some(1.0)
+        );
+        assert_eq!(
+            roc_auc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            Some(0.0)
+        );
+        let scores = [0.3, 0.5, 0.5, 0.1, 0.7, 0.5, 0.2];
+        let positive = [true, false, true, false, true, true, false];
+        let mut pairs = 0.0;
+        let mut count = 0.0;
+        for (i, &p) in positive.iter().enumerate() {
+            for (j, &q) in positive.iter().enumerate() {
+                if p && !q {
+                    count += 1.0;
+                    pairs += match scores[i].partial_cmp(&scores[j]).unwrap() {
+                        std::cmp::Ordering::Greater => 1.0,
+                        std::cmp::Ordering::Equal => 0.5,
+                        std::cmp::Ordering::Less => 0.0,
+                    };
+                }
+            }
+        }
+        assert_eq!(roc_auc(&scores, &positive), Some(pairs / count));
+        assert_eq!(roc_auc(&[1.0, 2.0], &[true, true]), None);
+    }
 
     fn matrix(rows: &[&[f32]]) -> Matrix {
         Matrix::new(

@@ -99,6 +99,25 @@ struct EarlyVoxel {
     weights: Vec<f32>,
 }
 
+/// What a voxel of a simulated subject responds to: the truth voxel attribution is checked
+/// against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoxelRole {
+    /// An early visual voxel reading luminance in its receptive field.
+    EarlyLuminance,
+    /// An early visual voxel reading a colour-opponent channel (red–green, blue–yellow).
+    EarlyColour,
+    /// An early visual voxel reading oriented energy (edges).
+    EarlyOrientation,
+    /// A higher voxel tuned to the object's silhouette, whatever its colour.
+    Shape,
+    /// A higher voxel tuned to the object's colour, whatever its shape.
+    Colour,
+    /// A higher voxel tuned to one silhouette in one colour.
+    Conjunction,
+}
+
 /// What a higher voxel is selective for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Selectivity {
@@ -451,6 +470,21 @@ impl Subject {
             response.push(size_gain * tuning);
         }
         response
+    }
+
+    /// Every voxel's role, in voxel order (early voxels first, then higher ones).
+    pub fn voxel_roles(&self) -> Vec<VoxelRole> {
+        let early = self.early.iter().map(|voxel| match voxel.channel {
+            Channel::Luminance => VoxelRole::EarlyLuminance,
+            Channel::RedGreen | Channel::BlueYellow => VoxelRole::EarlyColour,
+            Channel::Orientation(_) => VoxelRole::EarlyOrientation,
+        });
+        let higher = self.higher.iter().map(|voxel| match voxel.selectivity {
+            Selectivity::Shape => VoxelRole::Shape,
+            Selectivity::Colour => VoxelRole::Colour,
+            Selectivity::Conjunction => VoxelRole::Conjunction,
+        });
+        early.chain(higher).collect()
     }
 
     /// The z-scored noiseless response to a stimulus (the signal a trial measures).

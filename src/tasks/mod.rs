@@ -221,8 +221,11 @@ pub enum Space {
     Text,
 }
 
+mod attribute;
 mod evaluate;
 mod reconstruct;
+
+pub use attribute::{AttributeRequest, Attribution, AttributionMethod};
 
 pub use evaluate::{COLOUR_ONLY, EvalRequest, Evaluation, PerTrial, SHAPE_ONLY};
 pub use reconstruct::{

@@ -9,6 +9,8 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_family = "wasm"))]
+mod attribute;
+#[cfg(not(target_family = "wasm"))]
 mod bench;
 #[cfg(not(target_family = "wasm"))]
 mod clip_cli;
@@ -35,6 +37,7 @@ mod train_mapper;
 
 #[cfg(not(target_family = "wasm"))]
 mod cli {
+    use crate::attribute;
     use crate::bench;
     use crate::clip_cli;
     use crate::cv;
@@ -121,6 +124,9 @@ mod cli {
         Cv(Box<cv::CvArgs>),
         /// Rank candidate labels for every trial (zero-shot category decoding).
         Decode(Box<decode::DecodeArgs>),
+        /// Which voxels drove one trial's similarity to a label or an image: integrated
+        /// gradients (or gradient × input) through the mapper, written as a .npy map.
+        Attribute(Box<attribute::AttributeArgs>),
         /// Evaluate a mapper bundle: category decoding, retrieval, N-way and 2-way
         /// identification, each with its chance level.
         Eval(Box<eval::EvalArgs>),
@@ -204,6 +210,10 @@ mod cli {
         /// A new recording of the world's test stimuli by one subject at a chosen SNR and
         /// number of averaged repeats (what the page's explorer simulates).
         TestRecording(sim_cli::SimTestRecordingArgs),
+        /// Check voxel attribution against a simulated subject's known voxel roles: the AUC
+        /// of |attribution| for colour-tuned voxels on colour labels and shape-tuned voxels
+        /// on shape labels, beside the shuffled-label control.
+        AttributionCheck(Box<attribute::AttributionCheckArgs>),
     }
 
     #[derive(Subcommand)]
@@ -254,6 +264,17 @@ mod cli {
             Command::Sim {
                 what: Sim::TestRecording(args),
             } => report(sim_cli::sim_test_recording(args), false),
+            Command::Sim {
+                what: Sim::AttributionCheck(args),
+            } => {
+                let json = args.json;
+                match (attribute::attribution_check(*args), json) {
+                    // The table has been printed already.
+                    (Ok(_), false) => ExitCode::SUCCESS,
+                    (result, json) => report(result, json),
+                }
+            }
+            Command::Attribute(args) => report(attribute::attribute(*args), true),
             Command::TrainClip(args) => report(clip_cli::train(*args), false),
             Command::TrainAutoencoder(args) => report(diffusion_cli::train(*args), false),
             Command::TrainDenoiser(args) => {
