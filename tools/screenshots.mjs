@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer } from './serve.mjs';
 
-export const VIEWS = ['first-view', 'trial', 'model', 'brain', 'decode', 'matrix', 'reconstruction', 'explore'];
+export const VIEWS = ['first-view', 'trial', 'model', 'brain', 'attribution', 'decode', 'matrix', 'reconstruction', 'explore'];
 export const WIDTHS = { desktop: 1280, phone: 390 };
 
 /** Writes `${out}/${view}-${width name}.png` for every view and width from the site at `url`;
@@ -42,6 +42,12 @@ export async function takeScreenshots({ url, out, browser }) {
     const box = await canvas.boundingBox();
     await canvas.hover({ position: { x: box.width * 0.75, y: box.height * 0.45 } });
     await shoot(page.locator('#brain'), 'brain', name);
+    // The same trial explained: which voxels drove its true label.
+    await page.selectOption('#brain-show', 'attribution');
+    await page.waitForSelector('body[data-brain-attribution]', { timeout: 120_000 });
+    await shoot(page.locator('#brain'), 'attribution', name);
+    await page.selectOption('#brain-show', 'activity');
+    await page.waitForFunction(() => !document.body.dataset.brainAttribution, null, { timeout: 60_000 });
     // The section's head: metrics and the time breakdown (the 50-row table is folded away).
     await page.click('#timings summary');
     await shoot(page.locator('#decode'), 'decode', name);

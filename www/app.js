@@ -218,6 +218,7 @@ async function loadModelNow(subject) {
     setupExplore(info);
     if (state.fmri) {
       $('brain-trial').disabled = false;
+      $('brain-show').disabled = false;
       showBrain();
     }
     $('use-sample').disabled = false;
@@ -292,6 +293,7 @@ function setFmri(handle, truth = null, stimulusIds = null) {
   $('identify-button').disabled = !state.modelReady;
   $('reconstruct-button').disabled = !state.imageDecoder;
   $('brain-trial').disabled = !state.modelReady;
+  $('brain-show').disabled = !state.modelReady;
   $('brain-trial').max = String(handle.trials);
   $('brain-view').hidden = true;
   if (state.modelReady) showBrain();
@@ -889,7 +891,7 @@ async function reconstruct() {
 // The brain view: one trial's pattern, as the model reads it (normalised as the bundle
 // prescribes, in standard deviations), on the subject's flattened visual cortex when the
 // bundle places its voxels on a sheet, else as a heat strip in voxel order.
-const brain = { sheet: null, values: null, positions: null, dot: 4, scale: 1 };
+const brain = { sheet: null, values: null, positions: null, dot: 4, scale: 1, unit: ' sd' };
 
 /** Diverging colour: blue below the voxel's mean, red above, saturating at ±`scale`. */
 function divergingColour(value, scale) {
@@ -929,7 +931,8 @@ function drawBrain() {
   // The colour scale follows the trial (its 98th percentile of |value|), so weak and strong
   // patterns both show their structure; the caption states the scale.
   const magnitudes = Array.from(values, Math.abs).sort((a, b) => a - b);
-  brain.scale = Math.max(0.25, magnitudes[Math.floor(0.98 * (n - 1))] ?? 1);
+  const floor = brain.unit ? 0.25 : 1e-9;
+  brain.scale = Math.max(floor, magnitudes[Math.floor(0.98 * (n - 1))] ?? 1);
   const positions = new Float32Array(n * 2);
   if (brain.sheet) {
     const c = brain.sheet.coordinates;
@@ -992,9 +995,17 @@ function hoverBrain(event) {
   }
   const area = brain.sheet && areaAt(brain.sheet.coordinates[2 * best], brain.sheet.coordinates[2 * best + 1]);
   $('brain-hover').textContent = `voxel ${grouped(best + 1)} of ${grouped(brain.values.length)}: ` +
-    `${brain.values[best] >= 0 ? '+' : '−'}${Math.abs(brain.values[best]).toFixed(2)} sd` +
+    `${brain.values[best] >= 0 ? '+' : '−'}${brain.unit ? Math.abs(brain.values[best]).toFixed(2) : Math.abs(brain.values[best]).toPrecision(2)}${brain.unit}` +
     (area ? ` · ${area.name}` : '');
   $('brain-hover').dataset.voxel = String(best);
+}
+
+/** The label the attribution view explains for a trial: what the visitor typed, else the
+ * trial's true label, else its best decoded label. */
+function attributionLabel(trial) {
+  const typed = $('brain-label').value.trim();
+  if (typed) return typed;
+  return state.truth?.[trial] ?? state.decoded?.[trial]?.[0]?.label ?? null;
 }
 
 async function showBrain() {
@@ -1005,15 +1016,36 @@ async function showBrain() {
     showError('brain-error', new Error(`trial ${$('brain-trial').value}: this recording has trials 1 to ${state.fmri.trials}`));
     return;
   }
+  const why = $('brain-show').value === 'attribution';
+  $('brain-label-field').hidden = !why;
+  if (why) $('brain-labels').replaceChildren(...candidateLabels().map((l) => new Option(l)));
+  const label = state.truth ? ` (${state.truth[trial - 1]})` : '';
   try {
-    brain.values = await call('voxelPattern', { trial: trial - 1 });
-    $('brain-view').hidden = false;
-    drawBrain();
-    const label = state.truth ? ` (${state.truth[trial - 1]})` : '';
-    $('brain-canvas').setAttribute('aria-label', `voxel pattern of trial ${trial}${label}`);
-    $('brain-caption').textContent = `Trial ${trial}${label}: red above the voxel's mean, blue ` +
-      `below, in standard deviations as the model reads it (colours saturate at ±${brain.scale.toFixed(1)}).`;
-    $('brain-view').hidden = false;
+    if (why) {
+      const target = attributionLabel(trial - 1);
+      if (!target) throw new Error('type a label to explain (decode first, or load the true labels, to have one filled in)');
+      $('brain-label').placeholder = target;
+      const map = await call('attribute', { trial: trial - 1, label: target });
+      brain.values = map.values;
+      brain.unit = '';
+      $('brain-view').hidden = false;
+      drawBrain();
+      $('brain-canvas').setAttribute('aria-label', `voxel attribution of trial ${trial} to "${target}"`);
+      $('brain-caption').textContent = `Trial ${trial}${label}: which voxels drove its similarity to ` +
+        `"${target}" (integrated gradients from the average pattern). Red voxels raised it, blue ` +
+        `lowered it; together they account for the change from ${map.baselineSimilarity.toFixed(3)} ` +
+        `to ${map.similarity.toFixed(3)} (within ${Math.abs(map.completenessGap).toFixed(4)}).`;
+      document.body.dataset.brainAttribution = target;
+    } else {
+      brain.values = await call('voxelPattern', { trial: trial - 1 });
+      brain.unit = ' sd';
+      $('brain-view').hidden = false;
+      drawBrain();
+      $('brain-canvas').setAttribute('aria-label', `voxel pattern of trial ${trial}${label}`);
+      $('brain-caption').textContent = `Trial ${trial}${label}: red above the voxel's mean, blue ` +
+        `below, in standard deviations as the model reads it (colours saturate at ±${brain.scale.toFixed(1)}).`;
+      delete document.body.dataset.brainAttribution;
+    }
     document.body.dataset.brain = String(trial);
   } catch (err) {
     showError('brain-error', err);
@@ -1317,6 +1349,8 @@ async function main() {
   $('identify-button').addEventListener('click', () => identify());
   $('reconstruct-button').addEventListener('click', () => reconstruct());
   $('brain-trial').addEventListener('change', () => showBrain());
+  $('brain-show').addEventListener('change', () => showBrain());
+  $('brain-label').addEventListener('change', () => showBrain());
   $('explore-button').addEventListener('click', () => explore());
   $('trial-start').addEventListener('click', () => startWithSample());
   // Arrow keys move along the trial strip.

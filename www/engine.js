@@ -110,6 +110,12 @@ export async function startEngine({ onProgress }) {
       return decoder.voxelPattern(fmri, trial);
     },
 
+    // Which voxels drove one trial's similarity to a label (integrated gradients).
+    async attribute({ trial, label, signal }) {
+      needFmri();
+      return decoder.attribute(fmri, { trial, label, signal });
+    },
+
     // Ranks the labels for every trial; with the true labels, also scores the decoding
     // (the library's evaluation: the same numbers as `brainclip eval`).
     async decode({ labels, topK, truth, signal }) {

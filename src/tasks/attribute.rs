@@ -226,7 +226,11 @@ mod tests {
     const DIM: usize = 12;
 
     fn random_mapper(seed: u64) -> Mapper {
-        let mut config = MapperConfig::new(MapperVariant::Vae, VOXELS, DIM, DIM);
+        random_mapper_of(MapperVariant::Vae, seed)
+    }
+
+    fn random_mapper_of(variant: MapperVariant, seed: u64) -> Mapper {
+        let mut config = MapperConfig::new(variant, VOXELS, DIM, DIM);
         config.hidden = 24;
         config.latent = 8;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -277,30 +281,53 @@ mod tests {
     }
 
     #[test]
-    fn gradients_match_finite_differences() {
-        let (decoder, fmri, target) = fixture();
-        let pattern = decoder.voxel_pattern(&fmri, 1).unwrap();
-        let out = pollster::block_on(decoder.mapper.similarity_gradients(
-            &decoder.device,
-            &pattern,
-            &target,
-            Space::Text,
-        ))
-        .unwrap();
-        let h = 1e-2;
-        for voxel in [0, 7, 23, VOXELS - 1] {
-            let mut up = pattern.clone();
-            up[voxel] += h;
-            let mut down = pattern.clone();
-            down[voxel] -= h;
-            let numeric = (similarity(&decoder, &up, &target)
-                - similarity(&decoder, &down, &target))
-                / (2.0 * h);
-            let analytic = out.gradients[voxel];
-            assert!(
-                (numeric - analytic).abs() < 2e-3,
-                "voxel {voxel}: autodiff {analytic}, finite differences {numeric}"
+    fn gradients_match_finite_differences_for_every_variant() {
+        for variant in [
+            MapperVariant::Linear,
+            MapperVariant::Mlp,
+            MapperVariant::Vae,
+        ] {
+            let (_, fmri, target) = fixture();
+            let decoder = Decoder::from_parts(
+                ComputeDevice::cpu(None),
+                random_mapper_of(variant, 5),
+                vec![],
+                None,
+                Normalization::None,
             );
+            let pattern = decoder.voxel_pattern(&fmri, 1).unwrap();
+            for space in [Space::Image, Space::Text] {
+                let out = pollster::block_on(decoder.mapper.similarity_gradients(
+                    &decoder.device,
+                    &pattern,
+                    &target,
+                    space,
+                ))
+                .unwrap();
+                let at = |pattern: &[f32]| {
+                    pollster::block_on(decoder.mapper.similarity_gradients(
+                        &decoder.device,
+                        pattern,
+                        &target,
+                        space,
+                    ))
+                    .unwrap()
+                    .similarities[0]
+                };
+                let h = 1e-2;
+                for voxel in [0, 7, 23, VOXELS - 1] {
+                    let mut up = pattern.clone();
+                    up[voxel] += h;
+                    let mut down = pattern.clone();
+                    down[voxel] -= h;
+                    let numeric = (at(&up) - at(&down)) / (2.0 * h);
+                    let analytic = out.gradients[voxel];
+                    assert!(
+                        (numeric - analytic).abs() < 2e-3,
+                        "{variant:?} {space:?} voxel {voxel}: backward {analytic}, finite differences {numeric}"
+                    );
+                }
+            }
         }
     }
 

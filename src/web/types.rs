@@ -166,6 +166,39 @@ export interface DecodeOptions extends EmbedLabelsOptions {
   labelEmbeddings?: Float32Array | number[];
 }
 
+/** What `attribute` explains: one trial's similarity to exactly one of `label`,
+ * `labelEmbedding` (CLIP text space) or `imageEmbedding` (CLIP image space). */
+export interface AttributeOptions extends CallOptions {
+  /** Row of the fMRI (default 0). */
+  trial?: number;
+  /** A label, embedded through `templates` as decoding embeds it. */
+  label?: string;
+  templates?: string[];
+  labelEmbedding?: Float32Array | number[];
+  imageEmbedding?: Float32Array | number[];
+  /** Default "integrated-gradients" (from the training-mean pattern). */
+  method?: 'integrated-gradients' | 'gradient-times-input';
+  /** Integration steps (default 32, at most 1024). */
+  steps?: number;
+  /** A control mapper of the bundle ("shuffled labels", "ridge") instead of the model. */
+  control?: string;
+}
+
+/** Each voxel's contribution to a trial's cosine similarity with the target. */
+export interface Attribution {
+  trial: number;
+  method: 'integrated-gradients' | 'gradient-times-input';
+  steps: number;
+  space: 'image' | 'text';
+  /** One value per voxel, in the bundle's voxel order. */
+  values: Float32Array;
+  similarity: number;
+  /** The similarity of the baseline (all-zero, training-mean) pattern. */
+  baselineSimilarity: number;
+  /** `sum(values) − (similarity − baselineSimilarity)`: 0 for exact integrated gradients. */
+  completenessGap: number;
+}
+
 /** One ranked label of a trial. */
 export interface RankedLabel {
   index: number;
