@@ -27,11 +27,24 @@ WASM_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
 # size): 2.95 MB gzipped.
 WASM_CPU_PROFILE := $(if $(filter release,$(WASM_PROFILE)),wasm-cpu,$(WASM_PROFILE))
 WASM_CPU_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(if $(filter dev,$(WASM_CPU_PROFILE)),debug,$(WASM_CPU_PROFILE))/brainclip.wasm
+# The threaded CPU build (`brainclip_threads`, what the worker runs on a cross-origin isolated
+# page): wasm atomics and shared memory, so the standard library is rebuilt with them on a
+# pinned nightly compiler.
+NIGHTLY := nightly-2026-05-19
+WASM_THREADS_PROFILE := $(if $(filter release,$(WASM_PROFILE)),wasm-threads,$(WASM_PROFILE))
+WASM_THREADS_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(if $(filter dev,$(WASM_THREADS_PROFILE)),debug,$(WASM_THREADS_PROFILE))/brainclip.wasm
+THREADS_RUSTFLAGS := -C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals \
+	--cfg getrandom_backend="wasm_js" -C link-arg=--shared-memory -C link-arg=--import-memory \
+	-C link-arg=--max-memory=4294967296 -C link-arg=--export=__wasm_init_tls \
+	-C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base
 pkg:
 	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET) --features webgpu
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section $(WASM_FILE)
 	cargo build --profile $(WASM_CPU_PROFILE) --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip_cpu --remove-name-section $(WASM_CPU_FILE)
+	RUSTFLAGS='$(THREADS_RUSTFLAGS)' cargo +$(NIGHTLY) build --profile $(WASM_THREADS_PROFILE) \
+		--lib --target $(WASM_TARGET) --features threads -Z build-std=panic_abort,std
+	wasm-bindgen --target web --out-dir pkg --out-name brainclip_threads --remove-name-section $(WASM_THREADS_FILE)
 	node tools/package.mjs
 
 ## site: the demo as one self-contained static folder (site/), what `make serve` serves and

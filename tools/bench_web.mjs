@@ -166,9 +166,14 @@ async function benchSpeed() {
       const cold = {};
       let t = performance.now();
       const { createWorkerDecoder } = await import('/pkg/worker.js');
-      const decoder = await createWorkerDecoder('/bench/clip-bundle/', { backend: 'cpu', cache: false });
+      const decoder = await createWorkerDecoder('/bench/clip-bundle/', { backend: 'cpu', threads: 1, cache: false });
       cold.brainclip = { load: performance.now() - t };
       cold.brainclip.first = (await timed(() => decoder.embedImages([png], ['test.png']))).ms;
+      // The threaded build on 2 threads (this page is cross-origin isolated).
+      t = performance.now();
+      const decoder2 = await createWorkerDecoder('/bench/clip-bundle/', { backend: 'cpu', threads: 2, cache: false });
+      cold.brainclip2 = { load: performance.now() - t, build: decoder2.brainclip.build, threads: decoder2.brainclip.threads };
+      cold.brainclip2.first = (await timed(() => decoder2.embedImages([png], ['test.png']))).ms;
       const engines = [];
       for (const threads of [1, 2]) {
         const ort = ortWorker(threads);
@@ -181,59 +186,69 @@ async function benchSpeed() {
       const idArray = BigInt64Array.from(ids.map(BigInt));
       const tasks = {
         'image, batch 1': {
-          brainclip: () => decoder.embedImages([png], ['test.png']),
+          brainclip: (d) => d.embedImages([png], ['test.png']),
           ort: (ort) => ort.call('image', { pixels: pixels(1), n: 1 }),
         },
         'image, batch 16': {
-          brainclip: () => decoder.embedImages(Array(16).fill(png), Array(16).fill('test.png')),
+          brainclip: (d) => d.embedImages(Array(16).fill(png), Array(16).fill('test.png')),
           ort: (ort) => ort.call('image', { pixels: pixels(16), n: 16 }),
         },
         [`text, ${labels.length} labels`]: {
-          brainclip: () => decoder.embedLabels(labels, { templates: ['{}'] }),
+          brainclip: (d) => d.embedLabels(labels, { templates: ['{}'] }),
           ort: (ort) => ort.call('text', { ids: idArray, n: labels.length, tokens }),
         },
       };
       // The same weights give the same embeddings (bundle f16 against ONNX f32).
       const agree = {};
       {
-        const a = await tasks['image, batch 1'].brainclip();
+        const a = await tasks['image, batch 1'].brainclip(decoder);
         const b = await tasks['image, batch 1'].ort(engines[0]);
         agree.image = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
-        const c = await tasks[`text, ${labels.length} labels`].brainclip();
+        const c = await tasks[`text, ${labels.length} labels`].brainclip(decoder);
+        const e = await tasks['image, batch 1'].brainclip(decoder2);
+        agree.threads = Math.max(...a.map((v, i) => Math.abs(v - e[i])));
         const d = await tasks[`text, ${labels.length} labels`].ort(engines[0]);
         agree.text = Math.max(...c.map((v, i) => Math.abs(v - d[i])));
       }
       const rows = [];
       for (const [task, run] of Object.entries(tasks)) {
-        const times = { brainclip: [], ort1: [], ort2: [] };
+        const times = { brainclip: [], brainclip2: [], ort1: [], ort2: [] };
         for (let r = 0; r < warmup + runs; r += 1) {
-          // Alternating, so drift in the machine's speed falls on both alike.
-          const b = await timed(run.brainclip);
+          // Alternating, so drift in the machine's speed falls on all alike.
+          const b = await timed(() => run.brainclip(decoder));
           const o1 = await timed(() => run.ort(engines[0]));
+          const b2 = await timed(() => run.brainclip(decoder2));
           const o2 = await timed(() => run.ort(engines[1]));
-          if (r >= warmup) { times.brainclip.push(b.ms); times.ort1.push(o1.ms); times.ort2.push(o2.ms); }
+          if (r >= warmup) {
+            times.brainclip.push(b.ms); times.ort1.push(o1.ms); times.brainclip2.push(b2.ms); times.ort2.push(o2.ms);
+          }
         }
-        rows.push({ task, brainclip: median(times.brainclip), ort1: median(times.ort1), ort2: median(times.ort2) });
+        rows.push({ task, ...Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) });
       }
       decoder.terminate();
+      decoder2.terminate();
       for (const ort of engines) ort.terminate();
       return { cold, rows, agree, isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency };
     }, { labels, ids, tokens, runs: RUNS, warmup: WARMUP });
 
     const ms = (x) => `${x.toFixed(0)} ms`;
-    console.log(`\nbrainclip (CPU build, 1 thread) against onnxruntime-web 1.30.0 (wasm, fp32) on a random CLIP ViT-B/32;` +
-      ` medians of ${RUNS} runs after ${WARMUP} warm-ups, alternating; ${result.cores} cores, cross-origin isolated: ${result.isolated}`);
-    console.log('| task | brainclip | onnxruntime-web, 1 thread | ratio | onnxruntime-web, 2 threads | ratio |');
-    console.log('| --- | --- | --- | --- | --- | --- |');
+    console.log(`\nbrainclip (CPU builds) against onnxruntime-web 1.30.0 (wasm, fp32) on a random CLIP ViT-B/32;` +
+      ` medians of ${RUNS} runs after ${WARMUP} warm-ups, alternating; ${result.cores} cores, cross-origin isolated: ${result.isolated};` +
+      ` brainclip at 2 threads: ${result.cold.brainclip2.build}, ${result.cold.brainclip2.threads} threads`);
+    console.log('| task | brainclip, 1 thread | onnxruntime-web, 1 thread | ratio | brainclip, 2 threads | onnxruntime-web, 2 threads | ratio |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- |');
+    const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
     for (const r of result.rows) {
-      console.log(`| ${r.task} | ${ms(r.brainclip)} | ${ms(r.ort1)} | ${(r.brainclip / r.ort1).toFixed(2)}× | ${ms(r.ort2)} | ${(r.brainclip / r.ort2).toFixed(2)}× |`);
+      console.log(`| ${r.task} | ${ms(r.brainclip)} | ${ms(r.ort1)} | ${ratio(r.brainclip, r.ort1)} | ${ms(r.brainclip2)} | ${ms(r.ort2)} | ${ratio(r.brainclip2, r.ort2)} |`);
     }
     const c = result.cold;
-    console.log(`cold: brainclip worker + compile + bundle load ${ms(c.brainclip.load)}, first image ${ms(c.brainclip.first)}; ` +
+    console.log(`cold: brainclip worker + compile + bundle load ${ms(c.brainclip.load)}, first image ${ms(c.brainclip.first)} ` +
+      `(2 threads: ${ms(c.brainclip2.load)}, ${ms(c.brainclip2.first)}); ` +
       `onnxruntime-web (1 thread) compile + sessions ${ms(c.ort1.load)}, first image ${ms(c.ort1.first)}; ` +
       `(2 threads: ${c.ort2.threads} threads, ${ms(c.ort2.load)}, ${ms(c.ort2.first)})`);
     console.log(`the same weights: embeddings differ by at most ${result.agree.image.toExponential(1)} (image) and ` +
-      `${result.agree.text.toExponential(1)} (text) between the f16 bundle and the f32 ONNX files`);
+      `${result.agree.text.toExponential(1)} (text) between the f16 bundle and the f32 ONNX files; ` +
+      `brainclip's two builds by ${result.agree.threads.toExponential(1)}`);
   } finally {
     await browser.close();
     server.close();

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 const cargo = readFileSync('Cargo.toml', 'utf8');
 const field = (name) => cargo.match(new RegExp(`^${name} = "(.*)"$`, 'm'))?.[1];
 
-const BUILDS = ['brainclip', 'brainclip_cpu'];
+const BUILDS = ['brainclip', 'brainclip_cpu', 'brainclip_threads'];
 // The worker client and the worker's script, hand-written beside the bindings.
 const WORKER_FILES = ['worker.js', 'worker.d.ts', 'worker-host.js'];
 const build = (name) => ({ types: `./${name}.d.ts`, default: `./${name}.js` });
@@ -35,6 +35,8 @@ const manifest = {
   files: [
     ...BUILDS.flatMap((name) => [`${name}.js`, `${name}.d.ts`, `${name}_bg.wasm`, `${name}_bg.wasm.d.ts`]),
     ...WORKER_FILES,
+    // The threaded build's helper that starts its pool's workers (from wasm-bindgen-rayon).
+    'snippets/',
     'README.md', 'LICENSE-MIT', 'LICENSE-APACHE',
   ],
   // Importing the glue defines functions only; nothing runs until `init()`.

@@ -28,7 +28,8 @@ const TYPES = {
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
+  // blob: for the threaded build's pool, whose workers start from a copy of its own helper script.
+  "worker-src 'self' blob:",
   "connect-src 'self'",
   "img-src 'self' data: blob:",
   "style-src 'self'",
@@ -92,6 +93,7 @@ export function startServer({ port = 8080, host = '127.0.0.1', root = 'site', pk
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const port = Number(process.env.PORT ?? 8080);
-  await startServer({ port });
+  // Cross-origin isolated, so the worker can run the threaded CPU build where there are cores.
+  await startServer({ port, isolate: true });
   console.log(`brainclip demo: http://127.0.0.1:${port}/  (Ctrl-C to stop)`);
 }

@@ -38,6 +38,14 @@ fi
 if have rustup; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  # The threaded browser build needs wasm atomics, which only a nightly compiler's rebuilt
+  # standard library has (-Z build-std). Pinned, like every other tool here.
+  nightly=$(awk '/^NIGHTLY := / { print $3 }' Makefile)
+  if ! rustup run "$nightly" rustc --version >/dev/null 2>&1 \
+    || ! rustup component list --installed --toolchain "$nightly" 2>/dev/null | grep -q '^rust-src'; then
+    say "installing Rust $nightly with rust-src (for the threaded browser build)"
+    rustup toolchain install "$nightly" --profile minimal --component rust-src
+  fi
 fi
 
 # wasm-bindgen CLI at exactly the version Cargo.lock pins (the generated glue must match).

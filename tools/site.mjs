@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { CONTENT_SECURITY_POLICY } from './serve.mjs';
 
 const out = process.argv[2] ?? 'site';
-const PACKAGE_FILES = ['brainclip.js', 'brainclip_bg.wasm', 'brainclip_cpu.js', 'brainclip_cpu_bg.wasm', 'worker.js', 'worker-host.js', 'snippets'];
+const PACKAGE_FILES = ['brainclip.js', 'brainclip_bg.wasm', 'brainclip_cpu.js', 'brainclip_cpu_bg.wasm',
+  'brainclip_threads.js', 'brainclip_threads_bg.wasm', 'worker.js', 'worker-host.js', 'snippets'];
 if (!existsSync('pkg/brainclip_bg.wasm') || !existsSync('pkg/brainclip_cpu_bg.wasm')) throw new Error('pkg/ is missing: run `make pkg` first');
 
 rmSync(out, { recursive: true, force: true });
@@ -22,6 +23,9 @@ writeFileSync(join(out, '_headers'), [
   '/*',
   `  Content-Security-Policy: ${CONTENT_SECURITY_POLICY}`,
   '  X-Content-Type-Options: nosniff',
+  // Cross-origin isolation: the worker may then run the threaded CPU build.
+  '  Cross-Origin-Opener-Policy: same-origin',
+  '  Cross-Origin-Embedder-Policy: require-corp',
   '/pkg/*.wasm',
   '  Content-Type: application/wasm',
   '',

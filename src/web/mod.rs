@@ -7,3 +7,9 @@ mod cache;
 mod types;
 
 pub use api::*;
+
+/// `initThreadPool(threads)`: starts the rayon pool (Web Workers sharing this module's memory)
+/// that burn's CPU kernels split their work over. Only in the threaded build, and only from a
+/// worker: a page's main thread may not block on the pool.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;

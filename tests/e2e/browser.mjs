@@ -12,7 +12,8 @@ const QUIET_FLAGS = [
 ];
 
 export async function serveSite() {
-  const server = await startServer({ port: 0 });
+  // As `make serve` serves it: cross-origin isolated.
+  const server = await startServer({ port: 0, isolate: true });
   const { port } = server.address();
   return { server, url: `http://127.0.0.1:${port}/` };
 }
@@ -89,7 +90,7 @@ export async function assertWorkerRequestsAreSeen(assert, page, requests) {
  * one WebAssembly compile per page. Beside the demo's worker, a second compile of the same
  * module in the page was once aborted by Chromium ("Response body loading was aborted").
  */
-export async function openBlank(browser, site) {
+export async function openBlank(browser, site, { isolate = false } = {}) {
   const page = await browser.newPage();
   const errors = [];
   const requests = [];
@@ -98,6 +99,8 @@ export async function openBlank(browser, site) {
   const url = `${site.url}blank.html`;
   await page.route(url, (route) => route.fulfill({
     contentType: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>blank</title>',
+    // Cross-origin isolated (COOP/COEP) when asked, as `make serve` sends for the demo.
+    headers: isolate ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {},
   }));
   await page.goto(url);
   return { page, errors, requests };

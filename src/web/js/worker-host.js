@@ -79,16 +79,46 @@ function decode(value, signals) {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v, signals)]));
 }
 
-async function start({ backend }) {
+/** Threads for the CPU kernels when not asked: onnxruntime-web's default, half the cores up to 4. */
+const defaultThreads = () => Math.min(4, Math.ceil((globalThis.navigator?.hardwareConcurrency || 1) / 2));
+
+/** Why the threaded CPU build cannot be used for `threads` threads here, or null when it can. */
+function whyNoThreads(threads) {
+  if (threads <= 1) return `${threads} thread${threads === 1 ? ' was' : 's were'} asked for`;
+  if (!globalThis.crossOriginIsolated) {
+    return 'the page is not cross-origin isolated (serve it with COOP: same-origin and COEP: require-corp), so it cannot share memory with threads';
+  }
+  return null;
+}
+
+async function start({ backend, threads }) {
   const noWebGpu = backend === 'cpu' ? 'the CPU backend was asked for' : await whyNoWebGpu();
-  brainclip = noWebGpu ? await import('./brainclip_cpu.js') : await import('./brainclip.js');
+  if (!noWebGpu) {
+    brainclip = await import('./brainclip.js');
+    await brainclip.default();
+    return { build: 'brainclip', noWebGpu, threads: 1, noThreads: 'WebGPU runs the model' };
+  }
+  const count = threads ?? defaultThreads();
+  let noThreads = whyNoThreads(count);
+  if (!noThreads) {
+    try {
+      const threaded = await import('./brainclip_threads.js');
+      await threaded.default();
+      await threaded.initThreadPool(count);
+      brainclip = threaded;
+      return { build: 'brainclip_threads', noWebGpu, threads: count, noThreads: null };
+    } catch (err) {
+      noThreads = `the threaded build could not start (${err?.message ?? err})`;
+    }
+  }
+  brainclip = await import('./brainclip_cpu.js');
   await brainclip.default();
-  return { build: noWebGpu ? 'brainclip_cpu' : 'brainclip', noWebGpu };
+  return { build: 'brainclip_cpu', noWebGpu, threads: 1, noThreads };
 }
 
 async function run({ target, method, args }, signals) {
   if (target === 0) {
-    if (method === 'default' || method === 'initSync' || typeof brainclip[method] !== 'function') {
+    if (['default', 'initSync', 'initThreadPool'].includes(method) || typeof brainclip[method] !== 'function') {
       throw Object.assign(new Error(`brainclip has no function ${method}`), { code: 'unknown_function' });
     }
     return brainclip[method](...decode(args, signals));

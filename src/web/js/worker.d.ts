@@ -45,9 +45,13 @@ export type WorkerBrainclip = {
   readonly [K in Exclude<FunctionNames, 'default' | 'initSync' | 'start'>]: RemoteFunction<PackageFunctions[K]>;
 } & {
   /** Which build the worker loaded. */
-  readonly build: 'brainclip' | 'brainclip_cpu';
+  readonly build: 'brainclip' | 'brainclip_cpu' | 'brainclip_threads';
   /** Why the CPU build was chosen, or null when WebGPU is used. */
   readonly noWebGpu: string | null;
+  /** Threads the CPU kernels run on (1 on WebGPU and in the single-threaded build). */
+  readonly threads: number;
+  /** Why the single-threaded build was chosen, or null when the threaded one runs. */
+  readonly noThreads: string | null;
   /** Ends the worker; every call in flight rejects with code "worker_failed". */
   terminate(): void;
 };
@@ -55,6 +59,12 @@ export type WorkerBrainclip = {
 export interface CreateWorkerOptions {
   /** "auto" (default: WebGPU when the browser offers an adapter), "webgpu" or "cpu". */
   backend?: brainclip.BackendPreference;
+  /**
+   * Threads for the CPU backend (default: half the cores, at most 4, as onnxruntime-web
+   * chooses). More than 1 needs a cross-origin isolated page (COOP/COEP headers); elsewhere
+   * the single-threaded build runs and `noThreads` says why.
+   */
+  threads?: number;
   /** A worker running `brainclip/worker-host` made by the caller (e.g. by a bundler's worker import). */
   worker?: Worker;
 }

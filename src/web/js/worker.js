@@ -18,11 +18,14 @@ const failure = (message, code) => Object.assign(new Error(message), { name: 'Br
 
 /**
  * Starts a worker with the package loaded: the WebGPU build when the browser offers an
- * adapter (and `backend` is not "cpu"), else the CPU build. Resolves to the package's
- * functions (`loadBundle`, `loadDecoder`, `readFmri`, …), each returning a promise, plus
- * `build`, `noWebGpu` (why the CPU build was chosen, or null) and `terminate()`.
+ * adapter (and `backend` is not "cpu"), else the threaded CPU build when the page is
+ * cross-origin isolated and more than one thread is wanted (`threads`, default half the
+ * cores up to 4), else the single-threaded CPU build. Resolves to the package's functions
+ * (`loadBundle`, `loadDecoder`, `readFmri`, …), each returning a promise, plus `build`,
+ * `noWebGpu` (why a CPU build was chosen, or null), `threads`, `noThreads` (why the
+ * single-threaded build was chosen, or null) and `terminate()`.
  */
-export async function createWorker({ backend = 'auto', worker } = {}) {
+export async function createWorker({ backend = 'auto', threads, worker } = {}) {
   const thread = worker ?? new Worker(new URL('./worker-host.js', import.meta.url), { type: 'module' });
   const pending = new Map();
   const callbacks = new Map();
@@ -142,8 +145,8 @@ export async function createWorker({ backend = 'auto', worker } = {}) {
     return proxy;
   }
 
-  const { build, noWebGpu } = await send({ start: { backend } });
-  const local = { build, noWebGpu, terminate: () => { thread.terminate(); die('terminated'); } };
+  const started = await send({ start: { backend, threads } });
+  const local = { ...started, terminate: () => { thread.terminate(); die('terminated'); } };
   return new Proxy(local, {
     get(target, name) {
       if (name in target) return target[name];
@@ -165,10 +168,10 @@ function reasonOf(signal) {
  * decoder's methods (`decodeCategories`, `evaluate`, `reconstruct`, …) plus `readFmri`,
  * `brainclip` (the worker's package functions) and `terminate()`. `options`: `subject`,
  * `parts`, `cache`, `signal` (as `loadBundle` takes them), `onProgress` (its progress
- * events), `backend` ("auto", "webgpu" or "cpu").
+ * events), `backend` ("auto", "webgpu" or "cpu"), `threads` (as `createWorker` takes it).
  */
-export async function createWorkerDecoder(url, { onProgress, backend = 'auto', worker, ...loadOptions } = {}) {
-  const brainclip = await createWorker({ backend, worker });
+export async function createWorkerDecoder(url, { onProgress, backend = 'auto', threads, worker, ...loadOptions } = {}) {
+  const brainclip = await createWorker({ backend, threads, worker });
   try {
     const bundle = await brainclip.loadBundle(url, onProgress ?? null, loadOptions);
     const decoder = await brainclip.loadDecoder(bundle, backend);
