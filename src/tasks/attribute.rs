@@ -213,7 +213,8 @@ impl Decoder {
     }
 }
 
-#[cfg(test)]
+// Native: the tests drive the async API with pollster; the browser runs it in `attribute.test.mjs`.
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use crate::data::{FmriSource, Normalization, SourceFormat};
