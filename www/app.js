@@ -1018,6 +1018,12 @@ async function showBrain() {
   }
   const why = $('brain-show').value === 'attribution';
   $('brain-label-field').hidden = !why;
+  // A readout of the other view's values would be stale.
+  if (brain.showing !== undefined && brain.showing !== why) {
+    $('brain-hover').textContent = 'Point at a voxel to read its index and value.';
+    delete $('brain-hover').dataset.voxel;
+  }
+  brain.showing = why;
   if (why) $('brain-labels').replaceChildren(...candidateLabels().map((l) => new Option(l)));
   const label = state.truth ? ` (${state.truth[trial - 1]})` : '';
   try {
