@@ -15,8 +15,9 @@ setup:
 	@tools/setup.sh
 
 ## pkg: release wasm builds + wasm-bindgen (--target web) into pkg/, the npm package: what
-## `make serve` ships and the end-to-end tests run. Two builds: `brainclip` (WebGPU and CPU)
-## and `brainclip_cpu` (CPU only, about a quarter of the size, for browsers without WebGPU). The
+## `make serve` ships and the end-to-end tests run. Three builds: `brainclip` (WebGPU and CPU),
+## `brainclip_cpu` (CPU only, about a quarter of the size, for browsers without WebGPU) and
+## `brainclip_threads` (the CPU path on a thread pool, for the worker on isolated pages). The
 ## browser tests build in release with WebGPU too, so the package reuses their compiled
 ## dependencies instead of building the stack twice.
 WASM_PROFILE ?= release

@@ -1,5 +1,5 @@
 // Writes pkg/package.json, README.md and the licences for the npm package that
-// wasm-bindgen generated into pkg/ (two builds: `brainclip` and `brainclip_cpu`), taking name,
+// wasm-bindgen generated into pkg/ (builds `brainclip`, `brainclip_cpu`, `brainclip_threads`), taking name,
 // version, description, licence and repository from Cargo.toml so there is one source of
 // truth.
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
