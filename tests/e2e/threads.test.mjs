@@ -47,6 +47,14 @@ test('the threaded build decodes as the single-threaded one on an isolated page;
     assert.ok(worst < 1e-5, `image embeddings differ by up to ${worst}`);
     assert.deepEqual(isolated.errors, []);
 
+    // A thread count that is not one is refused by name.
+    const refused = await isolated.page.evaluate(async () => {
+      const { createWorker } = await import('./pkg/worker.js');
+      return createWorker({ backend: 'cpu', threads: 1.5 }).then(() => null, (err) => ({ code: err.code, message: err.message }));
+    });
+    assert.equal(refused?.code, 'invalid_config');
+    assert.match(refused.message, /threads is 1.5; expected a whole number/);
+
     const plain = await openBlank(browser, site);
     const fallback = await decodeInWorker(plain.page, 2);
     assert.equal(fallback.isolated, false);

@@ -98,6 +98,9 @@ async function start({ backend, threads }) {
     await brainclip.default();
     return { build: 'brainclip', noWebGpu, threads: 1, noThreads: 'WebGPU runs the model' };
   }
+  if (threads !== undefined && threads !== null && !(Number.isInteger(threads) && threads >= 1)) {
+    throw Object.assign(new Error(`threads is ${JSON.stringify(threads)}; expected a whole number of at least 1`), { code: 'invalid_config' });
+  }
   const count = threads ?? defaultThreads();
   let noThreads = whyNoThreads(count);
   if (!noThreads) {

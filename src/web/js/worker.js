@@ -145,7 +145,13 @@ export async function createWorker({ backend = 'auto', threads, worker } = {}) {
     return proxy;
   }
 
-  const started = await send({ start: { backend, threads } });
+  let started;
+  try {
+    started = await send({ start: { backend, threads } });
+  } catch (err) {
+    thread.terminate();
+    throw err;
+  }
   const local = { ...started, terminate: () => { thread.terminate(); die('terminated'); } };
   return new Proxy(local, {
     get(target, name) {
