@@ -16,9 +16,9 @@ use crate::tasks::{AttributeRequest, AttributionMethod, Decoder, Space};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LabelKind {
-    /// The colour word ("red"): colour-tuned and conjunction voxels.
+    /// The colour ("red" over the other colours): colour-tuned and conjunction voxels.
     Colour,
-    /// The shape words ("plus sign"): shape-tuned voxels.
+    /// The shape ("plus sign" over the other shapes): shape-tuned voxels.
     Shape,
 }
 
