@@ -47,8 +47,7 @@ pub const DEFAULT_STEPS: usize = 32;
 pub const MAX_STEPS: usize = 1024;
 
 /// What to attribute: which trial, how, and through which mapper.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AttributeRequest {
     /// Row of the fMRI batch.
     pub trial: usize,

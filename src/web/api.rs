@@ -923,13 +923,22 @@ struct JsCallOptions {}
 
 /// `{ trials, size, steps, guidance, images }`, `images` RGBA `Uint8ClampedArray`s.
 fn reconstruction_object(result: &tasks::Reconstruction) -> Result<JsValue, JsValue> {
+    js_object(&[
+        ("trials", to_js(&result.trials)?),
+        ("size", result.size.into()),
+        ("steps", result.steps.into()),
+        ("guidance", result.guidance.into()),
+        ("images", rgba_array(&result.images).into()),
+    ])
+}
+
+/// A plain object from its fields: for results holding typed arrays, which serde would copy
+/// into plain arrays.
+fn js_object(fields: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
     let out = js_sys::Object::new();
-    let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value);
-    set("trials", to_js(&result.trials)?)?;
-    set("size", result.size.into())?;
-    set("steps", result.steps.into())?;
-    set("guidance", result.guidance.into())?;
-    set("images", rgba_array(&result.images).into())?;
+    for (key, value) in fields {
+        js_sys::Reflect::set(&out, &(*key).into(), value)?;
+    }
     Ok(out.into())
 }
 
@@ -1182,21 +1191,19 @@ impl DecoderHandle {
                     }
                 }
                 .map_err(to_js_error)?;
-                let result = js_sys::Object::new();
-                let set =
-                    |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
-                set("trial", map.trial.into())?;
-                set("method", to_js(&map.method)?)?;
-                set("steps", map.steps.into())?;
-                set("space", to_js(&map.space)?)?;
-                set(
-                    "values",
-                    js_sys::Float32Array::from(map.values.as_slice()).into(),
-                )?;
-                set("similarity", map.similarity.into())?;
-                set("baselineSimilarity", map.baseline_similarity.into())?;
-                set("completenessGap", map.completeness_gap.into())?;
-                Ok(result.into())
+                js_object(&[
+                    ("trial", map.trial.into()),
+                    ("method", to_js(&map.method)?),
+                    ("steps", map.steps.into()),
+                    ("space", to_js(&map.space)?),
+                    (
+                        "values",
+                        js_sys::Float32Array::from(map.values.as_slice()).into(),
+                    ),
+                    ("similarity", map.similarity.into()),
+                    ("baselineSimilarity", map.baseline_similarity.into()),
+                    ("completenessGap", map.completeness_gap.into()),
+                ])
             }
         })
     }
@@ -1219,18 +1226,16 @@ impl DecoderHandle {
             async move {
                 checked?;
                 let out = decoder.embed(&batch).await.map_err(to_js_error)?;
-                let result = js_sys::Object::new();
-                let set =
-                    |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
-                set("trials", out.image.rows().into())?;
-                set("imageDim", out.image.cols().into())?;
-                set("textDim", out.text.cols().into())?;
-                set(
-                    "image",
-                    js_sys::Float32Array::from(out.image.values()).into(),
-                )?;
-                set("text", js_sys::Float32Array::from(out.text.values()).into())?;
-                Ok(result.into())
+                js_object(&[
+                    ("trials", out.image.rows().into()),
+                    ("imageDim", out.image.cols().into()),
+                    ("textDim", out.text.cols().into()),
+                    (
+                        "image",
+                        js_sys::Float32Array::from(out.image.values()).into(),
+                    ),
+                    ("text", js_sys::Float32Array::from(out.text.values()).into()),
+                ])
             }
         })
     }
