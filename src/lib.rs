@@ -20,7 +20,7 @@ pub mod ridge;
 pub mod sim;
 pub mod tasks;
 
-#[cfg(not(target_family = "wasm"))]
+#[cfg(any(not(target_family = "wasm"), feature = "training"))]
 pub mod train;
 
 #[cfg(target_family = "wasm")]

@@ -8,9 +8,8 @@ use brainclip::data::bundle::StoredDtype;
 use brainclip::error::{Error, Result, thousands};
 use brainclip::mapper::{MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
-use brainclip::tasks::{DEFAULT_TEMPLATE, fill_template};
 use brainclip::train::mapper::{
-    NEAR_COPY_CORRELATION, RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome, fit_ridge,
+    CaptionTable, NEAR_COPY_CORRELATION, RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome, fit_ridge,
     train_shuffled_control,
 };
 use brainclip::train::{
@@ -159,7 +158,7 @@ fn text_targets(
     args: &MapperTraining,
     trials: usize,
 ) -> Result<(Option<TextTargets>, Vec<String>)> {
-    let mut seen_labels = Vec::new();
+    let seen_labels = Vec::new();
     if let Some(path) = &args.text_embeddings {
         let (values, shape) = read_array(path, &[2, 3])?;
         let (n, k, d) = match shape.as_slice() {
@@ -183,11 +182,8 @@ fn text_targets(
             seen_labels,
         ));
     }
-    let mut per_trial: Vec<Vec<String>> = vec![Vec::new(); trials];
-    let mut any = false;
-    for (path, is_labels) in [(&args.captions, false), (&args.labels, true)] {
-        let Some(path) = path else { continue };
-        any = true;
+    let read_lists = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<String>>>> {
+        let Some(path) = path else { return Ok(None) };
         let lists = read_string_lists(path)?;
         if lists.len() != trials {
             return Err(Error::ShapeMismatch {
@@ -196,57 +192,27 @@ fn text_targets(
                 expected: format!("one per fMRI trial ({})", thousands(trials)),
             });
         }
-        for (captions, list) in per_trial.iter_mut().zip(lists) {
-            if is_labels {
-                for label in list {
-                    if !seen_labels.contains(&label) {
-                        seen_labels.push(label.clone());
-                    }
-                    let templates = if args.templates.is_empty() {
-                        vec![DEFAULT_TEMPLATE.to_string()]
-                    } else {
-                        args.templates.clone()
-                    };
-                    captions.extend(templates.iter().map(|t| fill_template(t, &label)));
-                }
-            } else {
-                captions.extend(list);
-            }
-        }
-    }
-    if !any {
+        Ok(Some(lists))
+    };
+    let captions = read_lists(&args.captions)?;
+    let labels = read_lists(&args.labels)?;
+    if captions.is_none() && labels.is_none() {
         return Ok((None, seen_labels));
     }
+    let table = CaptionTable::new(
+        captions.as_deref(),
+        labels.as_deref(),
+        &args.templates,
+        trials,
+    )?;
     let clip = load_clip(args.clip.as_deref(), "--captions and --labels")?;
-    let mut distinct: Vec<String> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let per_trial: Vec<Vec<usize>> = per_trial
-        .into_iter()
-        .map(|captions| {
-            captions
-                .into_iter()
-                .map(|c| {
-                    *index.entry(c.clone()).or_insert_with(|| {
-                        distinct.push(c);
-                        distinct.len() - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
     eprintln!(
         "embedding {} distinct captions with CLIP…",
-        thousands(distinct.len())
+        thousands(table.distinct.len())
     );
-    let refs: Vec<&str> = distinct.iter().map(String::as_str).collect();
+    let refs: Vec<&str> = table.distinct.iter().map(String::as_str).collect();
     let embeddings = pollster::block_on(clip.embed_text(&cpu(), &refs))?;
-    Ok((
-        Some(TextTargets {
-            embeddings,
-            per_trial,
-        }),
-        seen_labels,
-    ))
+    Ok((Some(table.targets(embeddings)?), table.seen_labels))
 }
 
 /// One id per trial (JSON strings or numbers), numbered in order of first appearance.

@@ -63,6 +63,103 @@ impl TextTargets {
     }
 }
 
+/// Text supervision before embedding: the distinct captions to embed and, per trial, which
+/// of them are its captions. Shared by `brainclip train-mapper` and the browser's
+/// `trainMapper`, so that both embed the same captions in the same order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CaptionTable {
+    pub distinct: Vec<String>,
+    pub per_trial: Vec<Vec<usize>>,
+    /// The distinct labels, in order of first appearance.
+    pub seen_labels: Vec<String>,
+}
+
+impl CaptionTable {
+    /// Per trial its free captions, then each of its labels filled into every template
+    /// (`templates` empty: "an image of a {}."). Identical captions are embedded once, so
+    /// trials sharing one count as matches of each other.
+    pub fn new(
+        captions: Option<&[Vec<String>]>,
+        labels: Option<&[Vec<String>]>,
+        templates: &[String],
+        trials: usize,
+    ) -> Result<Self> {
+        let default_template = [crate::tasks::DEFAULT_TEMPLATE.to_string()];
+        let templates = if templates.is_empty() {
+            &default_template[..]
+        } else {
+            templates
+        };
+        let mut seen_labels: Vec<String> = Vec::new();
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); trials];
+        for (lists, is_labels) in [(captions, false), (labels, true)] {
+            let Some(lists) = lists else { continue };
+            if lists.len() != trials {
+                return Err(Error::ShapeMismatch {
+                    what: if is_labels { "labels" } else { "captions" }.into(),
+                    got: thousands(lists.len()),
+                    expected: format!("one entry per fMRI trial ({})", thousands(trials)),
+                });
+            }
+            for (trial, list) in texts.iter_mut().zip(lists) {
+                if !is_labels {
+                    trial.extend(list.iter().cloned());
+                    continue;
+                }
+                for label in list {
+                    if !seen_labels.contains(label) {
+                        seen_labels.push(label.clone());
+                    }
+                    trial.extend(
+                        templates
+                            .iter()
+                            .map(|t| crate::tasks::fill_template(t, label)),
+                    );
+                }
+            }
+        }
+        // Numbered trial by trial, in order of first appearance.
+        let mut distinct: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let per_trial = texts
+            .into_iter()
+            .map(|trial| {
+                trial
+                    .into_iter()
+                    .map(|text| {
+                        *index.entry(text.clone()).or_insert_with(|| {
+                            distinct.push(text);
+                            distinct.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let table = CaptionTable {
+            distinct,
+            per_trial,
+            seen_labels,
+        };
+        Ok(table)
+    }
+
+    /// The text targets once `embeddings` (`[distinct, dim]`, one row per caption of
+    /// [`CaptionTable::distinct`]) are known.
+    pub fn targets(&self, embeddings: Matrix) -> Result<TextTargets> {
+        if embeddings.rows() != self.distinct.len() {
+            return Err(Error::ShapeMismatch {
+                what: "caption embeddings".into(),
+                got: format!("{} rows", embeddings.rows()),
+                expected: format!("one per distinct caption ({})", self.distinct.len()),
+            });
+        }
+        Ok(TextTargets {
+            embeddings,
+            per_trial: self.per_trial.clone(),
+        })
+    }
+}
+
 /// What the mapper is trained on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainingData {

@@ -6,7 +6,6 @@
 //! resumed from a checkpoint continues exactly as the uninterrupted run would have.
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
@@ -16,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
+use web_time::Instant;
 
 use crate::data::normalize::{batch_statistics, zscore_rows};
 use crate::error::{Error, Result};
@@ -40,7 +40,9 @@ pub use controls::{
     RIDGE_BASELINE, RidgeBaseline, SHUFFLED_CONTROL, fit_ridge, train_shuffled_control,
 };
 use data::gather;
-pub use data::{NEAR_COPY_CORRELATION, NearCopyReport, TextTargets, TrainingData, near_copies};
+pub use data::{
+    CaptionTable, NEAR_COPY_CORRELATION, NearCopyReport, TextTargets, TrainingData, near_copies,
+};
 use validation::validate;
 
 /// Training progress for a progress bar: `(step, total steps)`.
@@ -198,111 +200,204 @@ pub fn train_mapper(
     on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
     progress: ProgressFn,
 ) -> Result<TrainOutcome> {
-    data.validate()?;
-    config.validate()?;
-    mapper_config.validate()?;
-    let voxels = data.fmri.cols();
-    if mapper_config.voxels != voxels {
-        return Err(Error::VoxelCountMismatch {
-            file: "fMRI".into(),
-            got: voxels,
-            expected: mapper_config.voxels,
-        });
+    let mut trainer = MapperTrainer::new(data, mapper_config, config)?;
+    if let (Some(dir), true) = (checkpoint_dir, resume) {
+        trainer.resume_from(dir)?;
     }
-    let use_images = config.lambda_image > 0.0 && data.images.is_some();
-    let use_texts = config.lambda_text > 0.0 && data.texts.is_some();
-    if !use_images && !use_texts {
-        return Err(Error::InvalidConfig {
-            what: "training settings".into(),
-            reason: "the supervision given has weight 0 (lambda_image / lambda_text)".into(),
-        });
-    }
-    for (what, dim, want) in [
-        (
-            "image embeddings",
-            data.images.as_ref().map(|m| m.cols()),
-            mapper_config.image_dim,
-        ),
-        (
-            "text embeddings",
-            data.texts.as_ref().map(|t| t.embeddings.cols()),
-            mapper_config.text_dim,
-        ),
-    ] {
-        if let Some(dim) = dim
-            && dim != want
-        {
-            return Err(Error::ShapeMismatch {
-                what: format!("{what} size"),
-                got: dim.to_string(),
-                expected: format!("{want} (the mapper's head size)"),
-            });
+    while !trainer.finished() {
+        let report = trainer.run_epoch(progress)?;
+        let keep_going = on_epoch(&report);
+        if let Some(dir) = checkpoint_dir {
+            trainer.save_checkpoint(dir)?;
+        }
+        if !keep_going {
+            break;
         }
     }
+    Ok(trainer.finish())
+}
 
-    let stimulus = data.stimulus_ids();
-    let Prepared {
-        train_rows,
-        val_rows,
-        mean,
-        std,
-        train_x,
-        val_x,
-    } = prepare(data, config)?;
+/// A mapper training run driven one epoch at a time: [`train_mapper`] loops over it (with
+/// checkpoints), the browser awaits between epochs so that the page can show progress and
+/// cancel. Every epoch is exactly the one the uninterrupted loop would run.
+pub struct MapperTrainer<'a> {
+    data: &'a TrainingData,
+    mapper_config: MapperConfig,
+    config: TrainConfig,
+    use_images: bool,
+    use_texts: bool,
+    stimulus: Vec<usize>,
+    prepared: Prepared,
+    device: Device,
+    /// Taken out while the optimiser steps (it consumes the module).
+    trainee: Option<Trainee>,
+    best: Trainee,
+    optimizer: burn::optim::ModuleOptimizer,
+    state: CheckpointState,
+    total_steps: usize,
+}
 
-    let device = Device::flex().autodiff();
-    let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(config.seed, PURPOSE_INIT, 0, 0));
-    let mapper = MapperModel::new(mapper_config, &mut || init_rng.random::<f32>(), &device)?;
-    let log_scale = Param::from_tensor(Tensor::<1>::from_data(
-        TensorData::new(vec![(1.0 / config.temperature).ln()], [1]),
-        &device,
-    ));
-    let mut trainee = Trainee {
-        network: mapper,
-        log_scale,
-    };
-    let mut optimizer = adamw(config.weight_decay, config.grad_clip);
+impl<'a> MapperTrainer<'a> {
+    /// Checks the data and settings, splits and normalises, and initialises the mapper.
+    pub fn new(
+        data: &'a TrainingData,
+        mapper_config: &MapperConfig,
+        config: &TrainConfig,
+    ) -> Result<Self> {
+        data.validate()?;
+        config.validate()?;
+        mapper_config.validate()?;
+        let voxels = data.fmri.cols();
+        if mapper_config.voxels != voxels {
+            return Err(Error::VoxelCountMismatch {
+                file: "fMRI".into(),
+                got: voxels,
+                expected: mapper_config.voxels,
+            });
+        }
+        let use_images = config.lambda_image > 0.0 && data.images.is_some();
+        let use_texts = config.lambda_text > 0.0 && data.texts.is_some();
+        if !use_images && !use_texts {
+            return Err(Error::InvalidConfig {
+                what: "training settings".into(),
+                reason: "the supervision given has weight 0 (lambda_image / lambda_text)".into(),
+            });
+        }
+        for (what, dim, want) in [
+            (
+                "image embeddings",
+                data.images.as_ref().map(|m| m.cols()),
+                mapper_config.image_dim,
+            ),
+            (
+                "text embeddings",
+                data.texts.as_ref().map(|t| t.embeddings.cols()),
+                mapper_config.text_dim,
+            ),
+        ] {
+            if let Some(dim) = dim
+                && dim != want
+            {
+                return Err(Error::ShapeMismatch {
+                    what: format!("{what} size"),
+                    got: dim.to_string(),
+                    expected: format!("{want} (the mapper's head size)"),
+                });
+            }
+        }
 
-    let steps_per_epoch = train_rows.len().div_ceil(config.batch_size);
-    let total_steps = steps_per_epoch * config.epochs;
-    let fingerprint = serde_json::json!({
-        "mapper": mapper_config,
-        "train": config,
-        "trials": data.fmri.rows(),
-        "voxels": voxels,
-        "data": data.content_hash(),
-    })
-    .to_string();
-    let mut state = CheckpointState {
-        fingerprint: fingerprint.clone(),
-        epochs_done: 0,
-        step: 0,
-        best_score: f64::NEG_INFINITY,
-        best_epoch: 0,
-        epochs_without_improvement: 0,
-        history: Vec::new(),
-        folder: String::new(),
-    };
-    let mut best = trainee.valid();
-    if let (Some(dir), true) = (checkpoint_dir, resume)
-        && let Some(saved) = resume_state(dir, STATE_FILE, &fingerprint, |s: &CheckpointState| {
-            s.fingerprint.as_str()
-        })?
-    {
-        let folder = dir.join(&saved.folder);
-        trainee = load_module_from(trainee, &folder.join(TRAINEE_FILE))?;
-        best = load_module_from(best, &folder.join(BEST_FILE))?;
-        optimizer = load_optimizer(optimizer, &folder.join(OPTIMIZER_FILE))?;
-        state = saved;
+        let stimulus = data.stimulus_ids();
+        let prepared = prepare(data, config)?;
+        let device = Device::flex().autodiff();
+        let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(config.seed, PURPOSE_INIT, 0, 0));
+        let mapper = MapperModel::new(mapper_config, &mut || init_rng.random::<f32>(), &device)?;
+        let log_scale = Param::from_tensor(Tensor::<1>::from_data(
+            TensorData::new(vec![(1.0 / config.temperature).ln()], [1]),
+            &device,
+        ));
+        let trainee = Trainee {
+            network: mapper,
+            log_scale,
+        };
+        let steps_per_epoch = prepared.train_rows.len().div_ceil(config.batch_size);
+        let fingerprint = serde_json::json!({
+            "mapper": mapper_config,
+            "train": config,
+            "trials": data.fmri.rows(),
+            "voxels": voxels,
+            "data": data.content_hash(),
+        })
+        .to_string();
+        Ok(MapperTrainer {
+            data,
+            mapper_config: mapper_config.clone(),
+            config: config.clone(),
+            use_images,
+            use_texts,
+            stimulus,
+            prepared,
+            device,
+            best: trainee.valid(),
+            trainee: Some(trainee),
+            optimizer: adamw(config.weight_decay, config.grad_clip),
+            state: CheckpointState {
+                fingerprint,
+                epochs_done: 0,
+                step: 0,
+                best_score: f64::NEG_INFINITY,
+                best_epoch: 0,
+                epochs_without_improvement: 0,
+                history: Vec::new(),
+                folder: String::new(),
+            },
+            total_steps: steps_per_epoch * config.epochs,
+        })
     }
 
-    let early_stopped = |state: &CheckpointState| {
-        config.patience > 0
-            && !val_rows.is_empty()
-            && state.epochs_without_improvement >= config.patience
-    };
-    while state.epochs_done < config.epochs && !early_stopped(&state) {
-        let epoch = state.epochs_done;
+    /// Continues from the checkpoint in `dir` if there is one (refused if the settings or
+    /// data differ); whether one was found.
+    pub fn resume_from(&mut self, dir: &Path) -> Result<bool> {
+        let Some(saved) = resume_state(
+            dir,
+            STATE_FILE,
+            &self.state.fingerprint,
+            |s: &CheckpointState| s.fingerprint.as_str(),
+        )?
+        else {
+            return Ok(false);
+        };
+        let folder = dir.join(&saved.folder);
+        let trainee = self.trainee.take().expect("between epochs");
+        self.trainee = Some(load_module_from(trainee, &folder.join(TRAINEE_FILE))?);
+        self.best = load_module_from(self.best.clone(), &folder.join(BEST_FILE))?;
+        self.optimizer = load_optimizer(self.optimizer.clone(), &folder.join(OPTIMIZER_FILE))?;
+        self.state = saved;
+        Ok(true)
+    }
+
+    /// Saves the run after its latest epoch into `dir`, replacing the previous checkpoint
+    /// only once the new one is complete.
+    pub fn save_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let previous = std::mem::replace(
+            &mut self.state.folder,
+            epoch_folder(dir, self.state.epochs_done)?,
+        );
+        let folder = dir.join(&self.state.folder);
+        save_module(
+            self.trainee.as_ref().expect("between epochs"),
+            &folder.join(TRAINEE_FILE),
+        )?;
+        save_module(&self.best, &folder.join(BEST_FILE))?;
+        save_optimizer(&self.optimizer, &folder.join(OPTIMIZER_FILE))?;
+        finish_epoch(dir, STATE_FILE, &self.state, &previous, &self.state.folder)
+    }
+
+    /// Every epoch has run, or early stopping has ended the run.
+    pub fn finished(&self) -> bool {
+        let early_stopped = self.config.patience > 0
+            && !self.prepared.val_rows.is_empty()
+            && self.state.epochs_without_improvement >= self.config.patience;
+        self.state.epochs_done >= self.config.epochs || early_stopped
+    }
+
+    /// The reports of the epochs run so far.
+    pub fn history(&self) -> &[EpochReport] {
+        &self.state.history
+    }
+
+    /// Trials on each side of the validation split: (training, validation).
+    pub fn split_sizes(&self) -> (usize, usize) {
+        (self.prepared.train_rows.len(), self.prepared.val_rows.len())
+    }
+
+    /// Runs the next epoch: its optimisation steps, then validation and early-stopping
+    /// bookkeeping.
+    pub fn run_epoch(&mut self, progress: ProgressFn) -> Result<EpochReport> {
+        let (data, config, mapper_config) = (self.data, &self.config, &self.mapper_config);
+        let voxels = data.fmri.cols();
+        let device = self.device.clone();
+        let train_rows = &self.prepared.train_rows;
+        let epoch = self.state.epochs_done;
         let started = Instant::now();
         let mut order: Vec<usize> = (0..train_rows.len()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream_seed(
@@ -319,6 +414,7 @@ pub fn train_mapper(
         let (mut sum_loss, mut sum_img, mut sum_txt, mut sum_kl, mut batches) =
             (0.0, 0.0, 0.0, 0.0, 0usize);
         let mut learning_rate = 0.0;
+        let mut trainee = self.trainee.take().expect("between epochs");
         for batch in order.chunks(config.batch_size) {
             if batch.len() < 2 {
                 continue;
@@ -327,12 +423,16 @@ pub fn train_mapper(
                 config.seed,
                 PURPOSE_STEP,
                 epoch,
-                state.step,
+                self.state.step,
             ));
             let b = batch.len();
             let x: Vec<f32> = batch
                 .iter()
-                .flat_map(|&p| train_x[p * voxels..(p + 1) * voxels].iter().copied())
+                .flat_map(|&p| {
+                    self.prepared.train_x[p * voxels..(p + 1) * voxels]
+                        .iter()
+                        .copied()
+                })
                 .collect();
             let x = Tensor::<2>::from_data(TensorData::new(x, [b, voxels]), &device);
             let trials: Vec<usize> = batch.iter().map(|&p| train_rows[p]).collect();
@@ -359,13 +459,13 @@ pub fn train_mapper(
             let mut loss = Tensor::<1>::zeros([1], &device);
             let mut loss_image = 0.0;
             let mut loss_text = 0.0;
-            if use_images {
+            if self.use_images {
                 let images = data.images.as_ref().expect("checked above");
                 let targets = Tensor::<2>::from_data(
                     TensorData::new(gather(images, &trials), [b, images.cols()]),
                     &device,
                 );
-                let groups: Vec<usize> = trials.iter().map(|&t| stimulus[t]).collect();
+                let groups: Vec<usize> = trials.iter().map(|&t| self.stimulus[t]).collect();
                 let positives = Tensor::<2>::from_data(
                     TensorData::new(losses::positives_from_groups(&groups), [b, b]),
                     &device,
@@ -376,7 +476,7 @@ pub fn train_mapper(
                 loss = loss + term.mul_scalar(config.lambda_image);
                 loss = loss + aux_term(config, out.image.clone(), targets);
             }
-            if use_texts {
+            if self.use_texts {
                 let texts = data.texts.as_ref().expect("checked above");
                 let chosen = captions.as_ref().expect("drawn above");
                 let targets = Tensor::<2>::from_data(
@@ -403,29 +503,30 @@ pub fn train_mapper(
                 kl = scalar(term.clone());
                 loss = loss + term.mul_scalar(beta);
             }
-            let loss_value = finite_loss(scalar(loss.clone()), "training", epoch, state.step)?;
+            let loss_value = finite_loss(scalar(loss.clone()), "training", epoch, self.state.step)?;
             let grads = GradientsParams::from_grads(loss.backward(), &trainee);
-            learning_rate = config.learning_rate_at(state.step, total_steps);
-            trainee = optimizer.step(learning_rate, trainee, grads);
-            state.step += 1;
+            learning_rate = config.learning_rate_at(self.state.step, self.total_steps);
+            trainee = self.optimizer.step(learning_rate, trainee, grads);
+            self.state.step += 1;
             sum_loss += loss_value;
             sum_img += loss_image;
             sum_txt += loss_text;
             sum_kl += kl;
             batches += 1;
-            progress(state.step, total_steps);
+            progress(self.state.step, self.total_steps);
         }
         let elapsed = started.elapsed().as_secs_f64();
         let eval = trainee.valid();
+        self.trainee = Some(trainee);
         let [val_image, val_text] = validate(
             &eval.network,
             mapper_config,
             data,
-            &val_rows,
-            &val_x,
-            &stimulus,
-            use_images,
-            use_texts,
+            &self.prepared.val_rows,
+            &self.prepared.val_x,
+            &self.stimulus,
+            self.use_images,
+            self.use_texts,
         )?;
         let scores: Vec<f64> = [val_image, val_text]
             .into_iter()
@@ -438,12 +539,13 @@ pub fn train_mapper(
         } else {
             scores.iter().sum::<f64>() / scores.len() as f64
         };
+        let state = &mut self.state;
         let improved = score > state.best_score;
         if improved {
             state.best_score = score;
             state.best_epoch = epoch + 1;
             state.epochs_without_improvement = 0;
-            best = eval.clone();
+            self.best = eval.clone();
         } else {
             state.epochs_without_improvement += 1;
         }
@@ -463,38 +565,29 @@ pub fn train_mapper(
             samples_per_second: train_rows.len() as f64 / elapsed.max(1e-9),
             best: improved,
         };
-        let keep_going = on_epoch(&report);
-        state.history.push(report);
+        state.history.push(report.clone());
         state.epochs_done += 1;
-        if let Some(dir) = checkpoint_dir {
-            let previous =
-                std::mem::replace(&mut state.folder, epoch_folder(dir, state.epochs_done)?);
-            let folder = dir.join(&state.folder);
-            save_module(&trainee, &folder.join(TRAINEE_FILE))?;
-            save_module(&best, &folder.join(BEST_FILE))?;
-            save_optimizer(&optimizer, &folder.join(OPTIMIZER_FILE))?;
-            finish_epoch(dir, STATE_FILE, &state, &previous, &state.folder)?;
-        }
-        if !keep_going {
-            break;
-        }
+        Ok(report)
     }
 
-    let mut final_config = mapper_config.clone();
-    final_config.logit_scale = scalar(best.log_scale.val()).exp() as f32;
-    let plain = Device::flex();
-    Ok(TrainOutcome {
-        mapper: Mapper {
-            config: final_config,
-            model: best.network.to_device(&plain),
-        },
-        mean,
-        std,
-        history: state.history,
-        best_epoch: state.best_epoch,
-        train_trials: train_rows.len(),
-        val_trials: val_rows.len(),
-    })
+    /// The best epoch's mapper (by validation score), with the normalisation it expects.
+    pub fn finish(self) -> TrainOutcome {
+        let mut final_config = self.mapper_config.clone();
+        final_config.logit_scale = scalar(self.best.log_scale.val()).exp() as f32;
+        let plain = Device::flex();
+        TrainOutcome {
+            mapper: Mapper {
+                config: final_config,
+                model: self.best.network.to_device(&plain),
+            },
+            mean: self.prepared.mean,
+            std: self.prepared.std,
+            history: self.state.history,
+            best_epoch: self.state.best_epoch,
+            train_trials: self.prepared.train_rows.len(),
+            val_trials: self.prepared.val_rows.len(),
+        }
+    }
 }
 
 fn aux_term(config: &TrainConfig, predictions: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
