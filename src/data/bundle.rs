@@ -576,9 +576,18 @@ impl Bundle {
         Bundle::load_dir_for(dir, None)
     }
 
-    /// Reads one subject of a bundle directory (`None`: the default), only its files.
+    /// Reads one subject of a bundle directory (`None`: the default), only its files; a
+    /// `.zip` file is read as a bundle archive ([`Bundle::to_zip`]).
     #[cfg(not(target_family = "wasm"))]
     pub fn load_dir_for(dir: &std::path::Path, subject: Option<&str>) -> Result<Bundle> {
+        if dir.is_file() {
+            let bytes = std::fs::read(dir).map_err(|err| Error::Io {
+                path: dir.display().to_string(),
+                reason: err.to_string(),
+            })?;
+            let name = dir.display().to_string();
+            return Bundle::from_zip(&bytes, &name, subject, BundleParts::All);
+        }
         let read = |name: &str| {
             std::fs::read(dir.join(name)).map_err(|err| Error::Io {
                 path: dir.join(name).display().to_string(),
@@ -628,6 +637,99 @@ impl Bundle {
         let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         let path = dir.join(MANIFEST_FILE);
         std::fs::write(&path, manifest).map_err(|err| io(&path, err))
+    }
+
+    /// The bundle as one `.zip` archive (`manifest.json` and every file as stored, with the
+    /// files' sizes and SHA-256s recorded in the manifest): what the page offers for download
+    /// after training, and what `loadBundleBytes` and the CLI's `--bundle FILE.zip` read.
+    /// Files are stored uncompressed: weights barely compress.
+    pub fn to_zip(&self) -> Result<Vec<u8>> {
+        use std::io::Write;
+        let failed = |err: &dyn std::fmt::Display| Error::Io {
+            path: "bundle archive".into(),
+            reason: err.to_string(),
+        };
+        let mut manifest = self.manifest.clone();
+        manifest.record_integrity(|file| self.stored_file(file).map(<[u8]>::to_vec))?;
+        let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(
+                self.files
+                    .values()
+                    .any(|bytes| bytes.len() >= u32::MAX as usize),
+            );
+        let entries = std::iter::once((MANIFEST_FILE, manifest.as_slice())).chain(
+            self.files
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        );
+        for (name, bytes) in entries {
+            archive
+                .start_file(name, options)
+                .map_err(|err| failed(&err))?;
+            archive.write_all(bytes).map_err(|err| failed(&err))?;
+        }
+        Ok(archive.finish().map_err(|err| failed(&err))?.into_inner())
+    }
+
+    /// Reads a bundle from a `.zip` archive (`file_name` names it in errors): its
+    /// `manifest.json` at the top or inside one folder, and the files of `subject`'s
+    /// `parts`, checked as a bundle directory is.
+    pub fn from_zip(
+        bytes: &[u8],
+        file_name: &str,
+        subject: Option<&str>,
+        parts: BundleParts,
+    ) -> Result<Bundle> {
+        use std::io::Read;
+        let corrupt = |reason: String| Error::CorruptFile {
+            file: file_name.into(),
+            reason,
+        };
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .map_err(|err| corrupt(format!("it is not a readable .zip archive ({err})")))?;
+        let manifest_entry = archive
+            .file_names()
+            .filter(|name| *name == MANIFEST_FILE || name.ends_with(&format!("/{MANIFEST_FILE}")))
+            .min_by_key(|name| name.len())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "it holds no {MANIFEST_FILE}: a bundle archive holds a bundle directory's files"
+                ))
+            })?;
+        let prefix = manifest_entry[..manifest_entry.len() - MANIFEST_FILE.len()].to_string();
+        // An entry's declared size can lie, so none is read past what the archive could hold
+        // uncompressed at the deflate format's best ratio.
+        let limit = (bytes.len() as u64).saturating_mul(1032);
+        let mut read = |name: &str, field: &str| -> Result<Vec<u8>> {
+            let mut entry = match archive.by_name(&format!("{prefix}{name}")) {
+                Ok(entry) => entry,
+                Err(zip::result::ZipError::FileNotFound) => {
+                    return Err(Error::BundleFileMissing {
+                        file: name.into(),
+                        field: field.into(),
+                    });
+                }
+                Err(err) => return Err(corrupt(format!("its entry {name} is unreadable ({err})"))),
+            };
+            let mut out = Vec::with_capacity(entry.size().min(limit) as usize);
+            (&mut entry)
+                .take(limit)
+                .read_to_end(&mut out)
+                .map_err(|err| corrupt(format!("its entry {name} is damaged ({err})")))?;
+            Ok(out)
+        };
+        let manifest = Manifest::parse(&read(MANIFEST_FILE, "(manifest)")?)?;
+        let mut files = BTreeMap::new();
+        let wanted = manifest.for_subject(subject)?.with_parts(parts)?;
+        for (file, field) in wanted.required_files() {
+            let contents = read(&file, &field)?;
+            files.insert(file, contents);
+        }
+        Bundle::from_parts_with(manifest, subject, parts, files)
     }
 
     /// Bytes of a file the manifest names, int8 matrices widened to f32.

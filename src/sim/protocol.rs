@@ -201,3 +201,34 @@ impl Protocol {
         })
     }
 }
+
+/// "red star" → "red-star".
+fn slug(category: Category) -> String {
+    category.name().replace(' ', "-")
+}
+
+/// The id of each stimulus as `brainclip sim world` names its files (`train-red-star-0`):
+/// the category slug and the stimulus's index within its split and category.
+pub fn stimulus_ids(stimuli: &[Stimulus], split: &str) -> Vec<String> {
+    let mut seen = std::collections::HashMap::new();
+    let mut ids = vec![String::new(); stimuli.len()];
+    // Number images of a category in a stable (category, generation) order, not presentation order.
+    let mut order: Vec<usize> = (0..stimuli.len()).collect();
+    order.sort_by_key(|&i| (stimuli[i].category.index(), stimulus_key(&stimuli[i])));
+    for i in order {
+        let count = seen.entry(stimuli[i].category).or_insert(0usize);
+        ids[i] = format!("{split}-{}-{}", slug(stimuli[i].category), count);
+        *count += 1;
+    }
+    ids
+}
+
+/// A total order on stimuli of one category that does not depend on presentation order.
+fn stimulus_key(stimulus: &Stimulus) -> [u32; 4] {
+    [
+        stimulus.scale.to_bits(),
+        stimulus.centre[0].to_bits(),
+        stimulus.centre[1].to_bits(),
+        stimulus.rotation.to_bits(),
+    ]
+}

@@ -36,7 +36,7 @@ pub fn to_js_error(err: Error) -> JsValue {
 /// A result as plain JS objects, through JSON text: `JSON.parse` builds them in one call,
 /// where building them property by property from wasm took about 5 ms per ranked entry (1.2 s
 /// for 50 trials' top 5).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     let text = serde_json::to_string(value).map_err(|err| js_sys::Error::new(&err.to_string()))?;
     js_sys::JSON::parse(&text)
 }
@@ -48,7 +48,10 @@ type TakenArrays = Vec<Option<Vec<f32>>>;
 /// caller's object is untouched) before serde reads the rest: serde reads a typed array one
 /// element at a time through JS, seconds for a few thousand values. Plain arrays stay for
 /// serde.
-fn take_f32_arrays(value: JsValue, keys: &[&str]) -> Result<(JsValue, TakenArrays), JsValue> {
+pub(super) fn take_f32_arrays(
+    value: JsValue,
+    keys: &[&str],
+) -> Result<(JsValue, TakenArrays), JsValue> {
     let mut taken = vec![None; keys.len()];
     if !value.is_object() {
         return Ok((value, taken));
@@ -65,7 +68,7 @@ fn take_f32_arrays(value: JsValue, keys: &[&str]) -> Result<(JsValue, TakenArray
 }
 
 /// Parses an options object, naming the offending field on failure.
-fn from_js<T: for<'de> Deserialize<'de> + Default>(
+pub(super) fn from_js<T: for<'de> Deserialize<'de> + Default>(
     value: JsValue,
     what: &str,
 ) -> Result<T, JsValue> {
@@ -101,7 +104,7 @@ fn device_info(device: &ComputeDevice) -> DeviceInfo {
     }
 }
 
-async fn device_for(preference: Option<String>) -> Result<ComputeDevice, JsValue> {
+pub(super) async fn device_for(preference: Option<String>) -> Result<ComputeDevice, JsValue> {
     let preference: BackendPreference = preference
         .as_deref()
         .unwrap_or("auto")
@@ -153,6 +156,13 @@ struct JsReadOptions {
 #[wasm_bindgen]
 pub struct FmriHandle {
     batch: FmriBatch,
+}
+
+#[cfg(feature = "training")]
+impl FmriHandle {
+    pub(super) fn batch(&self) -> &FmriBatch {
+        &self.batch
+    }
 }
 
 #[wasm_bindgen]
@@ -343,6 +353,44 @@ pub fn simulate_test_recording(
     Ok(FmriHandle { batch })
 }
 
+/// The simulated world's training session of `subject` ("sub-01", "sub-02", "sub-03"), as
+/// `brainclip sim world` writes it (`train_fmri.npy`, `train_labels.json`,
+/// `train_stimulus_ids.json`; world seed `worldSeed`, default 0): `{ fmri, labels,
+/// stimulusIds }`, 1,200 single-presentation trials of the 150 seen categories, to try
+/// `trainMapper` on.
+#[wasm_bindgen(js_name = simulateTrainingSession, unchecked_return_type = "TrainingSession")]
+pub fn simulate_training_session(
+    subject: String,
+    #[wasm_bindgen(js_name = worldSeed)] world_seed: Option<u64>,
+) -> Result<JsValue, JsValue> {
+    use crate::sim::protocol::{Protocol, ProtocolConfig};
+    let simulated = crate::sim::subject::Subject::named(&subject).map_err(to_js_error)?;
+    let protocol = Protocol::new(ProtocolConfig {
+        seed: world_seed.unwrap_or(0),
+        ..ProtocolConfig::default()
+    })
+    .map_err(to_js_error)?;
+    let recording = protocol.record(&simulated).map_err(to_js_error)?.train;
+    let (trials, voxels) = (recording.rows(), recording.cols());
+    let source = crate::data::FmriSource {
+        file_name: format!("simulated {subject}: training session"),
+        format: crate::data::SourceFormat::Simulated,
+        array_name: None,
+        mask_name: None,
+        dtype: "float32".into(),
+        shape: vec![trials, voxels],
+    };
+    let batch =
+        FmriBatch::new(recording.into_values(), trials, voxels, source).map_err(to_js_error)?;
+    let labels: Vec<String> = protocol.train.iter().map(|s| s.category.name()).collect();
+    let ids: Vec<String> = crate::sim::protocol::stimulus_ids(&protocol.train, "train");
+    js_object(&[
+        ("fmri", FmriHandle { batch }.into()),
+        ("labels", to_js(&labels)?),
+        ("stimulusIds", to_js(&ids)?),
+    ])
+}
+
 // ---------------------------------------------------------------------------------------
 // Bundles
 
@@ -449,6 +497,13 @@ async fn fetch_bytes(
 pub struct BundleHandle {
     bundle: Bundle,
     cache: CacheReport,
+}
+
+#[cfg(feature = "training")]
+impl BundleHandle {
+    pub(super) fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
 }
 
 #[wasm_bindgen]
@@ -769,6 +824,26 @@ async fn load_bundle_files(
     Ok(BundleHandle { bundle, cache })
 }
 
+/// Reads a bundle from the bytes of a `.zip` archive (what a trained mapper's `bundleBytes()`
+/// gives, or a bundle directory zipped; `fileName` names it in errors). `options`: `subject`
+/// and `parts` as `loadBundle` takes them.
+#[wasm_bindgen(js_name = loadBundleBytes)]
+pub fn load_bundle_bytes(
+    bytes: &[u8],
+    file_name: Option<String>,
+    #[wasm_bindgen(unchecked_optional_param_type = "LoadBundleOptions")] options: Option<JsValue>,
+) -> Result<BundleHandle, JsValue> {
+    let options: JsLoadBundleOptions =
+        from_js(options.unwrap_or(JsValue::UNDEFINED), "loadBundleBytes")?;
+    let name = file_name.unwrap_or_else(|| "bundle.zip".into());
+    let bundle = Bundle::from_zip(bytes, &name, options.subject.as_deref(), options.parts)
+        .map_err(to_js_error)?;
+    Ok(BundleHandle {
+        bundle,
+        cache: CacheReport::default(),
+    })
+}
+
 /// Whether every file `loadBundle(urlPrefix, null, options)` would load is in the browser's
 /// cache (only the manifest is fetched). False where the Cache API is unavailable or the
 /// manifest records no SHA-256s.
@@ -960,6 +1035,13 @@ fn rows_of(values: Vec<f32>, dim: usize, what: &str) -> Result<Matrix, Error> {
     }
     let rows = values.len() / dim;
     Matrix::new(values, rows, dim)
+}
+
+#[cfg(feature = "training")]
+impl DecoderHandle {
+    pub(super) fn from_decoder(decoder: Rc<Decoder>) -> Self {
+        DecoderHandle { decoder }
+    }
 }
 
 #[wasm_bindgen]

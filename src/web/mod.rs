@@ -4,9 +4,13 @@
 mod abort;
 mod api;
 mod cache;
+#[cfg(feature = "training")]
+mod train;
 mod types;
 
 pub use api::*;
+#[cfg(feature = "training")]
+pub use train::*;
 
 /// `initThreadPool(threads)`: starts the rayon pool (Web Workers sharing this module's memory)
 /// that burn's CPU kernels split their work over. Only in the threaded build, and only from a

@@ -10,7 +10,7 @@ use brainclip::error::{Error, Result};
 use brainclip::matrix::Matrix;
 use brainclip::sim::blocks::BlockDesignConfig;
 use brainclip::sim::protocol::{Protocol, ProtocolConfig, TestRecordingConfig};
-use brainclip::sim::stimuli::{Category, IMAGE_SIZE, Stimulus};
+use brainclip::sim::stimuli::{Category, IMAGE_SIZE};
 use brainclip::sim::subject::{Subject, SubjectConfig};
 use brainclip::sim::{PlantedConfig, PlantedDataset};
 use clap::Args;
@@ -90,36 +90,6 @@ pub struct SimWorldArgs {
     no_images: bool,
 }
 
-/// "red star" → "red-star".
-fn slug(category: Category) -> String {
-    category.name().replace(' ', "-")
-}
-
-/// Stimulus ids: the category slug and the stimulus's index within its split and category.
-fn stimulus_ids(stimuli: &[Stimulus], split: &str) -> Vec<String> {
-    let mut seen = std::collections::HashMap::new();
-    let mut ids = vec![String::new(); stimuli.len()];
-    // Number images of a category in a stable (category, generation) order, not presentation order.
-    let mut order: Vec<usize> = (0..stimuli.len()).collect();
-    order.sort_by_key(|&i| (stimuli[i].category.index(), stimulus_key(&stimuli[i])));
-    for i in order {
-        let count = seen.entry(stimuli[i].category).or_insert(0usize);
-        ids[i] = format!("{split}-{}-{}", slug(stimuli[i].category), count);
-        *count += 1;
-    }
-    ids
-}
-
-/// A total order on stimuli of one category that does not depend on presentation order.
-fn stimulus_key(stimulus: &Stimulus) -> [u32; 4] {
-    [
-        stimulus.scale.to_bits(),
-        stimulus.centre[0].to_bits(),
-        stimulus.centre[1].to_bits(),
-        stimulus.rotation.to_bits(),
-    ]
-}
-
 pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
     let mut subjects = SubjectConfig::defaults();
     if args.subjects == 0 || args.subjects > subjects.len() {
@@ -160,10 +130,10 @@ pub fn sim_world(args: SimWorldArgs) -> Result<serde_json::Value> {
     let out = &args.out;
     std::fs::create_dir_all(out).map_err(|err| io_error(out, err))?;
     let mut splits = Vec::new();
-    let train_ids = stimulus_ids(&protocol.train, "train");
+    let train_ids = brainclip::sim::protocol::stimulus_ids(&protocol.train, "train");
     let (dev_train, dev_test) = protocol.development_split();
     for (split, stimuli) in [("train", &protocol.train), ("test", &protocol.test)] {
-        let ids = stimulus_ids(stimuli, split);
+        let ids = brainclip::sim::protocol::stimulus_ids(stimuli, split);
         let labels: Vec<String> = stimuli.iter().map(|s| s.category.name()).collect();
         let captions: Vec<[String; 2]> = stimuli
             .iter()

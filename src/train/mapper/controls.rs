@@ -31,9 +31,8 @@ pub fn train_shuffled_control(
     on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
     progress: ProgressFn,
 ) -> Result<TrainOutcome> {
-    let shuffled = data.with_shuffled_supervision(config.seed ^ SHUFFLE_SEED);
     train_mapper(
-        &shuffled,
+        &shuffled_supervision(data, config),
         mapper_config,
         config,
         checkpoint_dir,
@@ -41,6 +40,12 @@ pub fn train_shuffled_control(
         on_epoch,
         progress,
     )
+}
+
+/// The data the label-shuffled control trains on: every stimulus given another stimulus's
+/// supervision, by a permutation drawn from the run's seed.
+pub fn shuffled_supervision(data: &TrainingData, config: &TrainConfig) -> TrainingData {
+    data.with_shuffled_supervision(config.seed ^ SHUFFLE_SEED)
 }
 
 /// A ridge decoder fitted on the mapper's training split, λ chosen per space on its

@@ -35,9 +35,10 @@ mod data;
 mod validation;
 
 pub use bundle::{BundleContents, CLIP_COMPONENT, MAPPER_COMPONENT, mapper_bundle};
-pub use config::{AuxLoss, EpochReport, TrainConfig};
+pub use config::{AuxLoss, EpochReport, TrainConfig, browser_preset};
 pub use controls::{
-    RIDGE_BASELINE, RidgeBaseline, SHUFFLED_CONTROL, fit_ridge, train_shuffled_control,
+    RIDGE_BASELINE, RidgeBaseline, SHUFFLED_CONTROL, fit_ridge, shuffled_supervision,
+    train_shuffled_control,
 };
 use data::gather;
 pub use data::{
