@@ -18,9 +18,11 @@ setup:
 ## `make serve` ships and the end-to-end tests run. Three builds: `brainclip` (WebGPU and CPU),
 ## `brainclip_cpu` (CPU only, about a quarter of the size, for browsers without WebGPU) and
 ## `brainclip_threads` (the CPU path on a thread pool, for the worker on isolated pages). The
-## browser tests build in release with WebGPU too, so the package reuses their compiled
-## dependencies instead of building the stack twice.
+## browser tests build in release with the same features, so the package reuses their
+## compiled dependencies instead of building the stack twice.
 WASM_PROFILE ?= release
+# The `brainclip` build: WebGPU, and mapper training (`trainMapper`) on its CPU path.
+WASM_FEATURES := webgpu,training
 WASM_OUT_DIR := $(if $(filter dev,$(WASM_PROFILE)),debug,$(WASM_PROFILE))
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(WASM_OUT_DIR)/brainclip.wasm
@@ -39,12 +41,12 @@ THREADS_RUSTFLAGS := -C target-feature=+simd128,+atomics,+bulk-memory,+mutable-g
 	-C link-arg=--max-memory=4294967296 -C link-arg=--export=__wasm_init_tls \
 	-C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base
 pkg:
-	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET) --features webgpu
+	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET) --features $(WASM_FEATURES)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section $(WASM_FILE)
 	cargo build --profile $(WASM_CPU_PROFILE) --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip_cpu --remove-name-section $(WASM_CPU_FILE)
 	RUSTFLAGS='$(THREADS_RUSTFLAGS)' cargo +$(NIGHTLY) build --profile $(WASM_THREADS_PROFILE) \
-		--lib --target $(WASM_TARGET) --features threads -Z build-std=panic_abort,std
+		--lib --target $(WASM_TARGET) --features threads,training -Z build-std=panic_abort,std
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip_threads --remove-name-section $(WASM_THREADS_FILE)
 	node tools/package.mjs
 
@@ -59,17 +61,20 @@ serve: setup site
 test: setup lint test-native test-browser test-e2e
 	@echo "make test: all suites passed"
 
+## lint: the wasm code is checked with the CPU backend (and training) only: checking wgpu's
+## stack a second time cost CI minutes for the few lines of `device.rs` behind `webgpu`, which
+## the browser tests compile anyway.
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --target $(WASM_TARGET) --features webgpu -- -D warnings
+	cargo clippy --all-targets --target $(WASM_TARGET) --features training -- -D warnings
 	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
 
 test-native:
 	cargo test
 
 test-browser:
-	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) --features webgpu -- --nocapture
+	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) --features $(WASM_FEATURES) -- --nocapture
 
 test-e2e: site
 	node --test --test-reporter=spec tests/e2e/

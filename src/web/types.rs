@@ -295,4 +295,103 @@ export interface Reconstruction {
   guidance: number;
   images: Uint8ClampedArray[];
 }
+/** A simulated subject's training session (`simulateTrainingSession`). */
+export interface TrainingSession {
+  fmri: FmriHandle;
+  /** The category label of each trial ("red star"). */
+  labels: string[];
+  /** The stimulus of each trial; repeats of one stimulus share an id. */
+  stimulusIds: string[];
+}
+
+/** Settings of `trainMapper`, as `brainclip train-mapper` takes them; unset ones take the
+ * browser preset (an MLP, hidden 128, 1 block, latent 64, at most 30 epochs, patience 10). */
+export interface TrainSettings {
+  variant?: "linear" | "mlp" | "vae";
+  hidden?: number;
+  blocks?: number;
+  latent?: number;
+  inputDropout?: number;
+  dropout?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  warmup?: number;
+  /** 0 turns gradient clipping off. */
+  gradClip?: number;
+  temperature?: number;
+  learnTemperature?: boolean;
+  lambdaImage?: number;
+  lambdaText?: number;
+  beta?: number;
+  betaWarmup?: number;
+  valFraction?: number;
+  patience?: number;
+  seed?: number;
+}
+
+/** One epoch of `trainMapper` (snake_case, as `brainclip train-mapper` prints it). */
+export interface EpochReport {
+  phase: "model" | "shuffled labels";
+  epoch: number;
+  loss: number;
+  loss_image: number;
+  loss_text: number;
+  kl: number;
+  val_image_top1: number | null;
+  val_text_top1: number | null;
+  val_image_chance: number | null;
+  val_text_chance: number | null;
+  learning_rate: number;
+  temperature: number;
+  samples_per_second: number;
+  best: boolean;
+}
+
+/** Options of `trainMapper`: some supervision (labels with `clipFrom`, captions,
+ * `labelEmbeddings` or `imageEmbeddings`) is needed. */
+export interface TrainMapperOptions extends CallOptions {
+  /** A label (or several) per trial, filled into `templates` and embedded by `clipFrom`. */
+  labels?: (string | string[])[];
+  captions?: (string | string[])[];
+  templates?: string[];
+  /** A text embedding per trial, row-major `[trials, dim]`. */
+  labelEmbeddings?: Float32Array;
+  /** The seen image's CLIP embedding per trial, row-major `[trials, dim]`. */
+  imageEmbeddings?: Float32Array;
+  /** Trials of one stimulus stay on one side of the validation split. */
+  stimulusIds?: (string | number)[];
+  /** Run or session per trial: validation then holds out whole groups. */
+  groups?: (string | number)[];
+  /** A bundle whose CLIP embeds the labels and travels in the new bundle. */
+  clipFrom?: BundleHandle;
+  settings?: TrainSettings;
+  /** Train the label-shuffled control and fit the ridge baseline (default true). */
+  controls?: boolean;
+  name?: string;
+  provenance?: string;
+  license?: string;
+  simulated?: boolean;
+  /** Candidate-label lists to ship in the manifest, e.g. `{ "test-categories": [...] }`. */
+  labelSets?: Record<string, string[]>;
+  onEpoch?: (report: EpochReport) => void;
+}
+
+/** How `trainMapper` went. */
+export interface TrainingReport {
+  /** The training settings used (snake_case, as the CLI's `TrainConfig`). */
+  settings: Record<string, unknown>;
+  mapperConfig: Record<string, unknown>;
+  history: EpochReport[];
+  bestEpoch: number;
+  trainTrials: number;
+  /** Row numbers of the validation trials. */
+  validationTrials: number[];
+  seenLabels: string[];
+  controls: string[];
+  seconds: number;
+  /** The validation trials decoded among the seen labels, with chance and controls. */
+  heldOut: Evaluation | null;
+}
 "#;

@@ -91,7 +91,7 @@ function whyNoThreads(threads) {
   return null;
 }
 
-async function start({ backend, threads }) {
+async function start({ backend, threads, training }) {
   const noWebGpu = backend === 'cpu' ? 'the CPU backend was asked for' : await whyNoWebGpu();
   if (!noWebGpu) {
     brainclip = await import('./brainclip.js');
@@ -114,9 +114,12 @@ async function start({ backend, threads }) {
       noThreads = `the threaded build could not start (${err?.message ?? err})`;
     }
   }
-  brainclip = await import('./brainclip_cpu.js');
+  // `trainMapper` is left out of the small CPU-only build: training runs on the WebGPU
+  // build's CPU path instead.
+  const build = training ? 'brainclip' : 'brainclip_cpu';
+  brainclip = await import(`./${build}.js`);
   await brainclip.default();
-  return { build: 'brainclip_cpu', noWebGpu, threads: 1, noThreads };
+  return { build, noWebGpu, threads: 1, noThreads };
 }
 
 async function run({ target, method, args }, signals) {

@@ -65,6 +65,11 @@ export interface CreateWorkerOptions {
    * the single-threaded build runs and `noThreads` says why.
    */
   threads?: number;
+  /**
+   * Load a build that has `trainMapper`: where the CPU-only build would run, the WebGPU build
+   * (which trains on its own CPU path) runs instead.
+   */
+  training?: boolean;
   /** A worker running `brainclip/worker-host` made by the caller (e.g. by a bundler's worker import). */
   worker?: Worker;
 }

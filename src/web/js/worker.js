@@ -20,12 +20,14 @@ const failure = (message, code) => Object.assign(new Error(message), { name: 'Br
  * Starts a worker with the package loaded: the WebGPU build when the browser offers an
  * adapter (and `backend` is not "cpu"), else the threaded CPU build when the page is
  * cross-origin isolated and more than one thread is wanted (`threads`, default half the
- * cores up to 4), else the single-threaded CPU build. Resolves to the package's functions
+ * cores up to 4), else the single-threaded CPU build. With `training` (for `trainMapper`,
+ * which the small CPU-only build leaves out) the WebGPU build stands in for that last one: it
+ * trains on its own CPU path. Resolves to the package's functions
  * (`loadBundle`, `loadDecoder`, `readFmri`, …), each returning a promise, plus `build`,
  * `noWebGpu` (why a CPU build was chosen, or null), `threads`, `noThreads` (why the
  * single-threaded build was chosen, or null) and `terminate()`.
  */
-export async function createWorker({ backend = 'auto', threads, worker } = {}) {
+export async function createWorker({ backend = 'auto', threads, training = false, worker } = {}) {
   const thread = worker ?? new Worker(new URL('./worker-host.js', import.meta.url), { type: 'module' });
   const pending = new Map();
   const callbacks = new Map();
@@ -147,7 +149,7 @@ export async function createWorker({ backend = 'auto', threads, worker } = {}) {
 
   let started;
   try {
-    started = await send({ start: { backend, threads } });
+    started = await send({ start: { backend, threads, training } });
   } catch (err) {
     thread.terminate();
     throw err;
