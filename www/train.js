@@ -41,7 +41,8 @@ export function setupTraining({ bundleUrl, samples }) {
     }
     if (!clip) {
       status('loading the CLIP that embeds the labels…');
-      clip = await worker.loadBundle(bundleUrl, null, { parts: 'decoding' });
+      // Resolved here: the worker would resolve a relative URL against its own script.
+      clip = await worker.loadBundle(new URL(bundleUrl, document.baseURI).href, null, { parts: 'decoding' });
     }
     return worker;
   }
@@ -49,7 +50,7 @@ export function setupTraining({ bundleUrl, samples }) {
   function showData() {
     $('train-data').textContent = data
       ? `${data.name}: ${data.fmri.trials.toLocaleString('en-US')} trials × ${data.fmri.voxels.toLocaleString('en-US')} voxels, ${new Set(data.labels).size} labels`
-        + (data.stimulusIds ? `, ${new Set(data.stimulusIds).size} stimuli` : '')
+        + (data.stimulusIds ? `, ${new Set(data.stimulusIds).size.toLocaleString('en-US')} stimuli` : '')
         + (data.groups ? `, ${new Set(data.groups).size} runs` : '')
       : 'No training data yet.';
     $('train-button').disabled = !data;
