@@ -10,21 +10,26 @@ use brainclip::metrics::{permutation, top_k_accuracy};
 use brainclip::sim::{PlantedConfig, PlantedDataset, PlantedSplit};
 use brainclip::tasks;
 use brainclip::train::mapper::MAPPER_COMPONENT;
+use brainclip::train::mapper::{calibrate_mapper, shuffled_supervision};
 use brainclip::train::{
     TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle, train_mapper,
 };
 use std::collections::BTreeMap;
 
 fn planted() -> PlantedDataset {
+    planted_with(160, 3)
+}
+
+fn planted_with(voxels: usize, seed: u64) -> PlantedDataset {
     PlantedDataset::generate(&PlantedConfig {
-        voxels: 160,
+        voxels,
         dim: 24,
         train_categories: 40,
         test_categories: 10,
         train_per_category: 8,
         test_per_category: 5,
         noise: 1.0,
-        seed: 3,
+        seed,
         ..PlantedConfig::default()
     })
     .unwrap()
@@ -604,4 +609,95 @@ fn the_decoder_pipeline_equals_its_steps() {
     ))
     .unwrap();
     assert_eq!(ranked_again, ranked);
+}
+
+/// Every tensor of a mapper's weights file, by name, as stored bytes.
+fn stored_tensors(mapper: &Mapper) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
+    let bytes = mapper.to_safetensors().unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, (view.shape().to_vec(), view.data().to_vec())))
+        .collect()
+}
+
+#[test]
+fn calibration_learns_only_a_new_input_layer_for_another_subject() {
+    let data = planted();
+    let trained = train(
+        &training_data(&data, &data.train, None),
+        &train_config(25, 1),
+    );
+    // As a user's base arrives: read from its weights file.
+    let base = Mapper::from_safetensors(
+        trained.mapper.config.clone(),
+        trained.mapper.to_safetensors().unwrap(),
+        "mapper.safetensors",
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap();
+    // Another subject: other voxels (fewer of them), another planted mapping.
+    let other = planted_with(120, 9);
+    let other_data = training_data(&other, &other.train, None);
+    let calibrate = |data: &TrainingData| {
+        calibrate_mapper(
+            data,
+            &base,
+            &train_config(25, 1),
+            None,
+            false,
+            &mut |_| true,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    let calibrated = calibrate(&other_data);
+    assert_eq!(calibrated.mapper.config.voxels, 120);
+    let before = stored_tensors(&base);
+    let after = stored_tensors(&calibrated.mapper);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (name, (shape, bytes)) in &before {
+        if name.starts_with("trunk.") {
+            assert_ne!(&after[name].1, bytes, "{name} is learned anew");
+        } else {
+            assert_eq!(
+                &after[name],
+                &(shape.clone(), bytes.clone()),
+                "{name} is kept"
+            );
+        }
+    }
+    let top1 = zero_shot_top1(&calibrated, &other);
+    let control = zero_shot_top1(
+        &calibrate(&shuffled_supervision(&other_data, &train_config(25, 1))),
+        &other,
+    );
+    println!(
+        "calibrated to another subject: zero-shot top-1 {:.1} %, shuffled-label calibration {:.1} % (chance 10 %)",
+        top1 * 100.0,
+        control * 100.0
+    );
+    assert!(top1 >= 0.5, "calibrated zero-shot top-1 {top1}");
+    assert!(control <= 0.3, "the shuffled calibration reached {control}");
+
+    let linear = Mapper {
+        config: MapperConfig::new(MapperVariant::Linear, 160, 24, 24),
+        ..base
+    };
+    let err = calibrate_mapper(
+        &other_data,
+        &linear,
+        &train_config(1, 1),
+        None,
+        false,
+        &mut |_| true,
+        &mut |_, _| {},
+    )
+    .err()
+    .expect("a linear base is refused");
+    assert!(err.to_string().contains("linear"), "{err}");
 }

@@ -2,8 +2,8 @@
 // and phone (390 px) width, in headless Chromium on the CPU backend: the page after its
 // first button (the first screen and the trial card), the model panel with its subject
 // choice, the brain view, the decoding metrics with the time breakdown, the similarity
-// matrix, the reconstruction panel with its batch metrics, and the explorer after four
-// recordings.
+// matrix, the reconstruction panel with its batch metrics, the explorer after four
+// recordings, and the training panel after training on simulated subject 2's session.
 // Run after `make site`:
 //   node tools/screenshots.mjs [OUT_DIR]
 // The end-to-end run writes the same set under target/screenshots/ (screenshots.test.mjs).
@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer } from './serve.mjs';
 
-export const VIEWS = ['first-view', 'trial', 'model', 'brain', 'attribution', 'decode', 'matrix', 'reconstruction', 'explore'];
+export const VIEWS = ['first-view', 'trial', 'model', 'brain', 'attribution', 'decode', 'matrix', 'reconstruction', 'explore', 'training'];
 export const WIDTHS = { desktop: 1280, phone: 390 };
 
 /** Writes `${out}/${view}-${width name}.png` for every view and width from the site at `url`;
@@ -64,6 +64,11 @@ export async function takeScreenshots({ url, out, browser }) {
       await page.waitForSelector(`body[data-explored="${runs + 1}"]`, { timeout: 300_000 });
     }
     await shoot(page.locator('#explore'), 'explore', name);
+    await page.click('#train-simulated');
+    await page.waitForFunction(() => /1,200 trials/.test(document.getElementById('train-data').textContent), null, { timeout: 120_000 });
+    await page.click('#train-button');
+    await page.waitForSelector('#train[data-state="done"]', { timeout: 400_000 });
+    await shoot(page.locator('#train'), 'training', name);
     await page.close();
     if (errors.length) throw new Error(errors.join('\n'));
   }

@@ -183,15 +183,18 @@ export function setupTraining({ bundleUrl, samples }) {
     try {
       const w = await engine();
       const started = performance.now();
+      const calibrating = $('train-mode').value === 'calibrate';
       const labelSets = data.test ? { 'test-categories': await (await fetch(samples.candidates)).json() } : {};
       result = await w.trainMapper(data.fmri, {
         labels: data.labels,
         stimulusIds: data.stimulusIds ?? undefined,
         groups: data.groups ?? undefined,
         clipFrom: clip,
+        calibrateFrom: calibrating ? clip : undefined,
         settings: {
           epochs: Number($('train-epochs').value),
-          hidden: Number($('train-hidden').value),
+          // A calibrated mapper keeps the base's sizes.
+          hidden: calibrating ? undefined : Number($('train-hidden').value),
           seed: Number($('train-seed').value),
         },
         controls: $('train-controls').checked,
@@ -205,7 +208,8 @@ export function setupTraining({ bundleUrl, samples }) {
       const seconds = (performance.now() - started) / 1000;
       const report = await result.report();
       section.dataset.seconds = seconds.toFixed(1);
-      status(`done in ${seconds.toFixed(1)} s: best epoch ${report.bestEpoch} of ${epochs.model.length}, `
+      section.dataset.mode = report.mode;
+      status(`${report.mode === 'calibrate' ? 'calibrated' : 'trained'} in ${seconds.toFixed(1)} s: best epoch ${report.bestEpoch} of ${epochs.model.length}, `
         + `${report.trainTrials.toLocaleString('en-US')} training and ${report.validationTrials.length} validation trials`);
       await showResults(report);
       setState('done');
@@ -263,6 +267,9 @@ export function setupTraining({ bundleUrl, samples }) {
     $(id).addEventListener('change', () => loadFiles());
   }
   $('train-button').addEventListener('click', () => train());
+  $('train-mode').addEventListener('change', () => {
+    $('train-hidden').disabled = $('train-mode').value === 'calibrate';
+  });
   $('train-cancel').addEventListener('click', () => running?.abort(new Error('cancelled in the page')));
   showData();
   drawPlot();

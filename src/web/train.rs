@@ -26,39 +26,22 @@ use crate::train::mapper::{
     shuffled_supervision,
 };
 
-/// The CLIP a bundle carries, copied out for `trainMapper`'s `clipFrom` (the caller's
-/// bundle stays theirs: a handle passed inside an options object would be given up).
+/// A copy of a bundle for `trainMapper`'s `clipFrom` and `calibrateFrom`: the caller's bundle
+/// stays theirs (a handle passed inside an options object would be given up).
 #[wasm_bindgen]
-pub struct ClipSource {
-    config: Vec<u8>,
-    weights: Vec<u8>,
-    file: String,
+pub struct BundleCopy {
+    bundle: crate::data::bundle::Bundle,
 }
 
 #[wasm_bindgen]
 impl BundleHandle {
-    /// The bundle's CLIP for `trainMapper({ clipFrom })`, which calls this itself.
-    #[wasm_bindgen(js_name = clipSource)]
-    pub fn clip_source(&self) -> Result<ClipSource, JsValue> {
-        let bundle = self.bundle();
-        let name = bundle
-            .manifest
-            .components
-            .iter()
-            .find(|(_, c)| c.kind == "clip")
-            .map(|(name, _)| name.clone())
-            .ok_or_else(|| {
-                to_js_error(Error::InvalidConfig {
-                    what: "trainMapper clipFrom".into(),
-                    reason: "this bundle carries no CLIP (no component of kind 'clip')".into(),
-                })
-            })?;
-        let (component, weights) = bundle.component(&name).map_err(to_js_error)?;
-        Ok(ClipSource {
-            config: serde_json::to_vec(&component.config).expect("JSON value serialises"),
-            weights: weights.to_vec(),
-            file: component.weights.clone(),
-        })
+    /// A copy of the bundle, for `trainMapper({ clipFrom, calibrateFrom })`, which calls this
+    /// itself.
+    #[wasm_bindgen(js_name = bundleCopy)]
+    pub fn bundle_copy(&self) -> BundleCopy {
+        BundleCopy {
+            bundle: self.bundle().clone(),
+        }
     }
 }
 
@@ -242,7 +225,9 @@ impl TrainedMapper {
 /// `hidden`, `blocks`, `latent`, `epochs`, `batchSize`, `learningRate`, `patience`, `seed`,
 /// …: the browser preset where unset); `controls` (default true: the label-shuffled control
 /// and the ridge baseline, on the same split); `name`, `provenance`, `license`,
-/// `simulated`, `labelSets`; `onEpoch(report)` after every epoch; `signal`.
+/// `simulated`, `labelSets`; `calibrateFrom` (a bundle whose mapper is calibrated to this
+/// data instead: only a new input layer is learned, its other settings are the base's);
+/// `onEpoch(report)` after every epoch; `signal`.
 #[wasm_bindgen(js_name = trainMapper, unchecked_return_type = "Promise<TrainedMapper>")]
 pub fn train_mapper(
     fmri: &FmriHandle,
@@ -251,18 +236,19 @@ pub fn train_mapper(
     let batch = fmri.batch().clone();
     abortable_call("trainMapper", "mapper training", options, move |options| {
         let parsed = read_options(options);
-        async move {
-            let (options, clip, on_epoch) = parsed?;
-            run_training(batch, options, clip, on_epoch)
-                .await
-                .map(JsValue::from)
-        }
+        async move { run_training(batch, parsed?).await.map(JsValue::from) }
     })
 }
 
-type ParsedOptions = (JsTrainOptions, Option<ClipSource>, Option<js_sys::Function>);
+/// `trainMapper`'s options with the bundles and the callback taken out.
+struct Parsed {
+    options: JsTrainOptions,
+    clip: Option<crate::data::bundle::Bundle>,
+    calibrate: Option<crate::data::bundle::Bundle>,
+    on_epoch: Option<js_sys::Function>,
+}
 
-fn read_options(options: JsValue) -> Result<ParsedOptions, JsValue> {
+fn read_options(options: JsValue) -> Result<Parsed, JsValue> {
     let get = |key: &str| js_sys::Reflect::get(&options, &key.into()).unwrap_or(JsValue::UNDEFINED);
     let on_epoch = match get("onEpoch") {
         v if v.is_undefined() || v.is_null() => None,
@@ -273,30 +259,33 @@ fn read_options(options: JsValue) -> Result<ParsedOptions, JsValue> {
             })
         })?),
     };
-    let clip = match get("clipFrom") {
-        v if v.is_undefined() || v.is_null() => None,
-        bundle => {
-            let method = js_sys::Reflect::get(&bundle, &"clipSource".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-                .ok_or_else(|| {
-                    to_js_error(Error::InvalidConfig {
-                        what: "trainMapper options: clipFrom".into(),
-                        reason: "expected a bundle (from loadBundle or loadBundleBytes)".into(),
-                    })
-                })?;
-            let source = method.call0(&bundle)?;
-            Some(ClipSource::try_from_js_value(source).map_err(|_| {
-                to_js_error(Error::InvalidConfig {
-                    what: "trainMapper options: clipFrom".into(),
-                    reason: "its CLIP could not be read".into(),
-                })
-            })?)
+    let bundle_at = |key: &str| -> Result<Option<crate::data::bundle::Bundle>, JsValue> {
+        let bundle = get(key);
+        if bundle.is_undefined() || bundle.is_null() {
+            return Ok(None);
         }
+        let not_a_bundle = || {
+            to_js_error(Error::InvalidConfig {
+                what: format!("trainMapper options: {key}"),
+                reason: "expected a bundle (from loadBundle or loadBundleBytes)".into(),
+            })
+        };
+        let method = js_sys::Reflect::get(&bundle, &"bundleCopy".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .ok_or_else(not_a_bundle)?;
+        let copy = method.call0(&bundle)?;
+        Ok(Some(
+            BundleCopy::try_from_js_value(copy)
+                .map_err(|_| not_a_bundle())?
+                .bundle,
+        ))
     };
+    let clip = bundle_at("clipFrom")?;
+    let calibrate = bundle_at("calibrateFrom")?;
     let rest = if options.is_object() {
         let copy = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
-        for key in ["onEpoch", "clipFrom"] {
+        for key in ["onEpoch", "clipFrom", "calibrateFrom"] {
             js_sys::Reflect::delete_property(&copy, &key.into())?;
         }
         JsValue::from(copy)
@@ -308,7 +297,12 @@ fn read_options(options: JsValue) -> Result<ParsedOptions, JsValue> {
     let [labels, images] = <[_; 2]>::try_from(arrays).expect("two keys");
     parsed.label_embeddings = labels.or(parsed.label_embeddings);
     parsed.image_embeddings = images.or(parsed.image_embeddings);
-    Ok((parsed, clip, on_epoch))
+    Ok(Parsed {
+        options: parsed,
+        clip,
+        calibrate,
+        on_epoch,
+    })
 }
 
 /// `[trials, dim]` from a flat array whose length must be a multiple of `trials`.
@@ -324,12 +318,13 @@ fn per_trial(values: Vec<f32>, trials: usize, what: &str) -> Result<Matrix> {
     Matrix::new(values, trials, dim)?.unit_rows(what)
 }
 
-async fn run_training(
-    batch: FmriBatch,
-    options: JsTrainOptions,
-    clip_source: Option<ClipSource>,
-    on_epoch: Option<js_sys::Function>,
-) -> Result<TrainedMapper, JsValue> {
+async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper, JsValue> {
+    let Parsed {
+        options,
+        clip,
+        calibrate,
+        on_epoch,
+    } = parsed;
     let started = js_sys::Date::now();
     let fail = to_js_error;
     let device = device_for(Some("cpu".into())).await?;
@@ -339,8 +334,22 @@ async fn run_training(
     };
     let labels = lists(options.labels);
     let captions = lists(options.captions);
-    let clip = clip_source
-        .map(|s| crate::clip::Clip::from_hf(&s.config, s.weights, &s.file, &device.device))
+    // The CLIP and the base mapper, on the CPU device training runs on.
+    let clip = clip
+        .map(|bundle| Decoder::from_bundle(&bundle, device.clone()))
+        .transpose()
+        .map_err(fail)?
+        .map(|decoder| {
+            decoder.clip.ok_or_else(|| {
+                fail(Error::InvalidConfig {
+                    what: "trainMapper options: clipFrom".into(),
+                    reason: "this bundle carries no CLIP (no component of kind 'clip')".into(),
+                })
+            })
+        })
+        .transpose()?;
+    let base = calibrate
+        .map(|bundle| Decoder::from_bundle(&bundle, device.clone()).map(|d| d.mapper))
         .transpose()
         .map_err(fail)?;
     let mut seen_labels = Vec::new();
@@ -391,11 +400,32 @@ async fn run_training(
         .expect("validated");
     let (mut mapper_config, mut config) =
         browser_preset(voxels, image_dim, text_dim.unwrap_or(image_dim));
+    if let Some(base) = &base {
+        mapper_config = MapperConfig {
+            voxels,
+            ..base.config.clone()
+        };
+    }
     apply_settings(&options.settings, &mut mapper_config, &mut config).map_err(fail)?;
+    let settings = &options.settings;
+    let shape_given = settings.variant.is_some()
+        || settings.hidden.is_some()
+        || settings.blocks.is_some()
+        || settings.latent.is_some();
+    if base.is_some() && shape_given {
+        return Err(fail(Error::InvalidConfig {
+            what: "trainMapper settings".into(),
+            reason: "variant, hidden, blocks and latent are the base mapper's when calibrating (calibrateFrom)".into(),
+        }));
+    }
 
     let mut history = Vec::new();
     let mut train = async |data: &TrainingData, phase: &str| -> Result<TrainOutcome, JsValue> {
-        let mut trainer = MapperTrainer::new(data, &mapper_config, &config).map_err(fail)?;
+        let mut trainer = match &base {
+            Some(base) => MapperTrainer::calibrating(data, base, &config),
+            None => MapperTrainer::new(data, &mapper_config, &config),
+        }
+        .map_err(fail)?;
         while !trainer.finished() {
             let report = trainer.run_epoch(&mut |_, _| {}).map_err(fail)?;
             let mut entry = serde_json::to_value(&report).expect("report serialises");
@@ -498,6 +528,7 @@ async fn run_training(
         "validationTrials": validation,
         "seenLabels": seen_labels,
         "controls": control_names,
+        "mode": if base.is_some() { "calibrate" } else { "train" },
         "seconds": (js_sys::Date::now() - started) / 1000.0,
     });
     Ok(TrainedMapper {

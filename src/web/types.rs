@@ -366,6 +366,10 @@ export interface TrainMapperOptions extends CallOptions {
   groups?: (string | number)[];
   /** A bundle whose CLIP embeds the labels and travels in the new bundle. */
   clipFrom?: BundleHandle;
+  /** Calibrate this bundle's mapper to the data instead of training one from scratch: its
+   * blocks, latent and heads are kept, only a new input layer is learned (and `variant`,
+   * `hidden`, `blocks`, `latent` may not be set). */
+  calibrateFrom?: BundleHandle;
   settings?: TrainSettings;
   /** Train the label-shuffled control and fit the ridge baseline (default true). */
   controls?: boolean;
@@ -390,6 +394,7 @@ export interface TrainingReport {
   validationTrials: number[];
   seenLabels: string[];
   controls: string[];
+  mode: "train" | "calibrate";
   seconds: number;
   /** The validation trials decoded among the seen labels, with chance and controls. */
   heldOut: Evaluation | null;

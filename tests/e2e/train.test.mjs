@@ -46,6 +46,16 @@ test('a mapper trained in the page decodes, downloads, reloads and matches the C
     await page.waitForSelector('body[data-model="ready"]', { timeout: 300_000 });
     await page.click('#train-simulated');
     await page.waitForFunction(() => /1,200 trials/.test(document.getElementById('train-data').textContent), null, { timeout: 120_000 });
+    // Cancel: the run stops between epochs and nothing is kept.
+    await page.click('#train-button');
+    await page.waitForFunction(() => /epoch 1,/.test(document.getElementById('train-status').textContent), null, { timeout: 120_000 });
+    const cancelledAt = Date.now();
+    await page.click('#train-cancel');
+    await page.waitForSelector('#train[data-state="cancelled"]', { timeout: 10_000 });
+    const cancelMs = Date.now() - cancelledAt;
+    assert.equal(await page.isEnabled('#train-button'), true);
+    assert.equal(await page.isHidden('#train-download'), true);
+
     await page.click('#train-button');
     await page.waitForSelector('#train[data-state="done"], #train[data-state="error"]', { timeout: 400_000 });
     const panel = await page.evaluate(() => {
@@ -127,9 +137,27 @@ test('a mapper trained in the page decodes, downloads, reloads and matches the C
       assert.equal(fromPage[name].length, values.length, name);
       for (let i = 0; i < values.length; i += 1) worst = Math.max(worst, Math.abs(values[i] - fromPage[name][i]));
     }
+    // Calibration: the demo's mapper (subject 1's) kept, a new input layer learned for
+    // subject 2's voxels; a short run without controls.
+    await page.selectOption('#train-mode', 'calibrate');
+    assert.equal(await page.isDisabled('#train-hidden'), true);
+    await page.fill('#train-epochs', '5');
+    await page.uncheck('#train-controls');
+    await page.click('#train-button');
+    await page.waitForSelector('#train[data-state="done"][data-mode="calibrate"], #train[data-state="error"]', { timeout: 400_000 });
+    const calibrated = await page.evaluate(() => ({
+      state: document.getElementById('train').dataset.state,
+      error: document.getElementById('train-error').textContent,
+      testTop1: Number(document.getElementById('train').dataset.testTop1),
+      seconds: Number(document.getElementById('train').dataset.seconds),
+    }));
+    assert.equal(calibrated.state, 'done', calibrated.error);
+    assert.ok(calibrated.testTop1 >= 0.3, `calibrated for 5 epochs: test top-1 ${calibrated.testTop1} (chance 0.02)`);
+
+    process.stdout.write(`# calibrating the demo's mapper to subject 2 in the page: ${calibrated.seconds} s for 5 epochs, test top-1 ${calibrated.testTop1}\n`);
     process.stdout.write(`# training in the page (${panel.build}): ${panel.seconds} s with controls and evaluation; `
       + `test top-1 ${panel.testTop1} (the demo's native mapper ${nativeTop1}); held-out top-1 ${panel.heldOutTop1}; `
-      + `largest weight difference from the CLI's run ${worst.toExponential(2)}\n`);
+      + `largest weight difference from the CLI's run ${worst.toExponential(2)}; cancelled in ${cancelMs} ms\n`);
     assert.ok(worst <= WEIGHT_BOUND, `page and CLI weights differ by up to ${worst}`);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -4,13 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use brainclip::data::bundle::StoredDtype;
+use brainclip::data::bundle::{Bundle, StoredDtype};
 use brainclip::error::{Error, Result, thousands};
+use brainclip::mapper::Mapper;
 use brainclip::mapper::{MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
+use brainclip::tasks::Decoder;
 use brainclip::train::mapper::{
-    CaptionTable, NEAR_COPY_CORRELATION, RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome, fit_ridge,
-    train_shuffled_control,
+    CaptionTable, NEAR_COPY_CORRELATION, RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome,
+    calibrate_mapper, fit_ridge, shuffled_supervision, train_shuffled_control,
 };
 use brainclip::train::{
     AuxLoss, BundleContents, TextTargets, TrainConfig, TrainingData, mapper_bundle, train_mapper,
@@ -151,6 +153,14 @@ pub struct TrainMapperArgs {
     /// trained on the same split and shipped in the bundle for evaluation to report.
     #[arg(long)]
     no_controls: bool,
+    /// Calibrate this bundle's mapper to the new data instead of training one from scratch:
+    /// its blocks, latent and heads are kept and only a new input layer (for this data's
+    /// voxels) is learned. --variant, --hidden, --blocks and --latent are then the base's.
+    #[arg(long)]
+    calibrate_from: Option<PathBuf>,
+    /// The subject of a --calibrate-from bundle holding several (default: its default).
+    #[arg(long)]
+    calibrate_subject: Option<String>,
 }
 
 /// Text supervision from whichever inputs were given.
@@ -368,12 +378,45 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         config,
     } = args.training.load()?;
     warn_if_validation_leaks(&data, &config)?;
+    let base = args
+        .calibrate_from
+        .as_deref()
+        .map(|path| -> Result<Mapper> {
+            let bundle = Bundle::load_dir_for(path, args.calibrate_subject.as_deref())?;
+            Ok(Decoder::from_bundle(&bundle, cpu())?.mapper)
+        })
+        .transpose()?;
+    let mapper_config = match &base {
+        Some(base) => MapperConfig {
+            voxels: data.fmri.cols(),
+            ..base.config.clone()
+        },
+        None => mapper_config,
+    };
     describe(&mapper_config, &data);
     let checkpoint = args.out.join("checkpoint");
     let run = |what: &str, data: &TrainingData, shuffled: bool| -> Result<TrainOutcome> {
         eprintln!("{what}");
         let bar = TrainingProgress::new();
-        let outcome = if shuffled {
+        let outcome = if let Some(base) = &base {
+            let (data, dir) = if shuffled {
+                (
+                    &shuffled_supervision(data, &config),
+                    checkpoint.join("shuffled"),
+                )
+            } else {
+                (data, checkpoint.clone())
+            };
+            calibrate_mapper(
+                data,
+                base,
+                &config,
+                Some(&dir),
+                args.resume,
+                &mut |report| shuffled || bar.report(report),
+                &mut |step, total| bar.step(step, total),
+            )
+        } else if shuffled {
             // Its epochs are not printed: stdout's epoch lines are the mapper's.
             train_shuffled_control(
                 data,

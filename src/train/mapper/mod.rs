@@ -218,6 +218,35 @@ pub fn train_mapper(
     Ok(trainer.finish())
 }
 
+/// Calibrates `base` to new data (another session or subject, any voxel count): its blocks,
+/// latent and heads are kept frozen and only its input layer is learned, by the same loop,
+/// split, early stopping and checkpoints as [`train_mapper`].
+pub fn calibrate_mapper(
+    data: &TrainingData,
+    base: &Mapper,
+    config: &TrainConfig,
+    checkpoint_dir: Option<&Path>,
+    resume: bool,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
+    progress: ProgressFn,
+) -> Result<TrainOutcome> {
+    let mut trainer = MapperTrainer::calibrating(data, base, config)?;
+    if let (Some(dir), true) = (checkpoint_dir, resume) {
+        trainer.resume_from(dir)?;
+    }
+    while !trainer.finished() {
+        let report = trainer.run_epoch(progress)?;
+        let keep_going = on_epoch(&report);
+        if let Some(dir) = checkpoint_dir {
+            trainer.save_checkpoint(dir)?;
+        }
+        if !keep_going {
+            break;
+        }
+    }
+    Ok(trainer.finish())
+}
+
 /// A mapper training run driven one epoch at a time: [`train_mapper`] loops over it (with
 /// checkpoints), the browser awaits between epochs so that the page can show progress and
 /// cancel. Every epoch is exactly the one the uninterrupted loop would run.
@@ -333,6 +362,53 @@ impl<'a> MapperTrainer<'a> {
             },
             total_steps: steps_per_epoch * config.epochs,
         })
+    }
+
+    /// A run that calibrates `base` to `data`: a new input layer (`trunk`, initialised as a
+    /// fresh mapper's) for this data's voxels, everything after it `base`'s and frozen, the
+    /// temperature starting from `base`'s. Refused for a `linear` mapper, which has nothing
+    /// but its input layer: train that from scratch.
+    pub fn calibrating(
+        data: &'a TrainingData,
+        base: &Mapper,
+        config: &TrainConfig,
+    ) -> Result<Self> {
+        if base.config.variant == crate::mapper::MapperVariant::Linear {
+            return Err(Error::InvalidConfig {
+                what: "calibration".into(),
+                reason: "the base mapper is linear: it has nothing to keep but its input layer, so train one from scratch".into(),
+            });
+        }
+        let mut mapper_config = base.config.clone();
+        mapper_config.voxels = data.fmri.cols();
+        let mut trainer = MapperTrainer::new(data, &mapper_config, config)?;
+        let fresh = trainer.trainee.take().expect("just made");
+        let kept = base.model.clone().fork(&trainer.device).no_grad();
+        let trainee = Trainee {
+            network: MapperModel {
+                trunk: fresh.network.trunk,
+                ..kept
+            },
+            log_scale: Param::from_tensor(Tensor::<1>::from_data(
+                TensorData::new(vec![base.config.logit_scale.ln()], [1]),
+                &trainer.device,
+            )),
+        };
+        trainer.best = trainee.valid();
+        trainer.trainee = Some(trainee);
+        // A resumed calibration must start from the same base.
+        let base_weights = base.to_safetensors()?;
+        let mut fingerprint: serde_json::Value =
+            serde_json::from_str(&trainer.state.fingerprint).expect("made from JSON");
+        fingerprint["calibrated_from"] = format!("{:016x}", {
+            use std::hash::Hasher;
+            let mut hasher = std::hash::DefaultHasher::new();
+            hasher.write(&base_weights);
+            hasher.finish()
+        })
+        .into();
+        trainer.state.fingerprint = fingerprint.to_string();
+        Ok(trainer)
     }
 
     /// Continues from the checkpoint in `dir` if there is one (refused if the settings or
