@@ -64,11 +64,17 @@ export async function takeScreenshots({ url, out, browser }) {
       await page.waitForSelector(`body[data-explored="${runs + 1}"]`, { timeout: 300_000 });
     }
     await shoot(page.locator('#explore'), 'explore', name);
-    await page.click('#train-simulated');
-    await page.waitForFunction(() => /1,200 trials/.test(document.getElementById('train-data').textContent), null, { timeout: 120_000 });
-    await page.click('#train-button');
-    await page.waitForSelector('#train[data-state="done"]', { timeout: 400_000 });
-    await shoot(page.locator('#train'), 'training', name);
+    // Trained once (on the desktop page), then drawn at every width.
+    if (name === Object.keys(WIDTHS)[0]) {
+      await page.click('#train-simulated');
+      await page.waitForFunction(() => /1,200 trials/.test(document.getElementById('train-data').textContent), null, { timeout: 120_000 });
+      await page.click('#train-button');
+      await page.waitForSelector('#train[data-state="done"]', { timeout: 400_000 });
+      for (const [other, otherWidth] of Object.entries(WIDTHS)) {
+        await page.setViewportSize({ width: otherWidth, height: 900 });
+        await shoot(page.locator('#train'), 'training', other);
+      }
+    }
     await page.close();
     if (errors.length) throw new Error(errors.join('\n'));
   }

@@ -41,6 +41,8 @@ const state = {
   modelLoading: null,
   // The bundle's URL and subject the worker's decoder came from.
   bundleUrl: null,
+  // A bundle archive the user chose instead of the demo (its bytes and name), or null.
+  bundleFile: null,
   subject: null,
   // Whether the recording loaded is the sample (switching subject then loads theirs).
   usingSample: false,
@@ -160,12 +162,20 @@ const subjectTitle = (name) => {
   return number ? `simulated subject ${number}` : name;
 };
 
-function loadModel(subject = null) {
-  state.modelLoading = loadModelNow(subject).finally(() => { state.modelLoading = null; });
+function loadModel(subject = null, file = state.bundleFile) {
+  state.modelLoading = loadModelNow(subject, file).finally(() => { state.modelLoading = null; });
   return state.modelLoading;
 }
 
-async function loadModelNow(subject) {
+/** A bundle archive (.zip) the user chose: e.g. one the training panel made. */
+async function loadBundleFile() {
+  const chosen = $('bundle-file').files[0];
+  if (!chosen) return;
+  state.bundleFile = { bytes: await chosen.arrayBuffer(), name: chosen.name };
+  await loadModel(null);
+}
+
+async function loadModelNow(subject, file = null) {
   state.modelReady = false;
   // An image decoder still downloading belongs to the model being replaced.
   state.imageDecoder = null;
@@ -189,11 +199,12 @@ async function loadModelNow(subject) {
       $('bundle-progress').max = p.bundleTotal ?? p.count;
       $('bundle-progress').value = p.bundleTotal ? p.bundleLoaded : p.filesDone;
     };
-    const url = new URL(BUNDLE_URL, document.baseURI).href;
-    const info = await call('loadModel', { url, subject });
+    const url = file ? null : new URL(BUNDLE_URL, document.baseURI).href;
+    const info = await call('loadModel', { url, file, subject });
     onProgress = () => {};
     $('bundle-progress').hidden = true;
     state.bundleUrl = url;
+    document.body.dataset.bundleSource = file ? 'file' : 'demo';
     state.subject = info.subject;
     Object.assign(state.timings, info.timings);
     state.modelReady = true;
@@ -1299,6 +1310,7 @@ async function switchSubject(subject) {
 
 async function main() {
   $('subject').addEventListener('change', () => switchSubject($('subject').value));
+  $('bundle-file').addEventListener('change', () => loadBundleFile());
   for (const id of ['fmri-file', 'mask-file', 'array-name']) {
     $(id).addEventListener('change', () => loadFmri());
   }

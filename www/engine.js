@@ -60,9 +60,13 @@ export async function startEngine({ onProgress }) {
 
     // Loads everything decoding needs; the image decoder, the larger part, comes after
     // (`loadImageDecoder`) so that the first decoding need not wait for it.
-    async loadModel({ url, subject, signal }) {
+    // `file` ({ bytes, name }): a bundle archive (.zip) the user chose, e.g. one trained below.
+    async loadModel({ url, file, subject, signal }) {
       const loadStarted = performance.now();
-      const bundle = await brainclip.loadBundle(url, onProgress, { subject, parts: 'decoding', signal });
+      const bundle = file
+        // In memory already: all of it at once, image decoder included.
+        ? await brainclip.loadBundleBytes(new Uint8Array(file.bytes), file.name, { subject, parts: 'all' })
+        : await brainclip.loadBundle(url, onProgress, { subject, parts: 'decoding', signal });
       const fetched = performance.now();
       try {
         const info = await bundle.info();

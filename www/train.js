@@ -199,6 +199,8 @@ export function setupTraining({ bundleUrl, samples }) {
         },
         controls: $('train-controls').checked,
         simulated: data.simulated,
+        // The page then offers the subject's sample recording with this bundle.
+        subject: data.test?.subject,
         name: `brainclip mapper trained in the browser: ${data.name}`,
         provenance: `${data.name}; trained in the browser by brainclip trainMapper`,
         labelSets,

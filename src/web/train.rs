@@ -117,6 +117,8 @@ struct JsTrainOptions {
     provenance: Option<String>,
     license: Option<String>,
     simulated: bool,
+    /// The subject the data is of (e.g. "sub-02"), recorded in the manifest.
+    subject: Option<String>,
     /// Named candidate-label lists to ship in the manifest (e.g. the test categories).
     label_sets: BTreeMap<String, Vec<String>>,
 }
@@ -481,6 +483,8 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
         },
     )
     .map_err(fail)?;
+    let mut bundle = bundle;
+    bundle.manifest.subject = options.subject.clone();
     let bundle_zip = bundle.to_zip().map_err(fail)?;
     let decoder = Rc::new(Decoder::from_bundle(&bundle, device).map_err(fail)?);
 

@@ -377,6 +377,8 @@ export interface TrainMapperOptions extends CallOptions {
   provenance?: string;
   license?: string;
   simulated?: boolean;
+  /** The subject the data is of (e.g. "sub-02"), recorded in the bundle's manifest. */
+  subject?: string;
   /** Candidate-label lists to ship in the manifest, e.g. `{ "test-categories": [...] }`. */
   labelSets?: Record<string, string[]>;
   onEpoch?: (report: EpochReport) => void;

@@ -114,6 +114,19 @@ test('a mapper trained in the page decodes, downloads, reloads and matches the C
     assert.equal(reloaded.damaged.code, 'corrupt_file');
     assert.match(reloaded.damaged.message, /cut\.zip/);
 
+    // The page itself loads the downloaded bundle (Model: "Or load a bundle file") and decodes
+    // subject 2's sample recording with it: the same top-1.
+    await page.setInputFiles('#bundle-file', zipPath);
+    await page.waitForSelector('body[data-model="ready"][data-bundle-source="file"]', { timeout: 120_000 });
+    assert.match(await page.textContent('#bundle-name'), /trained in the browser/);
+    assert.equal(await page.textContent('#bundle-voxels'), '4,404 voxels');
+    await page.click('#use-sample');
+    await page.waitForFunction(() => document.getElementById('fmri-voxels').textContent === '4,404', null, { timeout: 60_000 });
+    await page.click('#decode-button');
+    await page.waitForSelector('#decode-metrics tr[data-metric="category_top1"]', { timeout: 120_000 });
+    const decodedTop1 = await page.textContent('#decode-metrics tr[data-metric="category_top1"] td.value');
+    assert.equal(decodedTop1, `${(100 * panel.testTop1).toFixed(1)}%`);
+
     // The CLI reads the downloaded bundle and finds the same numbers.
     const world = join(work, 'world');
     execFileSync(BIN, ['sim', 'world', '--out', world, '--subjects', '2', '--no-images'], { cwd: ROOT, stdio: 'pipe' });
