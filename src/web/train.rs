@@ -21,7 +21,7 @@ use crate::mapper::{MapperConfig, MapperVariant};
 use crate::matrix::Matrix;
 use crate::tasks::{self, Decoder};
 use crate::train::mapper::{
-    BundleContents, CaptionTable, MapperTrainer, RIDGE_BASELINE, SHUFFLED_CONTROL, TextTargets,
+    BundleContents, CLIP_COMPONENT, CaptionTable, MapperTrainer, RIDGE_BASELINE, SHUFFLED_CONTROL, TextTargets,
     TrainConfig, TrainOutcome, TrainingData, browser_preset, fit_ridge, mapper_bundle,
     shuffled_supervision,
 };
@@ -336,6 +336,16 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
     };
     let labels = lists(options.labels);
     let captions = lists(options.captions);
+    // The CLIP travels into the new bundle as it was stored (f16 or int8 stay so).
+    let clip_stored = clip.as_ref().and_then(|bundle| {
+        let (_, component) = bundle
+            .manifest
+            .components
+            .iter()
+            .find(|(_, c)| c.kind == "clip")?;
+        let bytes = bundle.stored_file(&component.weights).ok()?.to_vec();
+        Some((component.clone(), bytes))
+    });
     // The CLIP and the base mapper, on the CPU device training runs on.
     let clip = clip
         .map(|bundle| Decoder::from_bundle(&bundle, device.clone()))
@@ -477,13 +487,24 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
         options.simulated,
         options.label_sets,
         BundleContents {
-            clip: clip.as_ref(),
             controls,
             ..BundleContents::default()
         },
     )
     .map_err(fail)?;
-    let mut bundle = bundle;
+    let mut bundle = match clip_stored {
+        Some((component, bytes)) => bundle
+            .with_component(
+                CLIP_COMPONENT,
+                crate::data::bundle::Component {
+                    weights: format!("{CLIP_COMPONENT}.safetensors"),
+                    ..component
+                },
+                bytes,
+            )
+            .map_err(fail)?,
+        None => bundle,
+    };
     bundle.manifest.subject = options.subject.clone();
     let bundle_zip = bundle.to_zip().map_err(fail)?;
     let decoder = Rc::new(Decoder::from_bundle(&bundle, device).map_err(fail)?);

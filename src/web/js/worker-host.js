@@ -116,8 +116,9 @@ async function start({ backend, threads, training }) {
   }
   // `trainMapper` is left out of the small CPU-only build: training runs on the WebGPU
   // build's CPU path instead.
+  // Literal specifiers: a bundler follows only those.
   const build = training ? 'brainclip' : 'brainclip_cpu';
-  brainclip = await import(`./${build}.js`);
+  brainclip = training ? await import('./brainclip.js') : await import('./brainclip_cpu.js');
   await brainclip.default();
   return { build, noWebGpu, threads: 1, noThreads };
 }
