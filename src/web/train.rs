@@ -21,8 +21,8 @@ use crate::mapper::{MapperConfig, MapperVariant};
 use crate::matrix::Matrix;
 use crate::tasks::{self, Decoder};
 use crate::train::mapper::{
-    BundleContents, CLIP_COMPONENT, CaptionTable, MapperTrainer, RIDGE_BASELINE, SHUFFLED_CONTROL, TextTargets,
-    TrainConfig, TrainOutcome, TrainingData, browser_preset, fit_ridge, mapper_bundle,
+    BundleContents, CLIP_COMPONENT, CaptionTable, MapperTrainer, RIDGE_BASELINE, SHUFFLED_CONTROL,
+    TextTargets, TrainConfig, TrainOutcome, TrainingData, browser_preset, fit_ridge, mapper_bundle,
     shuffled_supervision,
 };
 
