@@ -201,21 +201,8 @@ pub fn train_mapper(
     on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
     progress: ProgressFn,
 ) -> Result<TrainOutcome> {
-    let mut trainer = MapperTrainer::new(data, mapper_config, config)?;
-    if let (Some(dir), true) = (checkpoint_dir, resume) {
-        trainer.resume_from(dir)?;
-    }
-    while !trainer.finished() {
-        let report = trainer.run_epoch(progress)?;
-        let keep_going = on_epoch(&report);
-        if let Some(dir) = checkpoint_dir {
-            trainer.save_checkpoint(dir)?;
-        }
-        if !keep_going {
-            break;
-        }
-    }
-    Ok(trainer.finish())
+    let trainer = MapperTrainer::new(data, mapper_config, config)?;
+    run_to_end(trainer, checkpoint_dir, resume, on_epoch, progress)
 }
 
 /// Calibrates `base` to new data (another session or subject, any voxel count): its blocks,
@@ -230,7 +217,19 @@ pub fn calibrate_mapper(
     on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
     progress: ProgressFn,
 ) -> Result<TrainOutcome> {
-    let mut trainer = MapperTrainer::calibrating(data, base, config)?;
+    let trainer = MapperTrainer::calibrating(data, base, config)?;
+    run_to_end(trainer, checkpoint_dir, resume, on_epoch, progress)
+}
+
+/// The native loop: resume if asked, then epoch after epoch with a checkpoint after each,
+/// until the run is finished or `on_epoch` says stop.
+fn run_to_end(
+    mut trainer: MapperTrainer,
+    checkpoint_dir: Option<&Path>,
+    resume: bool,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
+    progress: ProgressFn,
+) -> Result<TrainOutcome> {
     if let (Some(dir), true) = (checkpoint_dir, resume) {
         trainer.resume_from(dir)?;
     }
