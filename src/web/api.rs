@@ -337,19 +337,33 @@ pub fn simulate_test_recording(
         .record_test(&simulated, &config)
         .map_err(to_js_error)?;
     let (trials, voxels) = (recording.rows(), recording.cols());
-    let source = crate::data::FmriSource {
-        file_name: format!(
+    simulated_recording(
+        recording.into_values(),
+        trials,
+        voxels,
+        format!(
             "simulated {subject}: SNR {}, {} repeats, seed {}",
             config.snr, config.repeats, config.seed
         ),
+    )
+}
+
+/// A simulated recording as an fMRI handle, its source named `file_name`.
+fn simulated_recording(
+    values: Vec<f32>,
+    trials: usize,
+    voxels: usize,
+    file_name: String,
+) -> Result<FmriHandle, JsValue> {
+    let source = crate::data::FmriSource {
+        file_name,
         format: crate::data::SourceFormat::Simulated,
         array_name: None,
         mask_name: None,
         dtype: "float32".into(),
         shape: vec![trials, voxels],
     };
-    let batch =
-        FmriBatch::new(recording.values().to_vec(), trials, voxels, source).map_err(to_js_error)?;
+    let batch = FmriBatch::new(values, trials, voxels, source).map_err(to_js_error)?;
     Ok(FmriHandle { batch })
 }
 
@@ -372,20 +386,16 @@ pub fn simulate_training_session(
     .map_err(to_js_error)?;
     let recording = protocol.record(&simulated).map_err(to_js_error)?.train;
     let (trials, voxels) = (recording.rows(), recording.cols());
-    let source = crate::data::FmriSource {
-        file_name: format!("simulated {subject}: training session"),
-        format: crate::data::SourceFormat::Simulated,
-        array_name: None,
-        mask_name: None,
-        dtype: "float32".into(),
-        shape: vec![trials, voxels],
-    };
-    let batch =
-        FmriBatch::new(recording.into_values(), trials, voxels, source).map_err(to_js_error)?;
+    let fmri = simulated_recording(
+        recording.into_values(),
+        trials,
+        voxels,
+        format!("simulated {subject}: training session"),
+    )?;
     let labels: Vec<String> = protocol.train.iter().map(|s| s.category.name()).collect();
     let ids: Vec<String> = crate::sim::protocol::stimulus_ids(&protocol.train, "train");
     js_object(&[
-        ("fmri", FmriHandle { batch }.into()),
+        ("fmri", fmri.into()),
         ("labels", to_js(&labels)?),
         ("stimulusIds", to_js(&ids)?),
     ])
