@@ -336,30 +336,34 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
     };
     let labels = lists(options.labels);
     let captions = lists(options.captions);
-    // The CLIP travels into the new bundle as it was stored (f16 or int8 stay so).
-    let clip_stored = clip.as_ref().and_then(|bundle| {
-        let (_, component) = bundle
-            .manifest
-            .components
-            .iter()
-            .find(|(_, c)| c.kind == "clip")?;
-        let bytes = bundle.stored_file(&component.weights).ok()?.to_vec();
-        Some((component.clone(), bytes))
-    });
-    // The CLIP and the base mapper, on the CPU device training runs on.
-    let clip = clip
-        .map(|bundle| Decoder::from_bundle(&bundle, device.clone()))
-        .transpose()
-        .map_err(fail)?
-        .map(|decoder| {
-            decoder.clip.ok_or_else(|| {
-                fail(Error::InvalidConfig {
-                    what: "trainMapper options: clipFrom".into(),
-                    reason: "this bundle carries no CLIP (no component of kind 'clip')".into(),
-                })
-            })
-        })
-        .transpose()?;
+    // The CLIP, on the CPU device training runs on, and its file as stored: it travels into
+    // the new bundle so (f16 or int8 stay so). A bundle of a CLIP alone will do.
+    let (clip, clip_stored) = match clip {
+        None => (None, None),
+        Some(bundle) => {
+            let (_, component) = bundle
+                .manifest
+                .components
+                .iter()
+                .find(|(_, c)| c.kind == "clip")
+                .ok_or_else(|| {
+                    fail(Error::InvalidConfig {
+                        what: "trainMapper options: clipFrom".into(),
+                        reason: "this bundle carries no CLIP (no component of kind 'clip')".into(),
+                    })
+                })?;
+            let config = serde_json::to_vec(&component.config).expect("JSON value serialises");
+            let weights = bundle.file(&component.weights).map_err(fail)?.to_vec();
+            let loaded =
+                crate::clip::Clip::from_hf(&config, weights, &component.weights, &device.device)
+                    .map_err(fail)?;
+            let stored = bundle
+                .stored_file(&component.weights)
+                .map_err(fail)?
+                .to_vec();
+            (Some(loaded), Some((component.clone(), stored)))
+        }
+    };
     let base = calibrate
         .map(|bundle| Decoder::from_bundle(&bundle, device.clone()).map(|d| d.mapper))
         .transpose()
