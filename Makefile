@@ -9,7 +9,7 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 # The runner prints each test's console output only with --nocapture.
 export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 
-.PHONY: setup serve pkg site test lint test-native test-browser test-e2e bench-web demo-bundle clean
+.PHONY: setup serve pkg site test lint lint-native test-native test-browser test-e2e bench-web demo-bundle clean
 
 setup:
 	@tools/setup.sh
@@ -64,14 +64,21 @@ test: setup lint test-native test-browser test-e2e
 ## lint: the wasm code is checked with the CPU backend (and training) only: checking wgpu's
 ## stack a second time cost CI minutes for the few lines of `device.rs` behind `webgpu`, which
 ## the browser tests compile anyway.
+## The native code is linted by `test-native` while its tests compile: clippy-driver wraps
+## rustc for our crate only (what `cargo clippy` does), so the dependencies are built once for
+## the tests instead of once more in check mode. `lint-native` runs it alone.
 lint:
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --target $(WASM_TARGET) --features training -- -D warnings
 	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
 
+lint-native:
+	cargo clippy --all-targets -- -D warnings
+
+# `cargo clippy`'s own way of passing its arguments to clippy-driver.
+CLIPPY_DENY_WARNINGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 test-native:
-	cargo test
+	RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS='$(CLIPPY_DENY_WARNINGS)' cargo test
 
 test-browser:
 	CHROMEDRIVER=$(CHROMEDRIVER) cargo test --release --target $(WASM_TARGET) --features $(WASM_FEATURES) -- --nocapture
