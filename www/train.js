@@ -229,6 +229,13 @@ export function setupTraining({ bundleUrl, samples }) {
 
   async function showResults(report) {
     const heldOut = report.heldOut;
+    const leak = report.validationLeak;
+    $('train-leak').hidden = !leak.leaks;
+    $('train-leak').textContent = leak.leaks
+      ? `${leak.withNearCopy} of ${leak.checked} validation trials have a near-copy among the training trials `
+        + '(neighbouring volumes of one block or run are near-copies), so these held-out numbers are optimistic. '
+        + 'Give the runs file to hold out whole runs.'
+      : '';
     $('train-heldout').replaceChildren(...(heldOut
       ? metricsTable(heldOut, ['category_top1', 'category_top5', 'image_top1'])
       : [Object.assign(document.createElement('p'), { className: 'hint', textContent: 'No validation trials (valFraction 0).' })]));

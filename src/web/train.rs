@@ -541,6 +541,9 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
         }
         _ => JsValue::NULL,
     };
+    // As the CLI warns: validation trials with a near-copy among the training trials (the
+    // neighbouring volumes of one block or run) make the held-out numbers optimistic.
+    let leak = data.validation_leak(&config).map_err(fail)?;
     let control_names: Vec<&str> = [
         shuffled.as_ref().map(|_| SHUFFLED_CONTROL),
         ridge.as_ref().map(|_| RIDGE_BASELINE),
@@ -558,6 +561,11 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
         "seenLabels": seen_labels,
         "controls": control_names,
         "mode": if base.is_some() { "calibrate" } else { "train" },
+        "validationLeak": {
+            "checked": leak.checked,
+            "withNearCopy": leak.with_near_copy,
+            "leaks": leak.leaks(),
+        },
         "seconds": (js_sys::Date::now() - started) / 1000.0,
     });
     Ok(TrainedMapper {

@@ -397,6 +397,10 @@ export interface TrainingReport {
   seenLabels: string[];
   controls: string[];
   mode: "train" | "calibrate";
+  /** Validation trials (a sample) with a near-copy among the training trials, as
+   * `brainclip train-mapper` warns: `leaks` when at least a tenth do. Give `groups` (runs)
+   * then. */
+  validationLeak: { checked: number; withNearCopy: number; leaks: boolean };
   seconds: number;
   /** The validation trials decoded among the seen labels, with chance and controls. */
   heldOut: Evaluation | null;

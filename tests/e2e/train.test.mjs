@@ -74,6 +74,8 @@ test('a mapper trained in the page decodes, downloads, reloads and matches the C
       };
     });
     assert.equal(panel.state, 'done', panel.error);
+    // Trials of distinct stimuli in random order: no near-copy warning.
+    assert.equal(await page.isHidden('#train-leak'), true);
     assert.match(panel.heldOutText, /shuffled labels/);
     assert.match(panel.heldOutText, /ridge/);
     assert.match(panel.testText, /2\.0%/, 'the test table shows chance (1 of 50)');
