@@ -456,16 +456,6 @@ impl<'a> MapperTrainer<'a> {
         self.state.epochs_done >= self.config.epochs || early_stopped
     }
 
-    /// The reports of the epochs run so far.
-    pub fn history(&self) -> &[EpochReport] {
-        &self.state.history
-    }
-
-    /// Trials on each side of the validation split: (training, validation).
-    pub fn split_sizes(&self) -> (usize, usize) {
-        (self.prepared.train_rows.len(), self.prepared.val_rows.len())
-    }
-
     /// Runs the next epoch: its optimisation steps, then validation and early-stopping
     /// bookkeeping.
     pub fn run_epoch(&mut self, progress: ProgressFn) -> Result<EpochReport> {
