@@ -9,7 +9,7 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 # The runner prints each test's console output only with --nocapture.
 export WASM_BINDGEN_TEST_TIMEOUT ?= 600
 
-.PHONY: setup serve pkg site test lint lint-native test-native test-browser test-e2e bench-web demo-bundle clean
+.PHONY: setup serve pkg pkg-cpu pkg-threads site test lint lint-native test-native test-browser test-e2e bench-web demo-bundle clean
 
 setup:
 	@tools/setup.sh
@@ -35,7 +35,10 @@ WASM_CPU_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(if $(filter dev,$(WASM_CPU_PROFI
 # pinned nightly compiler.
 NIGHTLY := nightly-2026-05-19
 WASM_THREADS_PROFILE := $(if $(filter release,$(WASM_PROFILE)),wasm-threads,$(WASM_PROFILE))
-WASM_THREADS_FILE := $(TARGET_DIR)/$(WASM_TARGET)/$(if $(filter dev,$(WASM_THREADS_PROFILE)),debug,$(WASM_THREADS_PROFILE))/brainclip.wasm
+# Its own target folder: another compiler shares no compiled dependencies, and cargo's lock on
+# a folder would keep it from building beside the CPU build.
+THREADS_TARGET_DIR := $(TARGET_DIR)/threads
+WASM_THREADS_FILE := $(THREADS_TARGET_DIR)/$(WASM_TARGET)/$(if $(filter dev,$(WASM_THREADS_PROFILE)),debug,$(WASM_THREADS_PROFILE))/brainclip.wasm
 THREADS_RUSTFLAGS := -C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals \
 	--cfg getrandom_backend="wasm_js" -C link-arg=--shared-memory -C link-arg=--import-memory \
 	-C link-arg=--max-memory=4294967296 -C link-arg=--export=__wasm_init_tls \
@@ -43,12 +46,20 @@ THREADS_RUSTFLAGS := -C target-feature=+simd128,+atomics,+bulk-memory,+mutable-g
 pkg:
 	cargo build --profile $(WASM_PROFILE) --lib --target $(WASM_TARGET) --features $(WASM_FEATURES)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip --remove-name-section $(WASM_FILE)
+	$(MAKE) --no-print-directory -j2 pkg-cpu pkg-threads
+	node tools/package.mjs
+
+## The CPU build's whole-program LTO runs on one core for minutes; the threaded build compiles
+## on the other meanwhile (make -j2 above).
+pkg-cpu:
 	cargo build --profile $(WASM_CPU_PROFILE) --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip_cpu --remove-name-section $(WASM_CPU_FILE)
-	RUSTFLAGS='$(THREADS_RUSTFLAGS)' cargo +$(NIGHTLY) build --profile $(WASM_THREADS_PROFILE) \
-		--lib --target $(WASM_TARGET) --features threads,training -Z build-std=panic_abort,std
+
+pkg-threads:
+	RUSTFLAGS='$(THREADS_RUSTFLAGS)' CARGO_TARGET_DIR=$(THREADS_TARGET_DIR) cargo +$(NIGHTLY) build \
+		--profile $(WASM_THREADS_PROFILE) --lib --target $(WASM_TARGET) --features threads,training \
+		-Z build-std=panic_abort,std
 	wasm-bindgen --target web --out-dir pkg --out-name brainclip_threads --remove-name-section $(WASM_THREADS_FILE)
-	node tools/package.mjs
 
 ## site: the demo as one self-contained static folder (site/), what `make serve` serves and
 ## the end-to-end tests load; copy it to any static host as it is.
@@ -58,8 +69,9 @@ site: pkg
 serve: setup site
 	PORT=$(PORT) node tools/serve.mjs
 
-test: setup lint test-native test-browser test-e2e
-	@echo "make test: all suites passed"
+## test: every suite, in order, ending with a table of the stages and their times.
+test:
+	@tools/stages.sh setup lint test-native test-browser test-e2e
 
 ## lint: the wasm code is checked with the CPU backend (and training) only: checking wgpu's
 ## stack a second time cost CI minutes for the few lines of `device.rs` behind `webgpu`, which

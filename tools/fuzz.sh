@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-1000000}
 MAX_SECONDS=${MAX_SECONDS:-1800}
-for target in ${TARGETS:-npy npz nifti manifest}; do
+for target in ${TARGETS:-npy npz nifti manifest bundle_zip}; do
   mkdir -p fuzz/corpus/$target fuzz/logs
   cargo +nightly fuzz run -O --debug-assertions "$target" "fuzz/corpus/$target" -- \
     -runs="$RUNS" -max_total_time="$MAX_SECONDS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \

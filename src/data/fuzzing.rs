@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::data::bundle::{Bundle, Manifest};
+use crate::data::bundle::{Bundle, BundleParts, Manifest};
 use crate::data::fmri::{Mask, ReadOptions};
 use crate::data::read_fmri;
 
@@ -55,5 +55,18 @@ pub fn manifest(data: &[u8]) {
         if let Ok(bundle) = Bundle::from_parts(manifest, files) {
             let _ = bundle.normalization();
         }
+    }
+}
+
+/// A bundle archive (`.zip`), read as `loadBundleBytes` and `--bundle FILE.zip` read one; the
+/// first byte picks the parts asked for.
+pub fn bundle_zip(data: &[u8]) {
+    let parts = match data.first().map(|b| b % 3) {
+        Some(1) => BundleParts::Decoding,
+        Some(2) => BundleParts::ImageDecoder,
+        _ => BundleParts::All,
+    };
+    if let Ok(bundle) = Bundle::from_zip(data, "fuzz.zip", None, parts) {
+        let _ = bundle.normalization();
     }
 }

@@ -249,6 +249,32 @@ pub struct Decoder {
     mapped: std::sync::Mutex<MappedMemo>,
 }
 
+/// [`Decoder::summary`]: the mapper's shape and what else the bundle brought.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecoderSummary {
+    pub voxels: usize,
+    pub variant: crate::mapper::MapperVariant,
+    pub image_dim: usize,
+    pub text_dim: usize,
+    pub has_clip: bool,
+    pub has_image_decoder: bool,
+    pub has_low_level: bool,
+    /// The strength a reconstruction starts from the low-level image with by default.
+    pub low_level_strength: Option<f32>,
+    pub image_size: Option<usize>,
+    pub schedule: Option<ScheduleSummary>,
+}
+
+/// The image decoder's sampling: every step count its denoisers offer (the default first)
+/// and the default's guidance.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScheduleSummary {
+    pub kind: String,
+    pub steps: Vec<usize>,
+    pub guidance: f32,
+}
+
 /// Which of a decoder's mappers: the model or one of its controls (by position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MapperSlot {
@@ -341,6 +367,30 @@ impl Decoder {
                 .unwrap_or_default(),
             mapped: Default::default(),
         })
+    }
+
+    /// What the decoder holds, as a page or a report shows it (no model internals needed).
+    pub fn summary(&self) -> DecoderSummary {
+        let config = &self.mapper.config;
+        let reconstructor = self.reconstructor.get();
+        DecoderSummary {
+            voxels: config.voxels,
+            variant: config.variant,
+            image_dim: config.image_dim,
+            text_dim: config.text_dim,
+            has_clip: self.clip.is_some(),
+            has_image_decoder: reconstructor.is_some(),
+            has_low_level: reconstructor.is_some_and(|r| r.low_level.is_some()),
+            low_level_strength: reconstructor
+                .and_then(|r| r.low_level.as_ref())
+                .and_then(|l| l.config.strength),
+            image_size: reconstructor.map(Reconstructor::image_size),
+            schedule: reconstructor.map(|r| ScheduleSummary {
+                kind: r.schedule.kind.clone(),
+                steps: r.step_choices(),
+                guidance: r.schedule.guidance,
+            }),
+        }
     }
 
     /// Adds the image decoder of `bundle` (loaded with [`crate::data::bundle::BundleParts::ImageDecoder`]

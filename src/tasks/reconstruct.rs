@@ -454,10 +454,11 @@ impl Decoder {
                 expected: format!("{size} × {size} × 3"),
             });
         }
-        let values: Vec<f32> = images
+        let values = images
             .iter()
-            .flat_map(|rgb| crate::diffusion::hwc_unit_to_chw_signed(rgb, size))
-            .collect();
+            .map(|rgb| crate::diffusion::hwc_unit_to_chw_signed(rgb, size))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
         let x = Tensor::<4>::from_data(
             TensorData::new(values, [images.len(), 3, size, size]),
             &self.device.device,
@@ -484,9 +485,11 @@ impl Decoder {
         let [n, _, h, w] = pixels.dims();
         let values = self.device.read_f32(pixels).await?;
         let per = 3 * h * w;
-        Ok((0..n)
-            .map(|i| chw_signed_to_rgba(&values[i * per..(i + 1) * per], h, w))
-            .collect())
+        values
+            .chunks(per)
+            .take(n)
+            .map(|image| chw_signed_to_rgba(image, h, w))
+            .collect()
     }
 }
 
@@ -615,10 +618,11 @@ impl Decoder {
         }
         if let Some(reconstructor) = self.reconstructor.get() {
             let encode = |images: Vec<Vec<f32>>| -> Result<crate::matrix::Matrix> {
-                let values: Vec<f32> = images
+                let values = images
                     .iter()
-                    .flat_map(|rgb| crate::diffusion::hwc_unit_to_chw_signed(rgb, size))
-                    .collect();
+                    .map(|rgb| crate::diffusion::hwc_unit_to_chw_signed(rgb, size))
+                    .collect::<Result<Vec<_>>>()?
+                    .concat();
                 let x = Tensor::<4>::from_data(
                     TensorData::new(values, [n, 3, size, size]),
                     &self.device.device,

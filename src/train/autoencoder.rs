@@ -116,10 +116,8 @@ pub fn world_image_batch(world_seed: u64, seed: u64, first: u64, count: usize) -
         let category =
             Category::from_index(rng.random_range(0..CATEGORIES)).expect("index in range");
         let stimulus = Stimulus::generate(world_seed, category, first + i as u64);
-        out.extend(hwc_unit_to_chw_signed(
-            &stimulus.render(IMAGE_SIZE),
-            IMAGE_SIZE,
-        ));
+        let rgb = stimulus.render(IMAGE_SIZE);
+        out.extend(hwc_unit_to_chw_signed(&rgb, IMAGE_SIZE).expect("rendered at IMAGE_SIZE"));
     }
     out
 }

@@ -79,7 +79,7 @@ impl DenoiserTrainingData {
             let mut batch = Vec::with_capacity(chunk.len() * 3 * IMAGE_SIZE * IMAGE_SIZE);
             for stimulus in chunk {
                 let rgb = stimulus.render(IMAGE_SIZE);
-                batch.extend(crate::diffusion::hwc_unit_to_chw_signed(&rgb, IMAGE_SIZE));
+                batch.extend(crate::diffusion::hwc_unit_to_chw_signed(&rgb, IMAGE_SIZE)?);
                 let rgba =
                     image::DynamicImage::from(stimulus.render_image(IMAGE_SIZE)).into_rgba8();
                 pixels_for_clip.push(crate::clip::preprocess::from_rgba(

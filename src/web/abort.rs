@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-use super::api::to_js_error;
+use super::convert::to_js_error;
 use crate::error::Error;
 
 /// Takes `signal` out of an options object (a shallow copy; the caller's object is

@@ -1,14 +1,27 @@
-//! JavaScript bindings. This room only converts between JS values and the crate's public
-//! pipeline; it knows nothing of model internals.
+//! JavaScript bindings, one file per concern. This room only converts between JS values and
+//! the crate's public pipeline (`tasks::Decoder`); it knows nothing of model internals.
 
 mod abort;
-mod api;
+mod bundle;
 mod cache;
+mod convert;
+mod decoder;
+mod device;
+mod fetch;
+mod fmri;
+mod reconstruct;
+mod simulation;
 #[cfg(feature = "training")]
 mod train;
 mod types;
+mod voxels;
 
-pub use api::*;
+pub use bundle::*;
+pub use convert::to_js_error;
+pub use decoder::*;
+pub use device::*;
+pub use fmri::*;
+pub use simulation::*;
 #[cfg(feature = "training")]
 pub use train::*;
 

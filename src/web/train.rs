@@ -11,19 +11,20 @@ use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::prelude::*;
 
 use super::abort::abortable_call;
-use super::api::{
-    BundleHandle, DecoderHandle, FmriHandle, device_for, from_js, take_f32_arrays, to_js,
-    to_js_error,
-};
+use super::bundle::BundleHandle;
+use super::convert::{from_js, take_f32_arrays, to_js, to_js_error};
+use super::decoder::DecoderHandle;
+use super::device::device_for;
+use super::fmri::FmriHandle;
 use crate::data::FmriBatch;
 use crate::error::{Error, Result};
 use crate::mapper::{MapperConfig, MapperVariant};
 use crate::matrix::Matrix;
-use crate::tasks::{self, Decoder};
+use crate::tasks::Decoder;
 use crate::train::mapper::{
-    BundleContents, CLIP_COMPONENT, CaptionTable, MapperTrainer, RIDGE_BASELINE, SHUFFLED_CONTROL,
-    TextTargets, TrainConfig, TrainOutcome, TrainingData, browser_preset, fit_ridge, mapper_bundle,
-    shuffled_supervision,
+    BundleContents, CLIP_COMPONENT, CaptionTable, HeldOut, MapperTrainer, RIDGE_BASELINE,
+    SHUFFLED_CONTROL, TextTargets, TrainConfig, TrainOutcome, TrainingData, browser_preset,
+    fit_ridge, held_out_evaluation, mapper_bundle, shuffled_supervision,
 };
 
 /// A copy of a bundle for `trainMapper`'s `clipFrom` and `calibrateFrom`: the caller's bundle
@@ -40,7 +41,7 @@ impl BundleHandle {
     #[wasm_bindgen(js_name = bundleCopy)]
     pub fn bundle_copy(&self) -> BundleCopy {
         BundleCopy {
-            bundle: self.bundle().clone(),
+            bundle: self.bundle.clone(),
         }
     }
 }
@@ -235,7 +236,7 @@ pub fn train_mapper(
     fmri: &FmriHandle,
     #[wasm_bindgen(unchecked_param_type = "TrainMapperOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    let batch = fmri.batch().clone();
+    let batch = fmri.batch.clone();
     abortable_call("trainMapper", "mapper training", options, move |options| {
         let parsed = read_options(options);
         async move { run_training(batch, parsed?).await.map(JsValue::from) }
@@ -515,35 +516,28 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
 
     // Held-out numbers from the one scoring path (`evaluate`): the validation trials decoded
     // among every training label, beside chance and the controls.
-    let (_, validation) = data.validation_split(config.val_fraction, config.seed);
-    let held_out = match (&labels, validation.is_empty()) {
-        (Some(labels), false) => {
-            let mut values = Vec::with_capacity(validation.len() * voxels);
-            for &row in &validation {
-                values.extend_from_slice(data.fmri.row(row));
-            }
-            let mut source = batch.source.clone();
-            source.file_name = format!("{} (validation trials)", source.file_name);
-            let held = FmriBatch::new(values, validation.len(), voxels, source).map_err(fail)?;
-            let request = tasks::EvalRequest {
-                labels: Some(
-                    validation
-                        .iter()
-                        .map(|&r| labels[r].first().cloned().unwrap_or_default())
-                        .collect(),
-                ),
-                candidates: Some(seen_labels.clone()),
-                templates: options.templates.clone(),
-                image_embeddings: data.images.as_ref().map(|m| m.select_rows(&validation)),
-                ..tasks::EvalRequest::default()
-            };
-            to_js(&decoder.evaluate(&held, &request).await.map_err(fail)?)?
+    let held_out = match &labels {
+        Some(labels) => held_out_evaluation(
+            &data,
+            &batch.source,
+            labels,
+            &seen_labels,
+            &options.templates,
+            &config,
+        )
+        .map_err(fail)?,
+        None => None,
+    };
+    let held_out = match held_out {
+        Some(HeldOut { fmri, request }) => {
+            to_js(&decoder.evaluate(&fmri, &request).await.map_err(fail)?)?
         }
-        _ => JsValue::NULL,
+        None => JsValue::NULL,
     };
     // As the CLI warns: validation trials with a near-copy among the training trials (the
     // neighbouring volumes of one block or run) make the held-out numbers optimistic.
     let leak = data.validation_leak(&config).map_err(fail)?;
+    let (_, validation) = data.validation_split(config.val_fraction, config.seed);
     let control_names: Vec<&str> = [
         shuffled.as_ref().map(|_| SHUFFLED_CONTROL),
         ridge.as_ref().map(|_| RIDGE_BASELINE),

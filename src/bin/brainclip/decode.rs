@@ -3,22 +3,17 @@
 
 use std::path::PathBuf;
 
-use brainclip::data::bundle::Bundle;
 use brainclip::error::{Error, Result};
-use brainclip::tasks;
 use clap::Args;
 use serde_json::json;
 
-use crate::io::{FmriInput, cpu, read_embeddings, read_strings};
+use crate::io::{BundleInput, FmriInput, read_embeddings, read_strings};
 
 #[derive(Args)]
 pub struct DecodeArgs {
-    /// Bundle with a mapper (and, to embed free-text labels, a CLIP).
-    #[arg(long)]
-    bundle: PathBuf,
-    /// Which subject of a bundle holding several (default: the bundle's default subject).
-    #[arg(long)]
-    subject: Option<String>,
+    // A bundle with a mapper (and, to embed free-text labels, a CLIP).
+    #[command(flatten)]
+    bundle: BundleInput,
     #[command(flatten)]
     input: FmriInput,
     /// Candidate labels; repeatable.
@@ -44,8 +39,7 @@ pub struct DecodeArgs {
 
 /// Zero-shot category decoding of every trial, through the same `Decoder` the browser uses.
 pub fn decode(args: DecodeArgs) -> Result<serde_json::Value> {
-    let bundle = Bundle::load_dir_for(&args.bundle, args.subject.as_deref())?;
-    let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
+    let decoder = args.bundle.decoder()?;
     let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
     let mut labels = args.labels.clone();
     if let Some(path) = &args.labels_file {

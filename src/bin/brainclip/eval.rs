@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use brainclip::data::bundle::Bundle;
 use brainclip::error::Result;
 use brainclip::matrix::Matrix;
 use brainclip::metrics::Metric;
@@ -13,37 +12,19 @@ use brainclip::tasks::{self, EvalRequest, Evaluation};
 use brainclip::train::mapper::{RIDGE_BASELINE, SHUFFLED_CONTROL};
 use clap::Args;
 
-use crate::io::{FmriInput, cpu, load_clip, read_embeddings, read_strings};
+use crate::io::{BundleInput, FmriInput, LabelInput, read_embeddings, read_strings};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Bundle with a mapper (as written by train-mapper).
-    #[arg(long)]
-    bundle: PathBuf,
-    /// Which subject of a bundle holding several (default: the bundle's default subject).
-    #[arg(long)]
-    subject: Option<String>,
-    /// Test fMRI.
+    #[command(flatten)]
+    bundle: BundleInput,
+    // Test fMRI.
     #[command(flatten)]
     input: FmriInput,
-    /// True category label per trial, JSON.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Candidate labels, JSON list (default: the distinct true labels, in order of first
-    /// appearance; --label-embeddings rows follow that order).
-    #[arg(long)]
-    candidates: Option<PathBuf>,
-    /// CLIP text embeddings of the candidates, .npy [candidates, dim] (else --clip);
-    /// checked and L2-normalised.
-    #[arg(long)]
-    label_embeddings: Option<PathBuf>,
-    /// CLIP to embed candidate labels (a Hugging Face directory, or a bundle that carries
-    /// one; default: the bundle's own CLIP).
-    #[arg(long)]
-    clip: Option<PathBuf>,
-    /// Prompt template(s); several are ensembled.
-    #[arg(long = "template")]
-    templates: Vec<String>,
+    // The true category label of each trial (--labels), the candidates and their
+    // embeddings.
+    #[command(flatten)]
+    labels: LabelInput,
     /// True CLIP image embedding per trial, .npy [trials, dim]: enables retrieval metrics;
     /// checked and L2-normalised. Identical rows are repeats of one stimulus.
     #[arg(long)]
@@ -167,7 +148,7 @@ fn reconstruction(
     let label_embeddings = match (labels, &decoder.clip) {
         (Some((_, _, Some(given))), _) => Some(given.clone()),
         (Some((_, candidates, None)), Some(clip)) => Some(pollster::block_on(
-            tasks::embed_labels(&decoder.device, clip, candidates, &args.templates),
+            tasks::embed_labels(&decoder.device, clip, candidates, &args.labels.templates),
         )?),
         _ => None,
     };
@@ -204,36 +185,14 @@ fn reconstruction(
 }
 
 pub fn eval(args: EvalArgs) -> Result<serde_json::Value> {
-    let decoder = tasks::Decoder::from_bundle(
-        &Bundle::load_dir_for(&args.bundle, args.subject.as_deref())?,
-        cpu(),
-    )?;
+    let decoder = args.bundle.decoder()?;
     let batch = args.input.read(Some(decoder.mapper.config.voxels))?;
-    let labels = args.labels.as_deref().map(read_strings).transpose()?;
-    let candidates = args.candidates.as_deref().map(read_strings).transpose()?;
-    let mut label_embeddings = args
-        .label_embeddings
-        .as_deref()
-        .map(read_embeddings)
-        .transpose()?;
-    // A separate CLIP (rather than the bundle's) embeds the candidates here.
-    if let (None, Some(dir), Some(labels)) = (&label_embeddings, &args.clip, &labels) {
-        let clip = load_clip(Some(dir), "candidate labels")?;
-        let names = candidates
-            .clone()
-            .unwrap_or_else(|| tasks::distinct_labels(labels));
-        label_embeddings = Some(pollster::block_on(tasks::embed_labels(
-            &decoder.device,
-            &clip,
-            &names,
-            &args.templates,
-        ))?);
-    }
+    let labels = args.labels.read(&decoder.device)?;
     let request = EvalRequest {
-        labels,
-        candidates,
-        templates: args.templates.clone(),
-        label_embeddings,
+        labels: labels.per_trial,
+        candidates: labels.candidates,
+        templates: args.labels.templates.clone(),
+        label_embeddings: labels.embeddings,
         image_embeddings: args
             .image_embeddings
             .as_deref()

@@ -153,6 +153,91 @@ pub fn load_clip(dir: Option<&Path>, why: &str) -> Result<Clip> {
     Clip::from_hf_dir(dir, &cpu().device)
 }
 
+/// The bundle a command runs: shared by eval, decode, attribute and reconstruct.
+#[derive(Args)]
+pub struct BundleInput {
+    /// Bundle: a directory with manifest.json (as train-mapper writes it) or a .zip archive
+    /// of one.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Which subject of a bundle holding several (default: the bundle's default subject).
+    #[arg(long)]
+    pub subject: Option<String>,
+}
+
+impl BundleInput {
+    pub fn load(&self) -> Result<brainclip::data::bundle::Bundle> {
+        brainclip::data::bundle::Bundle::load_dir_for(&self.bundle, self.subject.as_deref())
+    }
+
+    /// The bundle's decoder, on the CPU.
+    pub fn decoder(&self) -> Result<brainclip::tasks::Decoder> {
+        brainclip::tasks::Decoder::from_bundle(&self.load()?, cpu())
+    }
+}
+
+/// Category labels and how their CLIP text embeddings are found: shared by eval and
+/// attribute.
+#[derive(Args)]
+pub struct LabelInput {
+    /// Category label per trial, JSON.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Candidate labels, JSON list (default: the distinct labels of --labels, in order of
+    /// first appearance; --label-embeddings rows follow that order).
+    #[arg(long)]
+    pub candidates: Option<PathBuf>,
+    /// CLIP text embeddings of the candidates, .npy [candidates, dim] (else --clip);
+    /// checked and L2-normalised.
+    #[arg(long)]
+    pub label_embeddings: Option<PathBuf>,
+    /// CLIP to embed candidate labels (a Hugging Face directory, or a bundle that carries
+    /// one; default: the bundle's own CLIP).
+    #[arg(long)]
+    pub clip: Option<PathBuf>,
+    /// Prompt template(s); several are ensembled.
+    #[arg(long = "template")]
+    pub templates: Vec<String>,
+}
+
+/// What [`LabelInput`] reads: the labels per trial, the candidates, and their embeddings
+/// when they do not come from the bundle's CLIP.
+pub struct Labels {
+    pub per_trial: Option<Vec<String>>,
+    pub candidates: Option<Vec<String>>,
+    pub embeddings: Option<Matrix>,
+}
+
+impl LabelInput {
+    pub fn read(&self, device: &ComputeDevice) -> Result<Labels> {
+        let per_trial = self.labels.as_deref().map(read_strings).transpose()?;
+        let candidates = self.candidates.as_deref().map(read_strings).transpose()?;
+        let mut embeddings = self
+            .label_embeddings
+            .as_deref()
+            .map(read_embeddings)
+            .transpose()?;
+        // A separate CLIP (rather than the bundle's) embeds the candidates here.
+        if let (None, Some(dir), Some(labels)) = (&embeddings, &self.clip, &per_trial) {
+            let clip = load_clip(Some(dir), "candidate labels")?;
+            let names = candidates
+                .clone()
+                .unwrap_or_else(|| brainclip::tasks::distinct_labels(labels));
+            embeddings = Some(pollster::block_on(brainclip::tasks::embed_labels(
+                device,
+                &clip,
+                &names,
+                &self.templates,
+            ))?);
+        }
+        Ok(Labels {
+            per_trial,
+            candidates,
+            embeddings,
+        })
+    }
+}
+
 /// Where the fMRI comes from: shared by train-mapper, eval and decode.
 #[derive(Args)]
 pub struct FmriInput {

@@ -12,16 +12,13 @@ use clap::Args;
 use serde_json::json;
 
 use crate::diffusion_cli::read_denoiser;
-use crate::io::{FmriInput, cpu, read_bytes};
+use crate::io::{BundleInput, FmriInput, cpu, read_bytes};
 
 #[derive(Args)]
 pub struct ReconstructArgs {
-    /// Bundle with a mapper and an image decoder (autoencoder + denoiser).
-    #[arg(long)]
-    bundle: PathBuf,
-    /// Which subject of a bundle holding several (default: the bundle's default subject).
-    #[arg(long)]
-    subject: Option<String>,
+    // A bundle with a mapper and an image decoder (autoencoder + denoiser).
+    #[command(flatten)]
+    bundle: BundleInput,
     #[command(flatten)]
     input: FmriInput,
     /// PNG grid of the reconstructions, ten per row, in trial order.
@@ -81,8 +78,7 @@ fn save_png(path: &Path, image: &image::RgbaImage) -> Result<()> {
 }
 
 pub fn reconstruct(args: ReconstructArgs) -> Result<serde_json::Value> {
-    let bundle = Bundle::load_dir_for(&args.bundle, args.subject.as_deref())?;
-    let decoder = tasks::Decoder::from_bundle(&bundle, cpu())?;
+    let decoder = args.bundle.decoder()?;
     let fmri = args.input.read(Some(decoder.mapper.config.voxels))?;
     if args.low_level {
         let result = pollster::block_on(decoder.reconstruct_low_level(&fmri, &args.trials))?;
@@ -296,7 +292,7 @@ pub fn train_low_level(args: TrainLowLevelArgs) -> Result<serde_json::Value> {
                 });
             }
             let rgb: Vec<f32> = image.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
-            pixels.extend(hwc_unit_to_chw_signed(&rgb, size));
+            pixels.extend(hwc_unit_to_chw_signed(&rgb, size)?);
         }
         let images = Tensor::<4>::from_data(
             TensorData::new(pixels, [chunk.len(), 3, size, size]),

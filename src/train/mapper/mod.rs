@@ -32,6 +32,7 @@ mod bundle;
 mod config;
 mod controls;
 mod data;
+mod held_out;
 mod validation;
 
 pub use bundle::{BundleContents, CLIP_COMPONENT, MAPPER_COMPONENT, mapper_bundle};
@@ -44,6 +45,7 @@ use data::gather;
 pub use data::{
     CaptionTable, NEAR_COPY_CORRELATION, NearCopyReport, TextTargets, TrainingData, near_copies,
 };
+pub use held_out::{HeldOut, held_out_evaluation};
 use validation::validate;
 
 /// Training progress for a progress bar: `(step, total steps)`.
@@ -423,10 +425,12 @@ impl<'a> MapperTrainer<'a> {
             return Ok(false);
         };
         let folder = dir.join(&saved.folder);
-        let trainee = self.trainee.take().expect("between epochs");
-        self.trainee = Some(load_module_from(trainee, &folder.join(TRAINEE_FILE))?);
-        self.best = load_module_from(self.best.clone(), &folder.join(BEST_FILE))?;
+        // Loaded into copies: a checkpoint that fails to load leaves the run as it was.
+        let trainee = load_module_from(self.trainee().clone(), &folder.join(TRAINEE_FILE))?;
+        let best = load_module_from(self.best.clone(), &folder.join(BEST_FILE))?;
         self.optimizer = load_optimizer(self.optimizer.clone(), &folder.join(OPTIMIZER_FILE))?;
+        self.trainee = Some(trainee);
+        self.best = best;
         self.state = saved;
         Ok(true)
     }
@@ -439,13 +443,17 @@ impl<'a> MapperTrainer<'a> {
             epoch_folder(dir, self.state.epochs_done)?,
         );
         let folder = dir.join(&self.state.folder);
-        save_module(
-            self.trainee.as_ref().expect("between epochs"),
-            &folder.join(TRAINEE_FILE),
-        )?;
+        save_module(self.trainee(), &folder.join(TRAINEE_FILE))?;
         save_module(&self.best, &folder.join(BEST_FILE))?;
         save_optimizer(&self.optimizer, &folder.join(OPTIMIZER_FILE))?;
         finish_epoch(dir, STATE_FILE, &self.state, &previous, &self.state.folder)
+    }
+
+    /// The weights being trained; always present between calls (only a step holds them).
+    fn trainee(&self) -> &Trainee {
+        self.trainee
+            .as_ref()
+            .expect("every path out of run_epoch puts the trainee back")
     }
 
     /// Every epoch has run, or early stopping has ended the run.
@@ -480,7 +488,7 @@ impl<'a> MapperTrainer<'a> {
         let (mut sum_loss, mut sum_img, mut sum_txt, mut sum_kl, mut batches) =
             (0.0, 0.0, 0.0, 0.0, 0usize);
         let mut learning_rate = 0.0;
-        let mut trainee = self.trainee.take().expect("between epochs");
+        let mut trainee = self.trainee.take().expect("put back after every step");
         for batch in order.chunks(config.batch_size) {
             if batch.len() < 2 {
                 continue;
@@ -569,7 +577,16 @@ impl<'a> MapperTrainer<'a> {
                 kl = scalar(term.clone());
                 loss = loss + term.mul_scalar(beta);
             }
-            let loss_value = finite_loss(scalar(loss.clone()), "training", epoch, self.state.step)?;
+            let loss_value =
+                match finite_loss(scalar(loss.clone()), "training", epoch, self.state.step) {
+                    Ok(value) => value,
+                    Err(err) => {
+                        // The weights are those before this step: the run stays usable (its
+                        // checkpoint, its best epoch) after the error.
+                        self.trainee = Some(trainee);
+                        return Err(err);
+                    }
+                };
             let grads = GradientsParams::from_grads(loss.backward(), &trainee);
             learning_rate = config.learning_rate_at(self.state.step, self.total_steps);
             trainee = self.optimizer.step(learning_rate, trainee, grads);

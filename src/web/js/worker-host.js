@@ -142,9 +142,17 @@ async function run({ target, method, args }, signals) {
   return handle[method](...decode(args, signals));
 }
 
+// A WebAssembly trap (a Rust panic, an allocation that failed) leaves the module's memory in
+// no known state: this worker answers nothing more, and the page starts a fresh one.
+let broken = null;
+
 self.onmessage = async ({ data }) => {
   if (data.abort !== undefined) {
     controllers.get(data.abort)?.abort(data.reason);
+    return;
+  }
+  if (broken) {
+    postMessage({ id: data.id, error: { ...broken, fatal: true } });
     return;
   }
   const signals = [];
@@ -154,6 +162,16 @@ self.onmessage = async ({ data }) => {
     const encoded = encode(value, transfer);
     postMessage({ id: data.id, value: encoded }, [...transfer]);
   } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) {
+      const call = data.start ? 'starting brainclip' : data.method;
+      broken = {
+        message: `${call} failed inside brainclip (${err.message}); the worker was stopped and the next call starts a fresh one`,
+        code: 'internal_error',
+        name: 'BrainClipError',
+      };
+      postMessage({ id: data.id, error: { ...broken, fatal: true } });
+      return;
+    }
     postMessage({ id: data.id, error: { message: err?.message ?? String(err), code: err?.code ?? 'unknown', name: err?.name ?? 'Error' } });
   } finally {
     for (const id of signals) controllers.delete(id);

@@ -52,6 +52,8 @@ export type WorkerBrainclip = {
   readonly threads: number;
   /** Why the single-threaded build was chosen, or null when the threaded one runs. */
   readonly noThreads: string | null;
+  /** How often a worker that trapped (a WebAssembly trap, code "internal_error") was replaced. */
+  readonly restarts: number;
   /** Ends the worker; every call in flight rejects with code "worker_failed". */
   terminate(): void;
 };
@@ -70,8 +72,12 @@ export interface CreateWorkerOptions {
    * (which trains on its own CPU path) runs instead.
    */
   training?: boolean;
-  /** A worker running `brainclip/worker-host` made by the caller (e.g. by a bundler's worker import). */
-  worker?: Worker;
+  /**
+   * A worker running `brainclip/worker-host` made by the caller (e.g. by a bundler's worker
+   * import), or a function that makes one: only with a function can a worker that trapped be
+   * replaced by a fresh one.
+   */
+  worker?: Worker | (() => Worker);
 }
 
 export interface CreateWorkerDecoderOptions extends CreateWorkerOptions, brainclip.LoadBundleOptions {

@@ -25,87 +25,214 @@ const failure = (message, code) => Object.assign(new Error(message), { name: 'Br
  * trains on its own CPU path. Resolves to the package's functions
  * (`loadBundle`, `loadDecoder`, `readFmri`, …), each returning a promise, plus `build`,
  * `noWebGpu` (why a CPU build was chosen, or null), `threads`, `noThreads` (why the
- * single-threaded build was chosen, or null) and `terminate()`.
+ * single-threaded build was chosen, or null), `restarts` and `terminate()`.
+ *
+ * A WebAssembly trap in the worker (a panic) ends that worker: the call that trapped, and any
+ * other call waiting on it, rejects with code "internal_error" naming the call, and the next
+ * call starts a fresh worker, in which the handles it needs (bundles, decoders, fMRI) are
+ * made again by the calls that made them. `worker` may be a function returning a new
+ * `Worker` for each start; a `Worker` given as it is cannot be restarted.
  */
 export async function createWorker({ backend = 'auto', threads, training = false, worker } = {}) {
-  const thread = worker ?? new Worker(new URL('./worker-host.js', import.meta.url), { type: 'module' });
-  const pending = new Map();
+  const spawn = typeof worker === 'function'
+    ? worker
+    : (() => {
+      let given = worker;
+      return () => {
+        if (given === null) return null;
+        const next = given ?? new Worker(new URL('./worker-host.js', import.meta.url), { type: 'module' });
+        if (given) given = null;
+        return next;
+      };
+    })();
   const callbacks = new Map();
   let nextId = 1;
+  let thread = null;
+  let pending = new Map();
   let dead = null;
+  let restarting = null;
+  let restarts = 0;
+  let started = null;
+  // Handles are known to the page by their own ids; `live` maps each to its id in the current
+  // worker, `recipes` says which call made it (to make it again after a restart).
+  const live = new Map();
+  const recipes = new Map();
+  const disposed = new Set();
 
-  const die = (message) => {
-    dead = failure(`the brainclip worker stopped: ${message}`, 'worker_failed');
-    for (const { reject } of pending.values()) reject(dead);
-    pending.clear();
+  /** Rejects every waiting call of `failed` (one worker) with `error`. */
+  const failAll = (waiting, error) => {
+    for (const { reject } of waiting.values()) reject(error);
+    waiting.clear();
   };
-  thread.addEventListener('error', (event) => {
-    event.preventDefault?.();
-    die(event.message || 'it could not be started (module workers and WebAssembly are needed)');
-  });
-  thread.addEventListener('messageerror', () => die('a message from it could not be read'));
-  thread.addEventListener('message', ({ data }) => {
-    if (data.callback !== undefined) {
-      callbacks.get(data.callback)?.(...data.args.map(decode));
-      return;
-    }
-    const waiting = pending.get(data.id);
-    if (!waiting) return;
-    pending.delete(data.id);
-    if (data.error) waiting.reject(Object.assign(new Error(data.error.message), data.error));
-    else waiting.resolve(decode(data.value));
-  });
 
-  /** Arguments for the worker: proxies by id, functions and signals by id (`owned`). */
-  function encode(value, owned) {
+  function attach(current) {
+    const waiting = new Map();
+    const die = (message) => {
+      if (thread !== current) return;
+      dead = failure(`the brainclip worker stopped: ${message}`, 'worker_failed');
+      failAll(waiting, dead);
+    };
+    current.addEventListener('error', (event) => {
+      event.preventDefault?.();
+      die(event.message || 'it could not be started (module workers and WebAssembly are needed)');
+    });
+    current.addEventListener('messageerror', () => die('a message from it could not be read'));
+    current.addEventListener('message', ({ data }) => {
+      if (data.callback !== undefined) {
+        callbacks.get(data.callback)?.(...data.args.map(decode));
+        return;
+      }
+      const entry = waiting.get(data.id);
+      if (!entry) return;
+      waiting.delete(data.id);
+      if (data.error?.fatal) {
+        // The module trapped: this worker is done. Every call waiting on it fails the same
+        // way; the next one starts a fresh worker.
+        const { fatal, ...error } = data.error;
+        current.terminate();
+        if (thread === current) {
+          thread = null;
+          live.clear();
+        }
+        entry.reject(Object.assign(new Error(error.message), error));
+        failAll(waiting, Object.assign(new Error(error.message), error));
+        return;
+      }
+      if (data.error) entry.reject(Object.assign(new Error(data.error.message), data.error));
+      else entry.resolve(data.value);
+    });
+    return waiting;
+  }
+
+  /** Sends one message to the current worker; resolves to the raw (undecoded) value. */
+  function post(message) {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      if (dead) return reject(dead);
+      if (!thread) return reject(failure('the brainclip worker stopped during the call; the next call starts a fresh one', 'internal_error'));
+      pending.set(id, { resolve, reject });
+      thread.postMessage({ id, ...message });
+    });
+  }
+
+  /** A worker with the package started, made anew after a trap. */
+  async function ready() {
+    if (thread) return;
+    if (!restarting) {
+      restarting = (async () => {
+        const next = spawn();
+        if (!next) throw dead ?? failure('the brainclip worker stopped and cannot be restarted (it was given as a Worker, not a function)', 'worker_failed');
+        thread = next;
+        pending = attach(next);
+        try {
+          const info = await post({ start: { backend, threads, training } });
+          if (started) restarts += 1;
+          started = info;
+        } catch (err) {
+          next.terminate();
+          if (thread === next) thread = null;
+          throw err;
+        }
+      })().finally(() => { restarting = null; });
+    }
+    await restarting;
+  }
+
+  /** The current worker's id of handle `handle`, made again there when the worker is new. */
+  const making = new Map();
+  async function materialize(handle) {
+    if (live.has(handle)) return live.get(handle);
+    if (making.has(handle)) return making.get(handle);
+    const recipe = recipes.get(handle);
+    if (!recipe) throw failure('this handle was made by a worker that has stopped', 'disposed');
+    const made = (async () => {
+      const value = await send(recipe.target, recipe.method, recipe.args, { replay: true });
+      const found = recipe.path.reduce((at, key) => at?.[key], value);
+      if (!found || found.$handle === undefined) throw failure(`${recipe.method} did not make the handle again`, 'internal_error');
+      live.set(handle, found.$handle);
+      return found.$handle;
+    })().finally(() => making.delete(handle));
+    making.set(handle, made);
+    return made;
+  }
+
+  /** Handles (page ids) in `value`, so that each can be made present in the worker first. */
+  function handlesIn(value, found = new Set()) {
+    if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return found;
+    if (value[HANDLE] !== undefined) found.add(value[HANDLE]);
+    else if (Array.isArray(value)) value.forEach((item) => handlesIn(item, found));
+    else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+      Object.values(value).forEach((item) => handlesIn(item, found));
+    }
+    return found;
+  }
+
+  /** Arguments for the worker: handles by their worker ids, functions and signals by id
+   * (`owned`); a replay passes neither callbacks nor signals. */
+  function encode(value, owned, replay) {
     if (typeof value === 'function') {
+      if (replay) return null;
       const id = nextId++;
       callbacks.set(id, value);
       owned.callbacks.push(id);
       return { $callback: id };
     }
     if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
-    if (value[HANDLE] !== undefined) return { $handle: value[HANDLE] };
+    if (value[HANDLE] !== undefined) return { $handle: live.get(value[HANDLE]) };
     if (typeof AbortSignal !== 'undefined' && value instanceof AbortSignal) {
+      if (replay) return undefined;
       const id = nextId++;
       owned.signals.push({ id, signal: value });
       return { $signal: id };
     }
-    if (Array.isArray(value)) return value.map((item) => encode(item, owned));
+    if (Array.isArray(value)) return value.map((item) => encode(item, owned, replay));
     const proto = Object.getPrototypeOf(value);
     // Other objects (a Blob, a Map) go as the structured clone makes them.
     if (proto !== Object.prototype && proto !== null) return value;
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, owned)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, owned, replay)]));
   }
 
-  function decode(value) {
+  /** A result for the page: handles become proxies, remembered with the call that made them. */
+  function decode(value, recipe = null, path = []) {
     if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
-    if (Array.isArray(value)) return value.map(decode);
-    if ('$handle' in value && 'kind' in value) return remote(value.$handle, value.props);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]));
+    if (Array.isArray(value)) return value.map((item, i) => decode(item, recipe, [...path, i]));
+    if ('$handle' in value && 'kind' in value) {
+      const handle = nextId++;
+      live.set(handle, value.$handle);
+      if (recipe) recipes.set(handle, { ...recipe, path });
+      return remote(handle, value.props);
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v, recipe, [...path, k])]));
   }
 
-  function send(message) {
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      if (dead) return reject(dead);
-      pending.set(id, { resolve, reject });
-      thread.postMessage({ id, ...message });
-    });
+  /** One call in the worker (started or restarted as needed); resolves to the raw value. */
+  async function send(target, method, args, { replay = false, owned = { callbacks: [], signals: [] } } = {}) {
+    await ready();
+    const needed = [...handlesIn(args)];
+    if (target !== 0) needed.push(target);
+    for (const handle of needed) {
+      if (disposed.has(handle) && !replay) {
+        throw failure(`this handle was disposed (${method} was called on it)`, 'disposed');
+      }
+      await materialize(handle);
+    }
+    const encoded = encode(args, owned, replay);
+    return post({ target: target === 0 ? 0 : live.get(target), method, args: encoded });
   }
 
   async function call(target, method, args) {
     const owned = { callbacks: [], signals: [] };
-    const encoded = encode(args, owned);
-    const aborted = owned.signals.find(({ signal }) => signal.aborted);
-    if (aborted) throw failure(`${method} was cancelled: ${reasonOf(aborted.signal)}`, 'aborted');
-    const result = send({ target, method, args: encoded });
+    const aborted = [...collectSignals(args)].find((signal) => signal.aborted);
+    if (aborted) throw failure(`${method} was cancelled: ${reasonOf(aborted)}`, 'aborted');
+    const result = send(target, method, args, { owned });
     const cleanups = [];
     // An abort answers at once; the worker drops the work at its next yield point.
+    const signals = [...collectSignals(args)];
     const abort = new Promise((_, reject) => {
-      for (const { id, signal } of owned.signals) {
+      for (const signal of signals) {
         const onAbort = () => {
-          thread.postMessage({ abort: id, reason: reasonOf(signal) });
+          const entry = owned.signals.find((s) => s.signal === signal);
+          if (entry && thread) thread.postMessage({ abort: entry.id, reason: reasonOf(signal) });
           reject(failure(`${method} was cancelled: ${reasonOf(signal)}`, 'aborted'));
         };
         signal.addEventListener('abort', onAbort, { once: true });
@@ -113,7 +240,15 @@ export async function createWorker({ backend = 'auto', threads, training = false
       }
     });
     try {
-      return await (owned.signals.length ? Promise.race([result, abort]) : result);
+      const value = await (signals.length ? Promise.race([result, abort]) : result);
+      if (method === 'dispose') {
+        live.delete(target);
+        disposed.add(target);
+        return decode(value);
+      }
+      // What is made again after a restart: the call with its arguments, callbacks and
+      // signals left out.
+      return decode(value, { target, method, args });
     } finally {
       for (const cleanup of cleanups) cleanup();
       // Callbacks may still be called by a call that was aborted here; they are dropped.
@@ -123,38 +258,45 @@ export async function createWorker({ backend = 'auto', threads, training = false
   }
 
   // A proxy the page can no longer reach frees its handle in the worker, as wasm-bindgen's
-  // own handles do; `dispose()` frees it at once.
-  const unreachable = new FinalizationRegistry((id) => {
-    if (!dead) thread.postMessage({ id: 0, target: id, method: 'dispose', args: [] });
+  // own handles do; `dispose()` frees it at once. Its recipe stays while handles made from
+  // it may need it again.
+  const unreachable = new FinalizationRegistry((handle) => {
+    if (!dead && thread && live.has(handle)) {
+      thread.postMessage({ id: 0, target: live.get(handle), method: 'dispose', args: [] });
+    }
+    live.delete(handle);
+    disposed.add(handle);
   });
 
   /** A proxy for a handle in the worker: methods return promises; getters are snapshots. */
-  function remote(id, props) {
+  function remote(handle, props) {
     const local = {
       ...props,
-      [HANDLE]: id,
-      dispose: () => call(id, 'dispose', []).catch(() => {}),
-      free: () => call(id, 'dispose', []).catch(() => {}),
+      [HANDLE]: handle,
+      dispose: () => call(handle, 'dispose', []).catch(() => {}),
+      free: () => call(handle, 'dispose', []).catch(() => {}),
     };
     const proxy = new Proxy(local, {
       get(target, name) {
         if (name in target) return target[name];
         if (typeof name === 'symbol' || name === 'then') return undefined;
-        return (...args) => call(id, name, args);
+        return (...args) => call(handle, name, args);
       },
     });
-    unreachable.register(proxy, id);
+    unreachable.register(proxy, handle);
     return proxy;
   }
 
-  let started;
-  try {
-    started = await send({ start: { backend, threads, training } });
-  } catch (err) {
-    thread.terminate();
-    throw err;
-  }
-  const local = { ...started, terminate: () => { thread.terminate(); die('terminated'); } };
+  await ready();
+  const local = {
+    ...started,
+    get restarts() { return restarts; },
+    terminate: () => {
+      thread?.terminate();
+      dead = failure('the brainclip worker stopped: terminated', 'worker_failed');
+      failAll(pending, dead);
+    },
+  };
   return new Proxy(local, {
     get(target, name) {
       if (name in target) return target[name];
@@ -162,6 +304,17 @@ export async function createWorker({ backend = 'auto', threads, training = false
       return (...args) => call(0, name, args);
     },
   });
+}
+
+/** The AbortSignals among a call's arguments. */
+function collectSignals(value, found = new Set()) {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return found;
+  if (typeof AbortSignal !== 'undefined' && value instanceof AbortSignal) found.add(value);
+  else if (Array.isArray(value)) value.forEach((item) => collectSignals(item, found));
+  else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    Object.values(value).forEach((item) => collectSignals(item, found));
+  }
+  return found;
 }
 
 function reasonOf(signal) {

@@ -9,15 +9,13 @@ use brainclip::data::fmri::{Mask, ReadOptions};
 use brainclip::data::{Normalization, read_fmri};
 use wasm_bindgen_test::*;
 
-wasm_bindgen_test_configure!(run_in_browser);
-
-const EXPECTED: &str = include_str!("fixtures/fmri/expected.json");
+const EXPECTED: &str = include_str!("../fixtures/fmri/expected.json");
 
 macro_rules! fixture {
     ($name:literal) => {
         (
             $name,
-            include_bytes!(concat!("fixtures/fmri/", $name)).as_slice(),
+            include_bytes!(concat!("../fixtures/fmri/", $name)).as_slice(),
         )
     };
 }
@@ -31,7 +29,7 @@ fn expected_values(key: &str) -> Vec<f32> {
 fn representative_formats_read_as_numpy_does() {
     let mask = Mask {
         file_name: "mask.nii.gz".into(),
-        bytes: include_bytes!("fixtures/fmri/mask.nii.gz").to_vec(),
+        bytes: include_bytes!("../fixtures/fmri/mask.nii.gz").to_vec(),
     };
     let cases = [
         (fixture!("float16_be_F_v3.npy"), None, false),

@@ -366,8 +366,7 @@ fn a_teacher_learns_what_the_condition_selects_and_a_student_takes_half_the_step
     );
 }
 
-#[path = "common/decoder_bundle.rs"]
-mod decoder_bundle;
+use crate::decoder_bundle;
 
 /// A bundle's decoder: the same seed gives the same images; the decoder is checked against
 /// the mapper when the bundle is loaded.
@@ -502,7 +501,7 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
         burn::tensor::TensorData::new(
             stimuli
                 .iter()
-                .flat_map(|s| brainclip::diffusion::hwc_unit_to_chw_signed(s, size))
+                .flat_map(|s| brainclip::diffusion::hwc_unit_to_chw_signed(s, size).unwrap())
                 .collect::<Vec<f32>>(),
             [3, 3, size, size],
         ),
@@ -517,7 +516,8 @@ fn perfect_reconstructions_score_one_and_mismatched_pairs_set_the_chance_level()
             &direct[i * plane..(i + 1) * plane],
             size,
             size,
-        );
+        )
+        .unwrap();
         let worst = image
             .iter()
             .zip(&expected)

@@ -48,3 +48,8 @@ fn nifti_corpus() {
 fn manifest_corpus() {
     replay("manifest", fuzzing::manifest);
 }
+
+#[test]
+fn bundle_zip_corpus() {
+    replay("bundle_zip", fuzzing::bundle_zip);
+}

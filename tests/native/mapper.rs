@@ -10,7 +10,7 @@ use brainclip::metrics::{permutation, top_k_accuracy};
 use brainclip::sim::{PlantedConfig, PlantedDataset, PlantedSplit};
 use brainclip::tasks;
 use brainclip::train::mapper::MAPPER_COMPONENT;
-use brainclip::train::mapper::{calibrate_mapper, shuffled_supervision};
+use brainclip::train::mapper::{MapperTrainer, calibrate_mapper, shuffled_supervision};
 use brainclip::train::{
     TextTargets, TrainConfig, TrainOutcome, TrainingData, mapper_bundle, train_mapper,
 };
@@ -482,8 +482,7 @@ fn text_only_and_image_only_supervision_both_train() {
     assert!(outcome.history[0].val_image_top1.is_some());
 }
 
-#[path = "common/mapper_fixtures.rs"]
-mod mapper_fixtures;
+use crate::mapper_fixtures;
 
 /// A mapper saved from PyTorch (`state_dict()` through safetensors, by
 /// tools/reference/mapper_fixtures.py) loads and reproduces PyTorch's outputs.
@@ -519,8 +518,7 @@ fn pytorch_trained_mappers_load_and_match_their_outputs() {
     }
 }
 
-#[path = "common/decoder_bundle.rs"]
-mod decoder_bundle;
+use crate::decoder_bundle;
 
 /// The pipeline the web API and the CLI call: bundle → Decoder → decode / retrieve, equal to
 /// the steps done one by one.
@@ -700,4 +698,116 @@ fn calibration_learns_only_a_new_input_layer_for_another_subject() {
     .err()
     .expect("a linear base is refused");
     assert!(err.to_string().contains("linear"), "{err}");
+}
+
+/// A loss that turns non-finite ends the epoch with a typed error, and the run stays usable:
+/// its next epoch, checkpoint and result answer (the next epoch with the same error) instead
+/// of panicking on weights the failed step had taken out.
+#[test]
+fn a_non_finite_loss_is_an_error_and_the_run_stays_usable() {
+    let data = planted();
+    let train_data = training_data(&data, &data.train, None);
+    let config = TrainConfig {
+        learning_rate: 1e30,
+        grad_clip: None,
+        ..train_config(3, 4)
+    };
+    let mapper_config = mapper_config(train_data.fmri.cols(), 24);
+    let mut trainer = MapperTrainer::new(&train_data, &mapper_config, &config).unwrap();
+    let first = (0..config.epochs)
+        .map(|_| trainer.run_epoch(&mut |_, _| {}))
+        .find_map(Result::err)
+        .expect("a learning rate of 1e30 makes the loss non-finite");
+    assert!(
+        first.to_string().contains("lower the learning rate"),
+        "{first}"
+    );
+    let again = trainer.run_epoch(&mut |_, _| {}).unwrap_err();
+    assert!(
+        again.to_string().contains("lower the learning rate"),
+        "{again}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    trainer.save_checkpoint(dir.path()).unwrap();
+    let outcome = trainer.finish();
+    assert_eq!(outcome.mapper.config.voxels, train_data.fmri.cols());
+}
+
+fn recording_source() -> brainclip::data::FmriSource {
+    brainclip::data::FmriSource {
+        file_name: "run.npy".into(),
+        format: brainclip::data::SourceFormat::Npy,
+        array_name: None,
+        mask_name: None,
+        dtype: "float32".into(),
+        shape: vec![],
+    }
+}
+
+/// Labels given beside their embeddings (no CLIP embedded them) are checked against the
+/// trials and become the held-out candidates, scored by their own embeddings; before, a short
+/// list was indexed out of bounds and the candidates were empty.
+#[test]
+fn held_out_evaluation_checks_labels_and_scores_them_by_their_embeddings() {
+    use brainclip::train::mapper::held_out_evaluation;
+    let data = planted();
+    let train_data = training_data(&data, &data.train, None);
+    let config = train_config(1, 5);
+    let trials = train_data.fmri.rows();
+    let labels: Vec<Vec<String>> = data.train.categories[..trials]
+        .iter()
+        .map(|c| vec![format!("category {c}")])
+        .collect();
+    let short = held_out_evaluation(
+        &train_data,
+        &recording_source(),
+        &labels[..trials - 1],
+        &[],
+        &[],
+        &config,
+    )
+    .err()
+    .expect("a label list one short is refused");
+    assert!(
+        short.to_string().contains("labels") && short.to_string().contains(&trials.to_string()),
+        "{short}"
+    );
+
+    let held = held_out_evaluation(&train_data, &recording_source(), &labels, &[], &[], &config)
+        .unwrap()
+        .expect("the default split holds trials out");
+    let candidates = held.request.candidates.clone().unwrap();
+    let distinct: std::collections::BTreeSet<&String> = labels.iter().map(|l| &l[0]).collect();
+    assert_eq!(candidates.len(), distinct.len());
+    let embeddings = held.request.label_embeddings.as_ref().unwrap();
+    assert_eq!(embeddings.rows(), candidates.len());
+    // Each candidate is scored by the embedding of a trial that carries it.
+    let texts = train_data.texts.as_ref().unwrap();
+    for (row, candidate) in candidates.iter().enumerate() {
+        let trial = labels.iter().position(|l| &l[0] == candidate).unwrap();
+        assert_eq!(
+            embeddings.row(row),
+            texts.embeddings.row(texts.per_trial[trial][0])
+        );
+    }
+    assert_eq!(
+        held.fmri.trials(),
+        held.request.labels.as_ref().unwrap().len()
+    );
+    // The scoring path accepts it: decoding among the training labels, with chance.
+    let outcome = train(&train_data, &config);
+    let bundle = mapper_bundle(
+        &outcome,
+        "held-out",
+        "test",
+        "MIT",
+        true,
+        BTreeMap::new(),
+        Default::default(),
+    )
+    .unwrap();
+    let decoder = tasks::Decoder::from_bundle(&bundle, ComputeDevice::cpu(None)).unwrap();
+    let report = pollster::block_on(decoder.evaluate(&held.fmri, &held.request)).unwrap();
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("chance"), "{json}");
 }

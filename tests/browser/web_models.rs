@@ -13,8 +13,6 @@ use burn::tensor::{Tensor, TensorData};
 use safetensors::SafeTensors;
 use wasm_bindgen_test::*;
 
-wasm_bindgen_test_configure!(run_in_browser);
-
 struct Checkpoint {
     name: &'static str,
     config: &'static [u8],
@@ -27,26 +25,26 @@ struct Checkpoint {
 const CHECKPOINTS: [Checkpoint; 3] = [
     Checkpoint {
         name: "tiny_quick_gelu",
-        config: include_bytes!("fixtures/clip/tiny_quick_gelu/config.json"),
-        weights: include_bytes!("fixtures/clip/tiny_quick_gelu/model.safetensors"),
-        reference: include_bytes!("fixtures/clip/tiny_quick_gelu/reference.safetensors"),
-        prompts: include_str!("fixtures/clip/tiny_quick_gelu/prompts.json"),
+        config: include_bytes!("../fixtures/clip/tiny_quick_gelu/config.json"),
+        weights: include_bytes!("../fixtures/clip/tiny_quick_gelu/model.safetensors"),
+        reference: include_bytes!("../fixtures/clip/tiny_quick_gelu/reference.safetensors"),
+        prompts: include_str!("../fixtures/clip/tiny_quick_gelu/prompts.json"),
         tolerance: 1e-4,
     },
     Checkpoint {
         name: "tiny_gelu",
-        config: include_bytes!("fixtures/clip/tiny_gelu/config.json"),
-        weights: include_bytes!("fixtures/clip/tiny_gelu/model.safetensors"),
-        reference: include_bytes!("fixtures/clip/tiny_gelu/reference.safetensors"),
-        prompts: include_str!("fixtures/clip/tiny_gelu/prompts.json"),
+        config: include_bytes!("../fixtures/clip/tiny_gelu/config.json"),
+        weights: include_bytes!("../fixtures/clip/tiny_gelu/model.safetensors"),
+        reference: include_bytes!("../fixtures/clip/tiny_gelu/reference.safetensors"),
+        prompts: include_str!("../fixtures/clip/tiny_gelu/prompts.json"),
         tolerance: 1e-4,
     },
     Checkpoint {
         name: "tiny_gelu_fp16",
-        config: include_bytes!("fixtures/clip/tiny_gelu_fp16/config.json"),
-        weights: include_bytes!("fixtures/clip/tiny_gelu_fp16/model.safetensors"),
-        reference: include_bytes!("fixtures/clip/tiny_gelu/reference.safetensors"),
-        prompts: include_str!("fixtures/clip/tiny_gelu/prompts.json"),
+        config: include_bytes!("../fixtures/clip/tiny_gelu_fp16/config.json"),
+        weights: include_bytes!("../fixtures/clip/tiny_gelu_fp16/model.safetensors"),
+        reference: include_bytes!("../fixtures/clip/tiny_gelu/reference.safetensors"),
+        prompts: include_str!("../fixtures/clip/tiny_gelu/prompts.json"),
         tolerance: 1e-2,
     },
 ];
@@ -129,7 +127,7 @@ async fn clip_matches_transformers_on_cpu() {
 #[wasm_bindgen_test]
 fn tokenizer_and_preprocessing_match_in_the_browser() {
     let corpus: Vec<serde_json::Value> =
-        serde_json::from_str(include_str!("fixtures/clip/tokenizer_corpus.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/clip/tokenizer_corpus.json")).unwrap();
     for entry in &corpus {
         let text = entry["text"].as_str().unwrap();
         let want: Vec<u32> = serde_json::from_value(entry["ids"].clone()).unwrap();
@@ -139,8 +137,8 @@ fn tokenizer_and_preprocessing_match_in_the_browser() {
             "{text:?}"
         );
     }
-    let png = include_bytes!("fixtures/clip/preprocess/rgba_300x300.png");
-    let reference_bytes = include_bytes!("fixtures/clip/preprocess/reference.safetensors");
+    let png = include_bytes!("../fixtures/clip/preprocess/rgba_300x300.png");
+    let reference_bytes = include_bytes!("../fixtures/clip/preprocess/reference.safetensors");
     let got = preprocess::from_encoded(png, "rgba_300x300.png", 64).unwrap();
     let want = read_f32(
         "reference.safetensors",
@@ -151,7 +149,7 @@ fn tokenizer_and_preprocessing_match_in_the_browser() {
     assert!(max_abs_diff(&got, &want) <= 1e-2);
 }
 
-#[path = "common/mapper_fixtures.rs"]
+#[path = "../common/mapper_fixtures.rs"]
 mod mapper_fixtures;
 
 async fn check_mappers(device: &ComputeDevice) {
@@ -204,7 +202,7 @@ async fn mapper_matches_pytorch_on_cpu() {
     check_mappers(&device).await;
 }
 
-#[path = "common/decoder_bundle.rs"]
+#[path = "../common/decoder_bundle.rs"]
 mod decoder_bundle;
 
 /// The decoding pipeline (bundle → Decoder → category decoding and retrieval) in the browser:
@@ -250,7 +248,7 @@ async fn decoding_agrees_between_webgpu_and_cpu() {
     assert!(max_diff <= 1e-4, "{max_diff}");
 }
 
-#[path = "common/taesd_fixtures.rs"]
+#[path = "../common/taesd_fixtures.rs"]
 mod taesd_fixtures;
 
 async fn check_autoencoders(device: &ComputeDevice) {

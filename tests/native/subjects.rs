@@ -2,8 +2,7 @@
 //! (`brainclip quantize`), and a decoder mapping each recording once.
 #![cfg(not(target_family = "wasm"))]
 
-#[path = "common/decoder_bundle.rs"]
-mod decoder_bundle;
+use crate::decoder_bundle;
 
 use std::path::Path;
 use std::process::Command;

@@ -8,8 +8,6 @@ use brainclip::device::{BackendKind, BackendPreference, select_device};
 use brainclip::tasks::{candidate_probabilities, candidate_probabilities_reference, max_abs_diff};
 use wasm_bindgen_test::*;
 
-wasm_bindgen_test_configure!(run_in_browser);
-
 /// Deterministic pseudo-random inputs: 8 queries and 37 candidates of dimension 64.
 fn inputs() -> (Vec<f32>, Vec<f32>, usize) {
     let dim = 64;

@@ -10,8 +10,7 @@ use brainclip::diffusion::{Autoencoder, AutoencoderTinyConfig};
 use burn::tensor::Device;
 use safetensors::SafeTensors;
 
-#[path = "common/taesd_fixtures.rs"]
-mod taesd_fixtures;
+use crate::taesd_fixtures;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/taesd")

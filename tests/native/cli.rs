@@ -150,6 +150,45 @@ fn simulate_train_evaluate_and_decode() {
     assert_eq!(text.lines().count(), 50);
     assert!(text.starts_with("trial 0: object "), "{text}");
 
+    // Attribution speaks eval's language: a bundle without a CLIP, the candidates'
+    // embeddings, a label per trial, every trial in one run → [trials, voxels].
+    let npy = |name: &str| {
+        let bytes = std::fs::read(d.join(name)).unwrap();
+        brainclip::data::npy::read_npy_array(&bytes, name, u64::MAX, |_| Ok(())).unwrap()
+    };
+    let attribute = |trials: &[&str], out: &str| {
+        let mut args = vec![
+            "attribute",
+            "--bundle",
+            "mapper",
+            "--fmri",
+            "test_fmri.npy",
+            "--labels",
+            "test_labels.json",
+            "--candidates",
+            "novel_categories.json",
+            "--label-embeddings",
+            "novel_category_embeddings.npy",
+            "--steps",
+            "8",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(trials);
+        serde_json::from_slice::<serde_json::Value>(&brainclip(d, &args).stdout).unwrap()
+    };
+    let all = attribute(&["--trials", "all"], "maps.npy");
+    let maps = npy("maps.npy");
+    assert_eq!(maps.shape, [50, 120]);
+    assert_eq!(all["trials"].as_array().unwrap().len(), 50);
+    // Row 7 is trial 7 explained alone, against its own label.
+    let one = attribute(&["--trial", "7"], "map7.npy");
+    let map7 = npy("map7.npy");
+    assert_eq!(map7.shape, [120]);
+    assert_eq!(one["trial"], 7);
+    assert_eq!(&maps.values[7 * 120..8 * 120], map7.values.as_slice());
+    assert_ne!(&maps.values[6 * 120..7 * 120], map7.values.as_slice());
+
     // Bad input: a file with the wrong voxel count is refused with both numbers.
     let wrong = Command::new(env!("CARGO_BIN_EXE_brainclip"))
         .current_dir(d)
