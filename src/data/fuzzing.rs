@@ -1,5 +1,5 @@
 //! Entry points shared by the `cargo fuzz` targets (`fuzz/`) and the corpus replay test
-//! (`tests/fuzz_corpus.rs`), so CI exercises every saved input without a nightly toolchain.
+//! (`tests/native/fuzz_corpus.rs`), so CI exercises every saved input without a nightly toolchain.
 //! Each must return normally, with a value or a typed error, for any bytes.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,8 @@
 //! TypeScript types of the options and results the JavaScript API passes as plain objects,
-//! written into the package's `.d.ts` so an editor checks them; the functions in
-//! [`super::api`] name them with `unchecked_param_type` / `unchecked_return_type`. Each type
-//! mirrors the serde struct or JSON object its function reads or returns.
+//! written into the package's `.d.ts` so an editor checks them; the exports in `src/web/` name
+//! them with `unchecked_param_type` / `unchecked_return_type`. Each type mirrors the serde
+//! struct or JSON object its function reads or returns, and `tests/e2e/types.test.mjs` checks
+//! them against what the functions really return.
 
 use wasm_bindgen::prelude::*;
 
