@@ -99,7 +99,7 @@ where
 
 /// Refuses a header whose declared length runs past the end of the file before the header
 /// reader allocates that length (up to 4 GiB for format versions 2 and 3).
-fn check_header_length(bytes: &[u8], file_name: &str) -> Result<()> {
+fn check_header_length(bytes: &[u8], file_name: &str, max_bytes: u64) -> Result<()> {
     if bytes.len() < 8 || !bytes.starts_with(b"\x93NUMPY") {
         return Ok(()); // Not a header we can measure; the reader reports what is wrong.
     }
@@ -126,7 +126,9 @@ fn check_header_length(bytes: &[u8], file_name: &str) -> Result<()> {
             ),
         )),
         Some(length) => {
-            check_header_nesting(&bytes[start as usize..(start + length) as usize], file_name)
+            let header = &bytes[start as usize..(start + length) as usize];
+            check_header_nesting(header, file_name)?;
+            check_header_element_count(header, file_name, max_bytes)
         }
         None => Ok(()),
     }
@@ -159,6 +161,49 @@ fn check_header_nesting(header: &[u8], file_name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The header reader multiplies the declared dimensions without an overflow check (for the
+/// element count and the strides): a panic in builds with overflow checks, a wrapped count
+/// otherwise. So a shape whose nonzero dimensions multiply past 64 bits is refused first,
+/// read the way the reader reads it (one trailing newline dropped, a Python literal). Headers
+/// it cannot read are left to the reader, which says what is wrong.
+fn check_header_element_count(header: &[u8], file_name: &str, max_bytes: u64) -> Result<()> {
+    use py_literal::Value;
+    let text = header.strip_suffix(b"\n").unwrap_or(header);
+    let Ok(Ok(Value::Dict(entries))) = std::str::from_utf8(text).map(str::parse::<Value>) else {
+        return Ok(());
+    };
+    let dims = entries.iter().find_map(|(key, value)| match (key, value) {
+        (Value::String(key), Value::Tuple(dims) | Value::List(dims)) if key == "shape" => {
+            Some(dims)
+        }
+        _ => None,
+    });
+    let Some(dims) = dims else { return Ok(()) };
+    let mut shape = Vec::with_capacity(dims.len());
+    let mut count = Some(1u64);
+    for dim in dims {
+        let Value::Integer(dim) = dim else {
+            return Ok(());
+        };
+        let Ok(dim) = u64::try_from(dim) else {
+            return Ok(());
+        };
+        shape.push(usize::try_from(dim).unwrap_or(usize::MAX));
+        if dim != 0 {
+            count = count.and_then(|c| c.checked_mul(dim));
+        }
+    }
+    match count {
+        Some(_) => Ok(()),
+        None => Err(Error::TooLarge {
+            file: file_name.to_string(),
+            shape,
+            declared: None,
+            limit: max_bytes,
+        }),
+    }
+}
+
 /// A numeric `.npy` array of any rank, decoded to f32 in C (row-major) order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyArray {
@@ -176,7 +221,7 @@ pub fn read_npy_array(
     max_bytes: u64,
     check_shape: impl Fn(&[usize]) -> Result<()>,
 ) -> Result<NpyArray> {
-    check_header_length(bytes, file_name)?;
+    check_header_length(bytes, file_name, max_bytes)?;
     let mut cursor = Cursor::new(bytes);
     let header = NpyHeader::from_reader(&mut cursor)
         .map_err(|err| corrupt(file_name, format!("its .npy header is invalid ({err})")))?;

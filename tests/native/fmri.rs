@@ -246,6 +246,22 @@ fn deeply_nested_headers_are_refused() {
     );
 }
 
+/// Fuzzer finding: a shape whose dimensions multiply past 64 bits made the header reader
+/// overflow (a panic with overflow checks, a wrapped element count without); it is refused
+/// as too large, by name, whatever the build.
+#[test]
+fn shapes_beyond_64_bits_are_refused() {
+    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/npy/crash-bb72fa864981504f6a6873288954eb818b8cf67a");
+    let bytes = std::fs::read(found).unwrap();
+    let err = read_fmri(&bytes, "vast.npy", &ReadOptions::default()).unwrap_err();
+    assert_error(
+        &err,
+        "too_large",
+        &["vast.npy", "more bytes than can be counted", "× 5"],
+    );
+}
+
 #[test]
 fn npz_arrays_are_chosen_by_name() {
     let err = read_err("bad_ambiguous.npz", &ReadOptions::default());
