@@ -100,7 +100,7 @@ test-browser:
 	CHROMEDRIVER=$(CHROMEDRIVER) $(LINTED) cargo test --release --target $(WASM_TARGET) --features $(WASM_FEATURES) -- --nocapture
 
 test-e2e: site
-	node --test --test-reporter=spec tests/e2e/
+	$(LINTED) node --test --test-reporter=spec tests/e2e/
 
 ## bench-web: brainclip's memory in Chromium, stage by stage, with a 15,724-voxel mapper and a
 ## 1,000-trial upload; then brainclip against onnxruntime-web on one random CLIP ViT-B/32
