@@ -23,6 +23,17 @@ use crate::device::ComputeDevice;
 use crate::error::{Error, Result, thousands};
 use crate::matrix::Matrix;
 
+/// Which of CLIP's spaces a prediction (and a retrieval) is in: the mapper has one head each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Space {
+    /// Candidates are CLIP image embeddings; queries are the predicted image embeddings.
+    #[default]
+    Image,
+    /// Candidates are CLIP text embeddings; queries are the predicted text embeddings.
+    Text,
+}
+
 /// Which network maps voxels to CLIP space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -431,7 +442,7 @@ impl MapperModel {
         &self,
         x: Tensor<2>,
         target: &Tensor<2>,
-        space: crate::tasks::Space,
+        space: Space,
     ) -> (Tensor<2>, Tensor<2>) {
         // Forward, keeping what the backward pass needs.
         let mut blocks = Vec::with_capacity(self.blocks.len());
@@ -459,8 +470,8 @@ impl MapperModel {
             }
         };
         let head = match space {
-            crate::tasks::Space::Image => &self.image_head,
-            crate::tasks::Space::Text => &self.text_head,
+            Space::Image => &self.image_head,
+            Space::Text => &self.text_head,
         };
         let out = head.forward(z);
         let length = out
@@ -629,7 +640,7 @@ impl Mapper {
         device: &ComputeDevice,
         inputs: &[f32],
         target: &[f32],
-        space: crate::tasks::Space,
+        space: Space,
     ) -> Result<SimilarityGradients> {
         let voxels = self.config.voxels;
         if inputs.is_empty() || !inputs.len().is_multiple_of(voxels) {
@@ -640,8 +651,8 @@ impl Mapper {
             });
         }
         let dim = match space {
-            crate::tasks::Space::Image => self.config.image_dim,
-            crate::tasks::Space::Text => self.config.text_dim,
+            Space::Image => self.config.image_dim,
+            Space::Text => self.config.text_dim,
         };
         if target.len() != dim {
             return Err(Error::ShapeMismatch {

@@ -12,8 +12,8 @@ use crate::data::Normalization;
 use crate::error::{Error, Result};
 
 pub use crate::data::weights::{
-    LoadOptions, TensorSpec, check_tensors, dequantize_safetensors, f32_safetensors, load_module,
-    quantize_safetensors, read_f32, recast_safetensors,
+    LoadOptions, StoredDtype, TensorSpec, check_tensors, dequantize_safetensors, f32_safetensors,
+    load_module, quantize_safetensors, read_f32, recast_safetensors,
 };
 
 /// Value of `format` in every manifest.
@@ -70,30 +70,6 @@ pub enum NormalizationSpec {
     Batch,
     /// z-score with per-voxel `mean` and `std` tensors (shape `[voxels]`) stored in `file`.
     Stats { file: String },
-}
-
-/// Storage precision of the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StoredDtype {
-    #[default]
-    F32,
-    F16,
-    /// Large matrices as int8 with one f32 scale per row (see
-    /// [`crate::data::weights::Q8_MIN_ENTRIES`]), everything else f16: a quarter of f32's
-    /// size for the voxel-wide layers that dominate a mapper.
-    Q8,
-}
-
-impl StoredDtype {
-    /// F16 when a `--f16` flag is set, else F32.
-    pub fn half_if(f16: bool) -> Self {
-        if f16 {
-            StoredDtype::F16
-        } else {
-            StoredDtype::F32
-        }
-    }
 }
 
 /// One model of the bundle.

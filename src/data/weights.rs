@@ -10,9 +10,33 @@ use burn::store::{
 };
 use burn::tensor::DType;
 use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
 
-use crate::data::bundle::StoredDtype;
 use crate::error::{Error, Result, dims};
+
+/// Storage precision of the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredDtype {
+    #[default]
+    F32,
+    F16,
+    /// Large matrices as int8 with one f32 scale per row (see
+    /// [`Q8_MIN_ENTRIES`]), everything else f16: a quarter of f32's
+    /// size for the voxel-wide layers that dominate a mapper.
+    Q8,
+}
+
+impl StoredDtype {
+    /// F16 when a `--f16` flag is set, else F32.
+    pub fn half_if(f16: bool) -> Self {
+        if f16 {
+            StoredDtype::F16
+        } else {
+            StoredDtype::F32
+        }
+    }
+}
 
 /// A tensor a model expects: its key in the file and its shape.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! Simulated data: worlds with a known ground truth, so every part of brainclip can be trained,
 //! tested and demonstrated without real fMRI.
 
-pub mod attribution;
 pub mod blocks;
 pub mod planted;
 pub mod protocol;

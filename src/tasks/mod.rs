@@ -210,18 +210,10 @@ pub async fn retrieve(
     Ok(rank(&scores, scale, None, top_k))
 }
 
-/// Which of CLIP's spaces a retrieval happens in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Space {
-    /// Candidates are CLIP image embeddings; queries are the predicted image embeddings.
-    #[default]
-    Image,
-    /// Candidates are CLIP text embeddings; queries are the predicted text embeddings.
-    Text,
-}
+pub use crate::mapper::Space;
 
 mod attribute;
+pub mod attribution_check;
 mod evaluate;
 mod reconstruct;
 

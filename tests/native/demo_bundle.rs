@@ -202,9 +202,9 @@ fn an_image_decoder_added_later_reconstructs_as_the_whole_bundle() {
 /// the voxels the truth says carry a colour or a shape; the shuffled-label control's do not.
 #[test]
 fn attribution_favours_the_truly_selective_voxels_over_the_shuffled_control() {
-    use brainclip::sim::attribution::attribution_auc;
     use brainclip::sim::subject::Subject;
     use brainclip::tasks::AttributionMethod;
+    use brainclip::tasks::attribution_check::attribution_auc;
 
     let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
     let bundle = Bundle::load_dir_for(&www.join("models/demo"), Some("sub-01")).unwrap();

@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use super::stimuli::{COLOURS, SHAPES};
-use super::subject::VoxelRole;
+use super::{AttributeRequest, AttributionMethod, Decoder, Space};
 use crate::data::FmriBatch;
 use crate::error::{Error, Result};
 use crate::metrics::roc_auc;
-use crate::tasks::{AttributeRequest, AttributionMethod, Decoder, Space};
+use crate::sim::stimuli::{COLOURS, SHAPES};
+use crate::sim::subject::VoxelRole;
 
 /// The label kinds checked: the part of a category that is explained, and the higher voxels
 /// that should carry its evidence.
