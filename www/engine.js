@@ -4,11 +4,12 @@
 import { createWorker } from './pkg/worker.js';
 
 /**
- * Starts brainclip in a worker. `onProgress` receives bundle-loading events and, while a
- * reconstruction runs, `{ kind: 'low-level' | 'step', … }`. A worker that cannot start
- * rejects this; one that dies later rejects every call with code "worker_failed".
+ * Starts brainclip in a worker. Calls that report progress take their own `onProgress`:
+ * `loadModel` the bundle's download, `reconstruct` `{ kind: 'low-level' | 'step', … }`. A
+ * worker that cannot start rejects this; one that dies later rejects every call with code
+ * "worker_failed".
  */
-export async function startEngine({ onProgress }) {
+export async function startEngine() {
   const started = performance.now();
   const brainclip = await createWorker();
   const compiled = performance.now();
@@ -61,7 +62,7 @@ export async function startEngine({ onProgress }) {
     // Loads everything decoding needs; the image decoder, the larger part, comes after
     // (`loadImageDecoder`) so that the first decoding need not wait for it.
     // `file` ({ bytes, name }): a bundle archive (.zip) the user chose, e.g. one trained below.
-    async loadModel({ url, file, subject, signal }) {
+    async loadModel({ url, file, subject, signal, onProgress = null }) {
       const loadStarted = performance.now();
       const bundle = file
         // In memory already: all of it at once, image decoder included.
@@ -178,7 +179,7 @@ export async function startEngine({ onProgress }) {
     // progress; with a low-level head, its blurry image of the same trials comes too.
     // With the seen images' URLs (one per trial), the batch is scored as `brainclip eval
     // --reconstruct` scores it.
-    async reconstruct({ trials, steps, seed, strength, guidance, lowLevel, seen, signal }) {
+    async reconstruct({ trials, steps, seed, strength, guidance, lowLevel, seen, signal, onProgress = () => {} }) {
       needFmri();
       const reconstructStarted = performance.now();
       const blurry = lowLevel ? await decoder.reconstructLowLevel(fmri, { trials, signal }) : null;

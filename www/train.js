@@ -2,20 +2,8 @@
 // CLI's trainer, its data checks, split, early stopping and seeds) in a worker of its own, so
 // decoding above stays usable. Nothing is uploaded: the fMRI and labels stay in this tab.
 import { createWorker } from './pkg/worker.js';
+import { $, grouped, parseList } from './dom.js';
 import { metricsTable, percent } from './metrics.js';
-
-const $ = (id) => document.getElementById(id);
-
-/** One label (or id) per trial: a JSON array, or one per line. */
-function parseList(text, what) {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('[')) {
-    const list = JSON.parse(trimmed);
-    if (!Array.isArray(list)) throw new Error(`${what}: expected a JSON array`);
-    return list;
-  }
-  return trimmed.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
-}
 
 export function setupTraining({ bundleUrl, samples }) {
   let worker = null;
@@ -49,8 +37,8 @@ export function setupTraining({ bundleUrl, samples }) {
 
   function showData() {
     $('train-data').textContent = data
-      ? `${data.name}: ${data.fmri.trials.toLocaleString('en-US')} trials × ${data.fmri.voxels.toLocaleString('en-US')} voxels, ${new Set(data.labels).size} labels`
-        + (data.stimulusIds ? `, ${new Set(data.stimulusIds).size.toLocaleString('en-US')} stimuli` : '')
+      ? `${data.name}: ${grouped(data.fmri.trials)} trials × ${grouped(data.fmri.voxels)} voxels, ${new Set(data.labels).size} labels`
+        + (data.stimulusIds ? `, ${grouped(new Set(data.stimulusIds).size)} stimuli` : '')
         + (data.groups ? `, ${new Set(data.groups).size} runs` : '')
       : 'No training data yet.';
     $('train-button').disabled = !data;
@@ -212,7 +200,7 @@ export function setupTraining({ bundleUrl, samples }) {
       section.dataset.seconds = seconds.toFixed(1);
       section.dataset.mode = report.mode;
       status(`${report.mode === 'calibrate' ? 'calibrated' : 'trained'} in ${seconds.toFixed(1)} s: best epoch ${report.bestEpoch} of ${epochs.model.length}, `
-        + `${report.trainTrials.toLocaleString('en-US')} training and ${report.validationTrials.length} validation trials`);
+        + `${grouped(report.trainTrials)} training and ${report.validationTrials.length} validation trials`);
       await showResults(report);
       setState('done');
     } catch (err) {
