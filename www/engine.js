@@ -7,13 +7,20 @@ import { createWorker } from './pkg/worker.js';
  * Starts brainclip in a worker. Calls that report progress take their own `onProgress`:
  * `loadModel` the bundle's download, `reconstruct` `{ kind: 'low-level' | 'step', … }`. A
  * worker that cannot start rejects this; one that dies later rejects every call with code
- * "worker_failed".
+ * "worker_failed". If the WebGPU device is lost, brainclip goes on on the CPU (the call in
+ * flight completes there) and `onFallback` gets the device as it now is.
  */
-export async function startEngine() {
+export async function startEngine({ onFallback = () => {} } = {}) {
   const started = performance.now();
-  const brainclip = await createWorker();
+  let device = null;
+  const brainclip = await createWorker({
+    onFallback: ({ backend, reason }) => {
+      Object.assign(device, { backend, adapter: 'none (the CPU backend)', fallbackReason: reason });
+      onFallback(device);
+    },
+  });
   const compiled = performance.now();
-  const device = await brainclip.initDevice(brainclip.noWebGpu ? 'cpu' : 'auto');
+  device = await brainclip.initDevice(brainclip.noWebGpu ? 'cpu' : 'auto');
   if (brainclip.noWebGpu) device.fallbackReason = brainclip.noWebGpu;
   // Two orthogonal queries against themselves: each must pick its own match.
   const probabilities = await brainclip.candidateProbabilities(

@@ -59,15 +59,19 @@ export function cancelRuns() {
   runs = new AbortController();
 }
 
-/** Starts the worker and shows which backend it runs on. */
-export async function startDevice() {
-  engineStarting = startEngine();
-  engine = await engineStarting;
-  const { device, selfCheck, timings } = engine;
-  Object.assign(state.timings, timings);
+function showDevice(device) {
   show('backend', device.backend);
   show('adapter', device.adapter);
   show('fallback-reason', device.fallbackReason ?? 'none');
   document.body.dataset.backend = device.backend;
+}
+
+/** Starts the worker and shows which backend it runs on, also after a lost GPU. */
+export async function startDevice() {
+  engineStarting = startEngine({ onFallback: showDevice });
+  engine = await engineStarting;
+  const { device, selfCheck, timings } = engine;
+  Object.assign(state.timings, timings);
+  showDevice(device);
   show('self-check', selfCheck, selfCheck !== 'ok');
 }

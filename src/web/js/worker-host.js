@@ -91,9 +91,39 @@ function whyNoThreads(threads) {
   return null;
 }
 
+// A WebGPU device can be lost at any moment: a driver reset, the GPU process ending, the
+// system reclaiming the GPU from a background tab. Every device the WebGPU build asks for is
+// watched; once one is lost, no answer of this worker is trusted: the page hears of it and
+// goes on in a fresh worker on the CPU (worker.js).
+let deviceLost = null;
+function watchDevices() {
+  const adapter = globalThis.GPUAdapter?.prototype;
+  if (!adapter || adapter.requestDevice.brainclipWatched) return;
+  const requestDevice = adapter.requestDevice;
+  const watched = async function watchedRequestDevice(...args) {
+    const device = await requestDevice.apply(this, args);
+    device.lost.then((info) => {
+      deviceLost ??= { reason: info.reason ?? 'unknown', message: info.message || 'no details given' };
+      postMessage({ deviceLost });
+    });
+    return device;
+  };
+  watched.brainclipWatched = true;
+  adapter.requestDevice = watched;
+}
+
+/** The error a call gets when the device was lost under it. */
+const lostDuring = (call) => ({
+  message: `${call} was interrupted: the WebGPU device was lost (${deviceLost.reason}: ${deviceLost.message})`,
+  code: 'device_lost',
+  name: 'BrainClipError',
+  deviceLost,
+});
+
 async function start({ backend, threads, training }) {
   const noWebGpu = backend === 'cpu' ? 'the CPU backend was asked for' : await whyNoWebGpu();
   if (!noWebGpu) {
+    watchDevices();
     brainclip = await import('./brainclip.js');
     await brainclip.default();
     return { build: 'brainclip', noWebGpu, threads: 1, noThreads: 'WebGPU runs the model' };
@@ -156,14 +186,28 @@ self.onmessage = async ({ data }) => {
     return;
   }
   const signals = [];
+  const call = data.start ? 'starting brainclip' : data.method;
   try {
     const value = data.start ? await start(data.start) : await run(data, signals);
+    // A result computed on a device that was lost meanwhile may be garbage.
+    if (deviceLost) {
+      postMessage({ id: data.id, error: lostDuring(call) });
+      return;
+    }
     const transfer = new Set();
     const encoded = encode(value, transfer);
     postMessage({ id: data.id, value: encoded }, [...transfer]);
   } catch (err) {
+    // A lost device makes calls fail in many ways (a trap, an error, a failed read); its
+    // `lost` promise settles a moment later, so it is given that moment.
+    if (!deviceLost && globalThis.GPUAdapter?.prototype.requestDevice.brainclipWatched) {
+      await new Promise((resolve) => { setTimeout(resolve, 0); });
+    }
+    if (deviceLost) {
+      postMessage({ id: data.id, error: lostDuring(call) });
+      return;
+    }
     if (err instanceof WebAssembly.RuntimeError) {
-      const call = data.start ? 'starting brainclip' : data.method;
       broken = {
         message: `${call} failed inside brainclip (${err.message}); the worker was stopped and the next call starts a fresh one`,
         code: 'internal_error',

@@ -52,11 +52,19 @@ export type WorkerBrainclip = {
   readonly threads: number;
   /** Why the single-threaded build was chosen, or null when the threaded one runs. */
   readonly noThreads: string | null;
-  /** How often a worker that trapped (a WebAssembly trap, code "internal_error") was replaced. */
+  /** How often a worker was replaced: after a trap (code "internal_error"), or on the CPU after the WebGPU device was lost. */
   readonly restarts: number;
+  /** Set once the WebGPU device was lost: brainclip runs on the CPU from then on, and why. */
+  readonly fallback: Fallback | null;
   /** Ends the worker; every call in flight rejects with code "worker_failed". */
   terminate(): void;
 };
+
+/** Why brainclip left WebGPU for the CPU in the middle of its work. */
+export interface Fallback {
+  readonly backend: 'cpu';
+  readonly reason: string;
+}
 
 export interface CreateWorkerOptions {
   /** "auto" (default: WebGPU when the browser offers an adapter), "webgpu" or "cpu". */
@@ -78,6 +86,11 @@ export interface CreateWorkerOptions {
    * replaced by a fresh one.
    */
   worker?: Worker | (() => Worker);
+  /**
+   * Called once if the WebGPU device is lost: the worker is replaced by one on the CPU, and
+   * the calls in flight complete there.
+   */
+  onFallback?: (fallback: Fallback) => void;
 }
 
 export interface CreateWorkerDecoderOptions extends CreateWorkerOptions, brainclip.LoadBundleOptions {

@@ -32,8 +32,13 @@ const failure = (message, code) => Object.assign(new Error(message), { name: 'Br
  * call starts a fresh worker, in which the handles it needs (bundles, decoders, fMRI) are
  * made again by the calls that made them. `worker` may be a function returning a new
  * `Worker` for each start; a `Worker` given as it is cannot be restarted.
+ *
+ * A WebGPU device lost during a call (a driver reset, the GPU process ending) ends that
+ * worker too: from then on brainclip runs on the CPU, in a fresh worker where the handles are
+ * made again; the calls in flight are run there and complete with the CPU's answers.
+ * `fallback` then says why (`{ backend: 'cpu', reason }`), and `onFallback` hears it once.
  */
-export async function createWorker({ backend = 'auto', threads, training = false, worker } = {}) {
+export async function createWorker({ backend = 'auto', threads, training = false, worker, onFallback } = {}) {
   const spawn = typeof worker === 'function'
     ? worker
     : (() => {
@@ -53,6 +58,8 @@ export async function createWorker({ backend = 'auto', threads, training = false
   let restarting = null;
   let restarts = 0;
   let started = null;
+  // Set once the WebGPU device was lost: every later worker runs on the CPU.
+  let fallback = null;
   // Handles are known to the page by their own ids; `live` maps each to its id in the current
   // worker, `recipes` says which call made it (to make it again after a restart).
   const live = new Map();
@@ -77,14 +84,39 @@ export async function createWorker({ backend = 'auto', threads, training = false
       die(event.message || 'it could not be started (module workers and WebAssembly are needed)');
     });
     current.addEventListener('messageerror', () => die('a message from it could not be read'));
+    // The device gone: this worker is ended, and its calls (rejected with "device_lost") are
+    // run again, by `call`, in a fresh worker on the CPU.
+    const loseDevice = (lost) => {
+      if (thread !== current) return;
+      const first = !fallback;
+      fallback ??= {
+        backend: 'cpu',
+        reason: `the WebGPU device was lost (${lost.reason}: ${lost.message}); brainclip runs on the CPU from here`,
+      };
+      backend = 'cpu';
+      current.terminate();
+      thread = null;
+      live.clear();
+      failAll(waiting, failure(fallback.reason, 'device_lost'));
+      if (first) onFallback?.(fallback);
+    };
     current.addEventListener('message', ({ data }) => {
       if (data.callback !== undefined) {
         callbacks.get(data.callback)?.(...data.args.map(decode));
         return;
       }
+      if (data.deviceLost) {
+        loseDevice(data.deviceLost);
+        return;
+      }
       const entry = waiting.get(data.id);
       if (!entry) return;
       waiting.delete(data.id);
+      if (data.error?.code === 'device_lost') {
+        entry.reject(failure(data.error.message, 'device_lost'));
+        loseDevice(data.error.deviceLost);
+        return;
+      }
       if (data.error?.fatal) {
         // The module trapped: this worker is done. Every call waiting on it fails the same
         // way; the next one starts a fresh worker.
@@ -127,7 +159,7 @@ export async function createWorker({ backend = 'auto', threads, training = false
         try {
           const info = await post({ start: { backend, threads, training } });
           if (started) restarts += 1;
-          started = info;
+          started = fallback ? { ...info, noWebGpu: fallback.reason } : info;
         } catch (err) {
           next.terminate();
           if (thread === next) thread = null;
@@ -146,7 +178,7 @@ export async function createWorker({ backend = 'auto', threads, training = false
     const recipe = recipes.get(handle);
     if (!recipe) throw failure('this handle was made by a worker that has stopped', 'disposed');
     const made = (async () => {
-      const value = await send(recipe.target, recipe.method, recipe.args, { replay: true });
+      const value = await send(recipe.target, recipe.method, onThisBackend(recipe.method, recipe.args), { replay: true });
       const found = recipe.path.reduce((at, key) => at?.[key], value);
       if (!found || found.$handle === undefined) throw failure(`${recipe.method} did not make the handle again`, 'internal_error');
       live.set(handle, found.$handle);
@@ -220,18 +252,30 @@ export async function createWorker({ backend = 'auto', threads, training = false
     return post({ target: target === 0 ? 0 : live.get(target), method, args: encoded });
   }
 
+  /** After a fallback, a call that named the WebGPU backend names the CPU instead. */
+  function onThisBackend(method, args) {
+    const at = { initDevice: 0, loadDecoder: 1 }[method];
+    if (!fallback || at === undefined || args[at] !== 'webgpu') return args;
+    return args.map((arg, i) => (i === at ? 'cpu' : arg));
+  }
+
   async function call(target, method, args) {
     const owned = { callbacks: [], signals: [] };
     const aborted = [...collectSignals(args)].find((signal) => signal.aborted);
     if (aborted) throw failure(`${method} was cancelled: ${reasonOf(aborted)}`, 'aborted');
-    const result = send(target, method, args, { owned });
+    // Lost the WebGPU device under it: the same call, once more, on the CPU.
+    const result = send(target, method, args, { owned }).catch((err) => {
+      if (err.code !== 'device_lost') throw err;
+      return send(target, method, onThisBackend(method, args), { owned });
+    });
     const cleanups = [];
     // An abort answers at once; the worker drops the work at its next yield point.
     const signals = [...collectSignals(args)];
     const abort = new Promise((_, reject) => {
       for (const signal of signals) {
         const onAbort = () => {
-          const entry = owned.signals.find((s) => s.signal === signal);
+          // The latest id: a call run again after a lost device has a new one.
+          const entry = owned.signals.findLast((s) => s.signal === signal);
           if (entry && thread) thread.postMessage({ abort: entry.id, reason: reasonOf(signal) });
           reject(failure(`${method} was cancelled: ${reasonOf(signal)}`, 'aborted'));
         };
@@ -289,7 +333,11 @@ export async function createWorker({ backend = 'auto', threads, training = false
 
   await ready();
   const local = {
-    ...started,
+    get build() { return started.build; },
+    get noWebGpu() { return started.noWebGpu; },
+    get threads() { return started.threads; },
+    get noThreads() { return started.noThreads; },
+    get fallback() { return fallback; },
     get restarts() { return restarts; },
     terminate: () => {
       thread?.terminate();
@@ -329,10 +377,11 @@ function reasonOf(signal) {
  * decoder's methods (`decodeCategories`, `evaluate`, `reconstruct`, …) plus `readFmri`,
  * `brainclip` (the worker's package functions) and `terminate()`. `options`: `subject`,
  * `parts`, `cache`, `signal` (as `loadBundle` takes them), `onProgress` (its progress
- * events), `backend` ("auto", "webgpu" or "cpu"), `threads` (as `createWorker` takes it).
+ * events), `backend` ("auto", "webgpu" or "cpu"), `threads` and `onFallback` (as
+ * `createWorker` takes them).
  */
-export async function createWorkerDecoder(url, { onProgress, backend = 'auto', threads, worker, ...loadOptions } = {}) {
-  const brainclip = await createWorker({ backend, threads, worker });
+export async function createWorkerDecoder(url, { onProgress, backend = 'auto', threads, worker, onFallback, ...loadOptions } = {}) {
+  const brainclip = await createWorker({ backend, threads, worker, onFallback });
   try {
     const bundle = await brainclip.loadBundle(url, onProgress ?? null, loadOptions);
     const decoder = await brainclip.loadDecoder(bundle, backend);
