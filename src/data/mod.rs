@@ -4,6 +4,7 @@
 //! (which has paths) share one code path.
 
 pub mod bundle;
+pub mod manifest;
 pub mod fmri;
 pub mod fuzzing;
 mod nifti;

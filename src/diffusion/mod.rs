@@ -4,6 +4,7 @@
 pub mod autoencoder;
 pub mod denoiser;
 pub mod low_level;
+pub mod pipeline;
 pub mod sampler;
 pub mod schedule;
 

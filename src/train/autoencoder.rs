@@ -26,6 +26,7 @@ use crate::diffusion::{Autoencoder, hwc_unit_to_chw_signed};
 use crate::error::{Error, Result};
 use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, Stimulus};
 use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
+use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 
 /// Autoencoder training images use their own index range, apart from the protocol's and
 /// the CLIP's.
@@ -261,60 +262,67 @@ pub fn train_autoencoder(
     );
     let per_image = 3 * IMAGE_SIZE * IMAGE_SIZE;
 
+    // The images are drawn afresh every epoch and taken in order: no shuffle, no draws.
+    let streams = Streams {
+        seed: config.seed,
+        order: 0,
+        step: 0,
+    };
+    let learning_rate = |step| {
+        warmup_cosine(
+            config.learning_rate,
+            config.warmup_fraction,
+            step,
+            total_steps,
+        )
+    };
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
-        let started = Instant::now();
         let images = world_image_batch(
             config.world_seed,
             stream_seed(config.seed, PURPOSE_DATA, epoch, 0),
             TRAINING_INDEX + (epoch * config.images_per_epoch) as u64,
             config.images_per_epoch,
         );
-        let (mut sum_loss, mut batches, mut learning_rate) = (0.0, 0usize, 0.0);
-        for start in (0..config.images_per_epoch).step_by(config.batch_size) {
-            let n = config.batch_size.min(config.images_per_epoch - start);
-            let x = image_tensor(
-                &images[start * per_image..(start + n) * per_image],
-                n,
-                &device,
-            );
-            let z = model.encode(x.clone());
-            let decoded = model.decode(z.clone());
-            let colour = if config.colour_weight > 0.0 {
-                Some(
+        let plan = EpochPlan {
+            what: "autoencoder training",
+            epoch,
+            total_steps,
+            streams,
+            learning_rate: &learning_rate,
+        };
+        let steps;
+        (model, steps) = optimise_epoch(
+            model,
+            &mut optimizer,
+            &mut state.step,
+            &plan,
+            (0..config.images_per_epoch).step_by(config.batch_size),
+            |model, start, _| {
+                let n = config.batch_size.min(config.images_per_epoch - start);
+                let x = image_tensor(
+                    &images[start * per_image..(start + n) * per_image],
+                    n,
+                    &device,
+                );
+                let z = model.encode(x.clone());
+                let decoded = model.decode(z.clone());
+                let colour = (config.colour_weight > 0.0).then(|| {
                     cell_colour_loss(decoded.clone(), x.clone(), ae_config.downscale())
-                        * config.colour_weight,
-                )
-            } else {
-                None
-            };
-            let diff = decoded - x;
-            let mut loss = diff.clone().abs().mean()
-                + diff.powi_scalar(2).mean()
-                + latent_penalty(z) * config.latent_penalty;
-            if let Some(colour) = colour {
-                loss = loss + colour;
-            }
-            let loss_value = finite_loss(
-                scalar(loss.clone()),
-                "autoencoder training",
-                epoch,
-                state.step,
-            )?;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            learning_rate = warmup_cosine(
-                config.learning_rate,
-                config.warmup_fraction,
-                state.step,
-                total_steps,
-            );
-            model = optimizer.step(learning_rate, model, grads);
-            state.step += 1;
-            sum_loss += loss_value;
-            batches += 1;
-            progress(state.step, total_steps);
-        }
-        let elapsed = started.elapsed().as_secs_f64();
+                        * config.colour_weight
+                });
+                let diff = decoded - x;
+                let loss = diff.clone().abs().mean()
+                    + diff.powi_scalar(2).mean()
+                    + latent_penalty(z) * config.latent_penalty;
+                match colour {
+                    Some(colour) => loss + colour,
+                    None => loss,
+                }
+            },
+            progress,
+        );
+        let steps = steps?;
         let eval = model.valid();
         let measured = validate(
             &eval,
@@ -324,13 +332,13 @@ pub fn train_autoencoder(
         )?;
         let report = AutoencoderEpochReport {
             epoch: epoch + 1,
-            loss: sum_loss / batches.max(1) as f64,
+            loss: steps.loss,
             validation_mse: measured.mse,
             validation_psnr: 10.0 * (1.0 / measured.mse.max(1e-12)).log10(),
             latent_std: measured.latent_std,
             latent_beyond_3: measured.beyond_3,
-            learning_rate,
-            images_per_second: config.images_per_epoch as f64 / elapsed.max(1e-9),
+            learning_rate: steps.learning_rate,
+            images_per_second: config.images_per_epoch as f64 / steps.seconds.max(1e-9),
         };
         let keep_going = on_epoch(&report);
         state.finish_epoch(report, checkpoint_dir, MODEL_FILE, &model, &optimizer)?;

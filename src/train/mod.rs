@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod clip;
 #[cfg(not(target_family = "wasm"))]
 pub mod denoiser;
+pub mod epoch;
 pub mod losses;
 #[cfg(not(target_family = "wasm"))]
 pub mod low_level;

@@ -22,6 +22,7 @@ use crate::clip::text::TokenBatch;
 use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, tokenizer};
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
+use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 use crate::train::losses;
 
 mod data;
@@ -323,67 +324,69 @@ pub fn train_clip(
         optimizer,
     )?;
 
+    let streams = Streams {
+        seed: config.seed,
+        order: PURPOSE_ORDER,
+        step: PURPOSE_STEP,
+    };
+    let learning_rate = |step| {
+        warmup_cosine(
+            config.learning_rate,
+            config.warmup_fraction,
+            step,
+            total_steps,
+        )
+    };
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
-        let started = Instant::now();
-        let mut order = train.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream_seed(
-            config.seed,
-            PURPOSE_ORDER,
-            epoch,
-            0,
-        )));
-        let (mut sum_loss, mut batches, mut learning_rate) = (0.0, 0usize, 0.0);
+        let order = streams.shuffled(&train, epoch);
         let epoch_data = data.for_epoch(epoch)?;
         let data = epoch_data.as_ref();
         let warmup = epoch < config.warmup_caption_epochs && !data.warmup_captions.is_empty();
         let (per_image, caption_tokens) = caption_table(data, clip_config, warmup);
-        for batch in epoch_batches(&order, &data.hard_negative_groups, config.batch_size) {
-            let batch = batch.as_slice();
-            if batch.len() < 2 {
-                continue;
-            }
-            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(
-                config.seed,
-                PURPOSE_STEP,
-                epoch,
-                state.step,
-            ));
-            let chosen: Vec<usize> = batch
-                .iter()
-                .map(|&i| per_image[i][rng.random_range(0..per_image[i].len())])
-                .collect();
-            let rows: Vec<Vec<u32>> = chosen.iter().map(|&c| caption_tokens[c].clone()).collect();
-            let tokens = TokenBatch::from_rows(&rows, clip_config.text.eos_token_id);
-            let images: Vec<&Vec<f32>> = batch.iter().map(|&i| &data.images[i]).collect();
-            let image_embeddings =
-                embed_images(&trainee.network, pixels(&images, clip_config, &device));
-            let text_embeddings = embed_tokens(&trainee.network, &tokens);
-            // Images that drew the same caption are all correct matches for it.
-            let positives = Tensor::<2>::from_data(
-                TensorData::new(
-                    losses::positives_from_groups(&chosen),
-                    [batch.len(), batch.len()],
-                ),
-                &device,
-            );
-            let scale = trainee.log_scale.val().exp().clamp_max(100.0);
-            let loss = losses::info_nce(image_embeddings, text_embeddings, scale, positives);
-            let loss_value = finite_loss(scalar(loss.clone()), "CLIP training", epoch, state.step)?;
-            let grads = GradientsParams::from_grads(loss.backward(), &trainee);
-            learning_rate = warmup_cosine(
-                config.learning_rate,
-                config.warmup_fraction,
-                state.step,
-                total_steps,
-            );
-            trainee = optimizer.step(learning_rate, trainee, grads);
-            state.step += 1;
-            sum_loss += loss_value;
-            batches += 1;
-            progress(state.step, total_steps);
-        }
-        let elapsed = started.elapsed().as_secs_f64();
+        let plan = EpochPlan {
+            what: "CLIP training",
+            epoch,
+            total_steps,
+            streams,
+            learning_rate: &learning_rate,
+        };
+        let batches = epoch_batches(&order, &data.hard_negative_groups, config.batch_size)
+            .into_iter()
+            .filter(|batch| batch.len() >= 2);
+        let steps;
+        (trainee, steps) = optimise_epoch(
+            trainee,
+            &mut optimizer,
+            &mut state.step,
+            &plan,
+            batches,
+            |trainee, batch, rng| {
+                let chosen: Vec<usize> = batch
+                    .iter()
+                    .map(|&i| per_image[i][rng.random_range(0..per_image[i].len())])
+                    .collect();
+                let rows: Vec<Vec<u32>> =
+                    chosen.iter().map(|&c| caption_tokens[c].clone()).collect();
+                let tokens = TokenBatch::from_rows(&rows, clip_config.text.eos_token_id);
+                let images: Vec<&Vec<f32>> = batch.iter().map(|&i| &data.images[i]).collect();
+                let image_embeddings =
+                    embed_images(&trainee.network, pixels(&images, clip_config, &device));
+                let text_embeddings = embed_tokens(&trainee.network, &tokens);
+                // Images that drew the same caption are all correct matches for it.
+                let positives = Tensor::<2>::from_data(
+                    TensorData::new(
+                        losses::positives_from_groups(&chosen),
+                        [batch.len(), batch.len()],
+                    ),
+                    &device,
+                );
+                let scale = trainee.log_scale.val().exp().clamp_max(100.0);
+                losses::info_nce(image_embeddings, text_embeddings, scale, positives)
+            },
+            progress,
+        );
+        let steps = steps?;
         let eval = trainee.valid();
         let plain = Device::flex();
         let top1 = zero_shot_top1(&eval.network, clip_config, data, &holdout, &plain)?;
@@ -393,13 +396,13 @@ pub fn train_clip(
         let train_top1 = zero_shot_top1(&eval.network, clip_config, data, &seen, &plain)?;
         let report = ClipEpochReport {
             epoch: epoch + 1,
-            loss: sum_loss / batches.max(1) as f64,
+            loss: steps.loss,
             zero_shot_top1: top1,
             train_top1,
             chance: 1.0 / data.class_prompts.len().max(1) as f64,
-            learning_rate,
+            learning_rate: steps.learning_rate,
             temperature: 1.0 / scalar(eval.log_scale.val()).exp(),
-            samples_per_second: train.len() as f64 / elapsed.max(1e-9),
+            samples_per_second: train.len() as f64 / steps.seconds.max(1e-9),
         };
         let keep_going = on_epoch(&report);
         state.finish_epoch(report, checkpoint_dir, TRAINEE_FILE, &trainee, &optimizer)?;

@@ -26,6 +26,7 @@ use crate::train::checkpoint::{
     adamw, epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
     save_module, save_optimizer, scalar, stream_seed,
 };
+use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 use crate::train::losses;
 
 mod bundle;
@@ -472,135 +473,122 @@ impl<'a> MapperTrainer<'a> {
         let device = self.device.clone();
         let train_rows = &self.prepared.train_rows;
         let epoch = self.state.epochs_done;
-        let started = Instant::now();
-        let mut order: Vec<usize> = (0..train_rows.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream_seed(
-            config.seed,
-            PURPOSE_ORDER,
-            epoch,
-            0,
-        )));
+        let streams = Streams {
+            seed: config.seed,
+            order: PURPOSE_ORDER,
+            step: PURPOSE_STEP,
+        };
+        let order = streams.shuffled(&(0..train_rows.len()).collect::<Vec<_>>(), epoch);
         let beta = if config.beta_warmup_epochs == 0 {
             config.beta
         } else {
             config.beta * ((epoch + 1) as f32 / config.beta_warmup_epochs as f32).min(1.0)
         };
-        let (mut sum_loss, mut sum_img, mut sum_txt, mut sum_kl, mut batches) =
-            (0.0, 0.0, 0.0, 0.0, 0usize);
-        let mut learning_rate = 0.0;
-        let mut trainee = self.trainee.take().expect("put back after every step");
-        for batch in order.chunks(config.batch_size) {
-            if batch.len() < 2 {
-                continue;
-            }
-            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(
-                config.seed,
-                PURPOSE_STEP,
-                epoch,
-                self.state.step,
-            ));
-            let b = batch.len();
-            let x: Vec<f32> = batch
-                .iter()
-                .flat_map(|&p| {
-                    self.prepared.train_x[p * voxels..(p + 1) * voxels]
-                        .iter()
-                        .copied()
-                })
-                .collect();
-            let x = Tensor::<2>::from_data(TensorData::new(x, [b, voxels]), &device);
-            let trials: Vec<usize> = batch.iter().map(|&p| train_rows[p]).collect();
-            // Caption choice first, then dropout/noise, all from this step's generator.
-            let captions: Option<Vec<usize>> = data.texts.as_ref().map(|t| {
-                trials
+        let (mut sum_img, mut sum_txt, mut sum_kl) = (0.0, 0.0, 0.0);
+        let total_steps = self.total_steps;
+        let learning_rate = |step| config.learning_rate_at(step, total_steps);
+        let plan = EpochPlan {
+            what: "training",
+            epoch,
+            total_steps,
+            streams,
+            learning_rate: &learning_rate,
+        };
+        let (prepared, stimulus) = (&self.prepared, &self.stimulus);
+        let (use_images, use_texts) = (self.use_images, self.use_texts);
+        let trainee = self.trainee.take().expect("put back after every epoch");
+        let (trainee, steps) = optimise_epoch(
+            trainee,
+            &mut self.optimizer,
+            &mut self.state.step,
+            &plan,
+            order.chunks(config.batch_size).filter(|batch| batch.len() >= 2),
+            |trainee, batch, rng| {
+                let b = batch.len();
+                let x: Vec<f32> = batch
                     .iter()
-                    .map(|&trial| {
-                        let options = &t.per_trial[trial];
-                        options[rng.random_range(0..options.len())]
-                    })
-                    .collect()
-            });
-            let mut noise = SeededNoise {
-                rng,
-                device: device.clone(),
-            };
-            let out = trainee.network.forward(x, mapper_config, &mut noise);
-            let scale = if config.learn_temperature {
-                trainee.log_scale.val().exp().clamp_max(100.0)
-            } else {
-                trainee.log_scale.val().detach().exp()
-            };
-            let mut loss = Tensor::<1>::zeros([1], &device);
-            let mut loss_image = 0.0;
-            let mut loss_text = 0.0;
-            if self.use_images {
-                let images = data.images.as_ref().expect("checked above");
-                let targets = Tensor::<2>::from_data(
-                    TensorData::new(gather(images, &trials), [b, images.cols()]),
-                    &device,
-                );
-                let groups: Vec<usize> = trials.iter().map(|&t| self.stimulus[t]).collect();
-                let positives = Tensor::<2>::from_data(
-                    TensorData::new(losses::positives_from_groups(&groups), [b, b]),
-                    &device,
-                );
-                let term =
-                    losses::info_nce(out.image.clone(), targets.clone(), scale.clone(), positives);
-                loss_image = scalar(term.clone());
-                loss = loss + term.mul_scalar(config.lambda_image);
-                loss = loss + aux_term(config, out.image.clone(), targets);
-            }
-            if self.use_texts {
-                let texts = data.texts.as_ref().expect("checked above");
-                let chosen = captions.as_ref().expect("drawn above");
-                let targets = Tensor::<2>::from_data(
-                    TensorData::new(
-                        gather(&texts.embeddings, chosen),
-                        [b, texts.embeddings.cols()],
-                    ),
-                    &device,
-                );
-                let positives = Tensor::<2>::from_data(
-                    TensorData::new(losses::positives_from_groups(chosen), [b, b]),
-                    &device,
-                );
-                let term = losses::info_nce(out.text.clone(), targets.clone(), scale, positives);
-                loss_text = scalar(term.clone());
-                loss = loss + term.mul_scalar(config.lambda_text);
-                loss = loss + aux_term(config, out.text.clone(), targets);
-            }
-            let mut kl = 0.0;
-            if let (Some(mu), Some(logvar)) = (out.mu, out.logvar)
-                && beta > 0.0
-            {
-                let term = losses::kl_divergence(mu, logvar);
-                kl = scalar(term.clone());
-                loss = loss + term.mul_scalar(beta);
-            }
-            let loss_value =
-                match finite_loss(scalar(loss.clone()), "training", epoch, self.state.step) {
-                    Ok(value) => value,
-                    Err(err) => {
-                        // The weights are those before this step: the run stays usable (its
-                        // checkpoint, its best epoch) after the error.
-                        self.trainee = Some(trainee);
-                        return Err(err);
-                    }
+                    .flat_map(|&p| prepared.train_x[p * voxels..(p + 1) * voxels].iter().copied())
+                    .collect();
+                let x = Tensor::<2>::from_data(TensorData::new(x, [b, voxels]), &device);
+                let trials: Vec<usize> = batch.iter().map(|&p| train_rows[p]).collect();
+                // Caption choice first, then dropout/noise, all from this step's generator.
+                let captions: Option<Vec<usize>> = data.texts.as_ref().map(|t| {
+                    trials
+                        .iter()
+                        .map(|&trial| {
+                            let options = &t.per_trial[trial];
+                            options[rng.random_range(0..options.len())]
+                        })
+                        .collect()
+                });
+                let mut noise = SeededNoise {
+                    rng: rng.clone(),
+                    device: device.clone(),
                 };
-            let grads = GradientsParams::from_grads(loss.backward(), &trainee);
-            learning_rate = config.learning_rate_at(self.state.step, self.total_steps);
-            trainee = self.optimizer.step(learning_rate, trainee, grads);
-            self.state.step += 1;
-            sum_loss += loss_value;
-            sum_img += loss_image;
-            sum_txt += loss_text;
-            sum_kl += kl;
-            batches += 1;
-            progress(self.state.step, self.total_steps);
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let eval = trainee.valid();
+                let out = trainee.network.forward(x, mapper_config, &mut noise);
+                let scale = if config.learn_temperature {
+                    trainee.log_scale.val().exp().clamp_max(100.0)
+                } else {
+                    trainee.log_scale.val().detach().exp()
+                };
+                let mut loss = Tensor::<1>::zeros([1], &device);
+                if use_images {
+                    let images = data.images.as_ref().expect("checked above");
+                    let targets = Tensor::<2>::from_data(
+                        TensorData::new(gather(images, &trials), [b, images.cols()]),
+                        &device,
+                    );
+                    let groups: Vec<usize> = trials.iter().map(|&t| stimulus[t]).collect();
+                    let positives = Tensor::<2>::from_data(
+                        TensorData::new(losses::positives_from_groups(&groups), [b, b]),
+                        &device,
+                    );
+                    let term = losses::info_nce(
+                        out.image.clone(),
+                        targets.clone(),
+                        scale.clone(),
+                        positives,
+                    );
+                    sum_img += scalar(term.clone());
+                    loss = loss + term.mul_scalar(config.lambda_image);
+                    loss = loss + aux_term(config, out.image.clone(), targets);
+                }
+                if use_texts {
+                    let texts = data.texts.as_ref().expect("checked above");
+                    let chosen = captions.as_ref().expect("drawn above");
+                    let targets = Tensor::<2>::from_data(
+                        TensorData::new(
+                            gather(&texts.embeddings, chosen),
+                            [b, texts.embeddings.cols()],
+                        ),
+                        &device,
+                    );
+                    let positives = Tensor::<2>::from_data(
+                        TensorData::new(losses::positives_from_groups(chosen), [b, b]),
+                        &device,
+                    );
+                    let term = losses::info_nce(out.text.clone(), targets.clone(), scale, positives);
+                    sum_txt += scalar(term.clone());
+                    loss = loss + term.mul_scalar(config.lambda_text);
+                    loss = loss + aux_term(config, out.text.clone(), targets);
+                }
+                if let (Some(mu), Some(logvar)) = (out.mu, out.logvar)
+                    && beta > 0.0
+                {
+                    let term = losses::kl_divergence(mu, logvar);
+                    sum_kl += scalar(term.clone());
+                    loss = loss + term.mul_scalar(beta);
+                }
+                loss
+            },
+            progress,
+        );
+        // The weights are back whatever happened: after a non-finite loss they are those
+        // before that step, and the run stays usable (its checkpoint, its best epoch).
         self.trainee = Some(trainee);
+        let steps = steps?;
+        let trainee = self.trainee();
+        let eval = trainee.valid();
         let [val_image, val_text] = validate(
             &eval.network,
             mapper_config,
@@ -632,10 +620,10 @@ impl<'a> MapperTrainer<'a> {
         } else {
             state.epochs_without_improvement += 1;
         }
-        let n = batches.max(1) as f64;
+        let n = steps.batches.max(1) as f64;
         let report = EpochReport {
             epoch: epoch + 1,
-            loss: sum_loss / n,
+            loss: steps.loss,
             loss_image: sum_img / n,
             loss_text: sum_txt / n,
             kl: sum_kl / n,
@@ -643,9 +631,9 @@ impl<'a> MapperTrainer<'a> {
             val_text_top1: val_text.map(|(v, _)| v),
             val_image_chance: val_image.map(|(_, c)| c),
             val_text_chance: val_text.map(|(_, c)| c),
-            learning_rate,
+            learning_rate: steps.learning_rate,
             temperature: 1.0 / scalar(eval.log_scale.val()).exp(),
-            samples_per_second: train_rows.len() as f64 / elapsed.max(1e-9),
+            samples_per_second: train_rows.len() as f64 / steps.seconds.max(1e-9),
             best: improved,
         };
         state.history.push(report.clone());
