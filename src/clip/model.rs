@@ -126,6 +126,22 @@ impl Clip {
         })
     }
 
+    /// The CLIP a bundle carries: its first component of kind `clip` (a Hugging Face
+    /// `config.json` as its config, `model.safetensors` as its weights), or None.
+    pub fn from_bundle(bundle: &crate::data::bundle::Bundle, device: &Device) -> Result<Option<Self>> {
+        let Some((name, _)) = bundle
+            .manifest
+            .components
+            .iter()
+            .find(|(_, c)| c.kind == "clip")
+        else {
+            return Ok(None);
+        };
+        let (component, weights) = bundle.component(name)?;
+        let config = serde_json::to_vec(&component.config).expect("JSON value serialises");
+        Self::from_hf(&config, weights.to_vec(), &component.weights, device).map(Some)
+    }
+
     /// Loads a Hugging Face model directory (`config.json` + `model.safetensors`).
     #[cfg(not(target_family = "wasm"))]
     pub fn from_hf_dir(dir: &std::path::Path, device: &Device) -> Result<Self> {

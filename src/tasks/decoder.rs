@@ -109,19 +109,7 @@ impl Decoder {
                 Ok((label.clone(), control))
             })
             .collect::<Result<Vec<_>>>()?;
-        let clip = match of_kind("clip") {
-            None => None,
-            Some(name) => {
-                let (component, weights) = bundle.component(&name)?;
-                let config = serde_json::to_vec(&component.config).expect("JSON value serialises");
-                Some(crate::clip::Clip::from_hf(
-                    &config,
-                    weights.to_vec(),
-                    &component.weights,
-                    &device.device,
-                )?)
-            }
-        };
+        let clip = crate::clip::Clip::from_bundle(bundle, &device.device)?;
         let reconstructor = Reconstructor::from_bundle(
             bundle,
             mapper.config.voxels,

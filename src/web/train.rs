@@ -22,9 +22,9 @@ use crate::mapper::{MapperConfig, MapperVariant};
 use crate::matrix::Matrix;
 use crate::tasks::Decoder;
 use crate::train::mapper::{
-    BundleContents, CLIP_COMPONENT, CaptionTable, HeldOut, MapperTrainer, RIDGE_BASELINE,
-    SHUFFLED_CONTROL, TextTargets, TrainConfig, TrainOutcome, TrainingData, browser_preset,
-    fit_ridge, held_out_evaluation, mapper_bundle, shuffled_supervision,
+    BundleContents, CLIP_COMPONENT, CaptionTable, HeldOut, MapperTrainer, Phase, TextTargets,
+    TrainConfig, TrainOutcome, TrainingData, browser_preset, held_out_evaluation, mapper_bundle,
+    train_with_controls,
 };
 
 /// A copy of a bundle for `trainMapper`'s `clipFrom` and `calibrateFrom`: the caller's bundle
@@ -342,22 +342,21 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
     let (clip, clip_stored) = match clip {
         None => (None, None),
         Some(bundle) => {
+            let no_clip = || {
+                fail(Error::InvalidConfig {
+                    what: "trainMapper options: clipFrom".into(),
+                    reason: "this bundle carries no CLIP (no component of kind 'clip')".into(),
+                })
+            };
+            let loaded = crate::clip::Clip::from_bundle(&bundle, &device.device)
+                .map_err(fail)?
+                .ok_or_else(no_clip)?;
             let (_, component) = bundle
                 .manifest
                 .components
                 .iter()
                 .find(|(_, c)| c.kind == "clip")
-                .ok_or_else(|| {
-                    fail(Error::InvalidConfig {
-                        what: "trainMapper options: clipFrom".into(),
-                        reason: "this bundle carries no CLIP (no component of kind 'clip')".into(),
-                    })
-                })?;
-            let config = serde_json::to_vec(&component.config).expect("JSON value serialises");
-            let weights = bundle.file(&component.weights).map_err(fail)?.to_vec();
-            let loaded =
-                crate::clip::Clip::from_hf(&config, weights, &component.weights, &device.device)
-                    .map_err(fail)?;
+                .ok_or_else(no_clip)?;
             let stored = bundle
                 .stored_file(&component.weights)
                 .map_err(fail)?
@@ -437,49 +436,37 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
     }
 
     let mut history = Vec::new();
-    let mut train = async |data: &TrainingData, phase: &str| -> Result<TrainOutcome, JsValue> {
-        let mut trainer = match &base {
-            Some(base) => MapperTrainer::calibrating(data, base, &config),
-            None => MapperTrainer::new(data, &mapper_config, &config),
-        }
-        .map_err(fail)?;
-        while !trainer.finished() {
-            let report = trainer.run_epoch(&mut |_, _| {}).map_err(fail)?;
-            let mut entry = serde_json::to_value(&report).expect("report serialises");
-            entry["phase"] = phase.into();
-            if let Some(callback) = &on_epoch
-                && let Ok(event) = to_js(&entry)
-            {
-                // A throwing callback must not end the training.
-                let _ = callback.call1(&JsValue::NULL, &event);
+    let trained = train_with_controls(
+        &data,
+        &config,
+        options.controls.unwrap_or(true),
+        async |data: &TrainingData, phase: Phase| -> crate::error::Result<TrainOutcome> {
+            let mut trainer = match &base {
+                Some(base) => MapperTrainer::calibrating(data, base, &config),
+                None => MapperTrainer::new(data, &mapper_config, &config),
+            }?;
+            while !trainer.finished() {
+                let report = trainer.run_epoch(&mut |_, _| {})?;
+                let mut entry = serde_json::to_value(&report).expect("report serialises");
+                entry["phase"] = phase.name().into();
+                if let Some(callback) = &on_epoch
+                    && let Ok(event) = to_js(&entry)
+                {
+                    // A throwing callback must not end the training.
+                    let _ = callback.call1(&JsValue::NULL, &event);
+                }
+                history.push(entry);
+                // The page gets a turn (progress, cancel) between epochs.
+                device.yield_point().await;
             }
-            history.push(entry);
-            // The page gets a turn (progress, cancel) between epochs.
-            device.yield_point().await;
-        }
-        Ok(trainer.finish())
-    };
-    let outcome = train(&data, "model").await?;
-    let with_controls = options.controls.unwrap_or(true);
-    let shuffled = if with_controls {
-        Some(train(&shuffled_supervision(&data, &config), SHUFFLED_CONTROL).await?)
-    } else {
-        None
-    };
-    let ridge = if with_controls {
-        Some(fit_ridge(&data, &config, outcome.mapper.config.logit_scale).map_err(fail)?)
-    } else {
-        None
-    };
-    let mut controls = Vec::new();
-    if let Some(shuffled) = &shuffled {
-        controls.push(("shuffled", SHUFFLED_CONTROL, &shuffled.mapper));
-    }
-    if let Some(ridge) = &ridge {
-        controls.push(("ridge", RIDGE_BASELINE, &ridge.mapper));
-    }
+            Ok(trainer.finish())
+        },
+    )
+    .await
+    .map_err(fail)?;
+    let outcome = &trained.outcome;
     let bundle = mapper_bundle(
-        &outcome,
+        outcome,
         options
             .name
             .as_deref()
@@ -492,7 +479,7 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
         options.simulated,
         options.label_sets,
         BundleContents {
-            controls,
+            controls: trained.bundled(),
             ..BundleContents::default()
         },
     )
@@ -538,13 +525,7 @@ async fn run_training(batch: FmriBatch, parsed: Parsed) -> Result<TrainedMapper,
     // neighbouring volumes of one block or run) make the held-out numbers optimistic.
     let leak = data.validation_leak(&config).map_err(fail)?;
     let (_, validation) = data.validation_split(config.val_fraction, config.seed);
-    let control_names: Vec<&str> = [
-        shuffled.as_ref().map(|_| SHUFFLED_CONTROL),
-        ridge.as_ref().map(|_| RIDGE_BASELINE),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let control_names: Vec<&str> = trained.bundled().iter().map(|(_, name, _)| *name).collect();
     let report = serde_json::json!({
         "settings": config,
         "mapperConfig": outcome.mapper.config,

@@ -143,9 +143,7 @@ pub fn load_clip(dir: Option<&Path>, why: &str) -> Result<Clip> {
     })?;
     if dir.join(brainclip::data::bundle::MANIFEST_FILE).exists() {
         let bundle = brainclip::data::bundle::Bundle::load_dir(dir)?;
-        return brainclip::tasks::Decoder::from_bundle(&bundle, cpu())?
-            .clip
-            .ok_or_else(|| Error::InvalidConfig {
+        return Clip::from_bundle(&bundle, &cpu().device)?.ok_or_else(|| Error::InvalidConfig {
                 what: "--clip".into(),
                 reason: format!("the bundle {} carries no CLIP", dir.display()),
             });

@@ -11,8 +11,8 @@ use brainclip::mapper::{MapperConfig, MapperVariant};
 use brainclip::matrix::Matrix;
 use brainclip::tasks::Decoder;
 use brainclip::train::mapper::{
-    CaptionTable, NEAR_COPY_CORRELATION, RIDGE_BASELINE, SHUFFLED_CONTROL, TrainOutcome,
-    calibrate_mapper, fit_ridge, shuffled_supervision, train_shuffled_control,
+    CaptionTable, EpochReport, NEAR_COPY_CORRELATION, Phase, TrainOutcome, calibrate_mapper,
+    train_with_controls,
 };
 use brainclip::train::{
     AuxLoss, BundleContents, TextTargets, TrainConfig, TrainingData, mapper_bundle, train_mapper,
@@ -395,61 +395,54 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
     };
     describe(&mapper_config, &data);
     let checkpoint = args.out.join("checkpoint");
-    let run = |what: &str, data: &TrainingData, shuffled: bool| -> Result<TrainOutcome> {
-        eprintln!("{what}");
-        let bar = TrainingProgress::new();
-        let outcome = if let Some(base) = &base {
-            let (data, dir) = if shuffled {
-                (
-                    &shuffled_supervision(data, &config),
-                    checkpoint.join("shuffled"),
-                )
-            } else {
-                (data, checkpoint.clone())
+    let trained = pollster::block_on(train_with_controls(
+        &data,
+        &config,
+        !args.no_controls,
+        async |data: &TrainingData, phase: Phase| -> Result<TrainOutcome> {
+            let (dir, shuffled) = match phase {
+                Phase::Model => (checkpoint.clone(), false),
+                Phase::ShuffledControl => (checkpoint.join("shuffled"), true),
             };
-            calibrate_mapper(
-                data,
-                base,
-                &config,
-                Some(&dir),
-                args.resume,
-                &mut |report| shuffled || bar.report(report),
-                &mut |step, total| bar.step(step, total),
-            )
-        } else if shuffled {
-            // Its epochs are not printed: stdout's epoch lines are the mapper's.
-            train_shuffled_control(
-                data,
-                &mapper_config,
-                &config,
-                Some(&checkpoint.join("shuffled")),
-                args.resume,
-                &mut |_| true,
-                &mut |step, total| bar.step(step, total),
-            )
-        } else {
-            train_mapper(
-                data,
-                &mapper_config,
-                &config,
-                Some(&checkpoint),
-                args.resume,
-                &mut |report| bar.report(report),
-                &mut |step, total| bar.step(step, total),
-            )
-        }?;
-        bar.finish();
-        Ok(outcome)
-    };
-    let outcome = run("the mapper:", &data, false)?;
-    let controls = if args.no_controls {
-        None
-    } else {
-        let shuffled = run("its label-shuffled control:", &data, true)?;
-        eprintln!("the ridge baseline…");
-        let ridge = fit_ridge(&data, &config, outcome.mapper.config.logit_scale)?;
-        Some((shuffled, ridge))
-    };
+            eprintln!(
+                "{}",
+                if shuffled {
+                    "its label-shuffled control:"
+                } else {
+                    "the mapper:"
+                }
+            );
+            let bar = TrainingProgress::new();
+            // The control's epochs are not printed: stdout's epoch lines are the mapper's.
+            let on_epoch = &mut |report: &EpochReport| shuffled || bar.report(report);
+            let progress = &mut |step, total| bar.step(step, total);
+            let outcome = match &base {
+                Some(base) => calibrate_mapper(
+                    data,
+                    base,
+                    &config,
+                    Some(&dir),
+                    args.resume,
+                    on_epoch,
+                    progress,
+                ),
+                None => train_mapper(
+                    data,
+                    &mapper_config,
+                    &config,
+                    Some(&dir),
+                    args.resume,
+                    on_epoch,
+                    progress,
+                ),
+            }?;
+            bar.finish();
+            if shuffled {
+                eprintln!("the ridge baseline…");
+            }
+            Ok(outcome)
+        },
+    ))?;
     let mut labels = BTreeMap::new();
     if !seen_labels.is_empty() {
         labels.insert("train-categories".to_string(), seen_labels);
@@ -466,8 +459,9 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
     } else {
         None
     };
+    let outcome = &trained.outcome;
     let bundle = mapper_bundle(
-        &outcome,
+        outcome,
         &args.name,
         &args.provenance,
         &args.license,
@@ -475,15 +469,7 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         labels,
         BundleContents {
             clip: bundled_clip.as_ref(),
-            controls: controls
-                .as_ref()
-                .map(|(shuffled, ridge)| {
-                    vec![
-                        ("shuffled", SHUFFLED_CONTROL, &shuffled.mapper),
-                        ("ridge", RIDGE_BASELINE, &ridge.mapper),
-                    ]
-                })
-                .unwrap_or_default(),
+            controls: trained.bundled(),
             dtype: StoredDtype::half_if(args.f16),
         },
     )?;
@@ -497,7 +483,7 @@ pub fn train(args: TrainMapperArgs) -> Result<serde_json::Value> {
         "val_trials": outcome.val_trials,
         "samples_per_second": last.map(|r| r.samples_per_second),
         "parameters": mapper_config.parameter_count(),
-        "ridge_lambda_scale": controls.as_ref().map(|(_, r)| json!({
+        "ridge_lambda_scale": trained.ridge.as_ref().map(|r| json!({
             "image": r.image_lambda_scale,
             "text": r.text_lambda_scale,
         })),

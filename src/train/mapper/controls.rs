@@ -2,16 +2,11 @@
 //! a mapper trained on shuffled supervision (what training finds without a real
 //! brain–stimulus relation) and ridge regression (the linear decoder of the field).
 
-use std::path::Path;
-
 use crate::error::Result;
 use crate::mapper::Mapper;
 use crate::matrix::Matrix;
 use crate::ridge::{LAMBDA_SCALES, RidgeProblem, RidgeSolution, ridge_mapper};
-use crate::train::mapper::{
-    EpochReport, ProgressFn, TrainConfig, TrainOutcome, TrainingData, prepare, train_mapper,
-    validation::validate,
-};
+use crate::train::mapper::{TrainConfig, TrainOutcome, TrainingData, prepare, validation::validate};
 
 /// Display names of the controls, as evaluation reports them.
 pub const SHUFFLED_CONTROL: &str = "shuffled labels";
@@ -20,26 +15,70 @@ pub const RIDGE_BASELINE: &str = "ridge";
 /// Seed offset of the shuffled control's permutation, apart from the trainer's streams.
 const SHUFFLE_SEED: u64 = 0x5_4ff1e;
 
-/// Trains the mapper's label-shuffled control: the same settings and split, with every
-/// stimulus given another stimulus's supervision.
-pub fn train_shuffled_control(
+/// Which training of [`train_with_controls`] runs: the mapper, or its label-shuffled control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Model,
+    ShuffledControl,
+}
+
+impl Phase {
+    /// As reports and epoch logs name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Model => "model",
+            Phase::ShuffledControl => SHUFFLED_CONTROL,
+        }
+    }
+}
+
+/// A trained mapper with the controls its numbers are read against.
+pub struct WithControls {
+    pub outcome: TrainOutcome,
+    pub shuffled: Option<TrainOutcome>,
+    pub ridge: Option<RidgeBaseline>,
+}
+
+impl WithControls {
+    /// The controls as a bundle carries them: component name, display name, mapper.
+    pub fn bundled(&self) -> Vec<(&'static str, &'static str, &Mapper)> {
+        let shuffled = self
+            .shuffled
+            .as_ref()
+            .map(|s| ("shuffled", SHUFFLED_CONTROL, &s.mapper));
+        let ridge = self
+            .ridge
+            .as_ref()
+            .map(|r| ("ridge", RIDGE_BASELINE, &r.mapper));
+        shuffled.into_iter().chain(ridge).collect()
+    }
+}
+
+/// The pipeline `train-mapper` and the page's `trainMapper` share: the mapper, then (with
+/// `controls`) its label-shuffled control, trained the same way on the same split, and the
+/// ridge baseline. `train` runs one training to its end (the CLI with checkpoints, the page
+/// epoch by epoch); for [`Phase::ShuffledControl`] it gets the shuffled data.
+pub async fn train_with_controls(
     data: &TrainingData,
-    mapper_config: &crate::mapper::MapperConfig,
     config: &TrainConfig,
-    checkpoint_dir: Option<&Path>,
-    resume: bool,
-    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
-    progress: ProgressFn,
-) -> Result<TrainOutcome> {
-    train_mapper(
-        &shuffled_supervision(data, config),
-        mapper_config,
-        config,
-        checkpoint_dir,
-        resume,
-        on_epoch,
-        progress,
-    )
+    controls: bool,
+    mut train: impl AsyncFnMut(&TrainingData, Phase) -> Result<TrainOutcome>,
+) -> Result<WithControls> {
+    let outcome = train(data, Phase::Model).await?;
+    if !controls {
+        return Ok(WithControls {
+            outcome,
+            shuffled: None,
+            ridge: None,
+        });
+    }
+    let shuffled = train(&shuffled_supervision(data, config), Phase::ShuffledControl).await?;
+    let ridge = fit_ridge(data, config, outcome.mapper.config.logit_scale)?;
+    Ok(WithControls {
+        outcome,
+        shuffled: Some(shuffled),
+        ridge: Some(ridge),
+    })
 }
 
 /// The data the label-shuffled control trains on: every stimulus given another stimulus's
