@@ -128,7 +128,10 @@ impl Clip {
 
     /// The CLIP a bundle carries: its first component of kind `clip` (a Hugging Face
     /// `config.json` as its config, `model.safetensors` as its weights), or None.
-    pub fn from_bundle(bundle: &crate::data::bundle::Bundle, device: &Device) -> Result<Option<Self>> {
+    pub fn from_bundle(
+        bundle: &crate::data::bundle::Bundle,
+        device: &Device,
+    ) -> Result<Option<Self>> {
         let Some((name, _)) = bundle
             .manifest
             .components

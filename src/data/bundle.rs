@@ -6,18 +6,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
 use crate::data::Normalization;
 use crate::error::{Error, Result};
 
+pub use crate::data::manifest::{
+    BUNDLE_FORMAT, BUNDLE_VERSION, BundleParts, COMPONENT_KINDS, Component, FileIntegrity,
+    MANIFEST_FILE, Manifest, NormalizationSpec, SubjectEntry, manifest_error,
+};
 pub use crate::data::weights::{
     LoadOptions, StoredDtype, TensorSpec, check_tensors, dequantize_safetensors, f32_safetensors,
     load_module, quantize_safetensors, read_f32, recast_safetensors,
-};
-pub use crate::data::manifest::{
-    BUNDLE_FORMAT, BUNDLE_VERSION, BundleParts, COMPONENT_KINDS, Component, FileIntegrity,
-    MANIFEST_FILE, Manifest, NormalizationSpec, SubjectEntry,
 };
 
 /// A loaded, validated bundle: the manifest (one subject's view of it) and the bytes of
@@ -372,4 +370,3 @@ impl Bundle {
         }
     }
 }
-

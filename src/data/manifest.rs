@@ -1,11 +1,11 @@
 //! A bundle's `manifest.json`: its schema and version, components, subjects, normalisation
 //! and each file's integrity, validated before anything is fetched or built.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Normalization;
+use crate::data::weights::StoredDtype;
 use crate::error::{Error, Result};
 
 /// Value of `format` in every manifest.
@@ -182,7 +182,7 @@ pub struct SubjectEntry {
     pub components: BTreeMap<String, Component>,
 }
 
-pub(crate) fn manifest_error(field: &str, reason: impl Into<String>) -> Error {
+pub fn manifest_error(field: &str, reason: impl Into<String>) -> Error {
     Error::BundleManifest {
         file: MANIFEST_FILE.into(),
         field: field.into(),
@@ -406,4 +406,3 @@ impl Manifest {
         files
     }
 }
-

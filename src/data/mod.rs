@@ -4,9 +4,9 @@
 //! (which has paths) share one code path.
 
 pub mod bundle;
-pub mod manifest;
 pub mod fmri;
 pub mod fuzzing;
+pub mod manifest;
 mod nifti;
 pub mod normalize;
 pub mod npy;

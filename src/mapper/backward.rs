@@ -3,9 +3,10 @@
 //! input voxels, for voxel attribution.
 
 use burn::nn::{LayerNorm, Linear};
+use burn::tensor::activation::gelu;
 use burn::tensor::{Tensor, TensorData};
 
-use super::config::{MapperVariant, Space};
+use super::config::Space;
 use super::inference::Mapper;
 use super::model::{LAYER_NORM_EPSILON, MapperModel};
 use crate::device::ComputeDevice;
@@ -125,7 +126,6 @@ impl MapperModel {
     }
 }
 
-
 /// Rows of `[rows, voxels]` gradients per forward-and-backward pass in [`Mapper::similarity_gradients`]:
 /// the backward pass keeps every activation, so fewer rows than inference.
 const GRADIENT_BATCH: usize = 64;
@@ -196,4 +196,3 @@ impl Mapper {
         })
     }
 }
-

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, thousands};
+use crate::error::{Error, Result};
 
 /// Which of CLIP's spaces a prediction (and a retrieval) is in: the mapper has one head each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -156,4 +156,3 @@ impl MapperConfig {
         }
     }
 }
-

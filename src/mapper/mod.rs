@@ -27,6 +27,9 @@ pub use model::{MapperModel, MapperOutput, NoNoise, ResidualBlock, TrainingNoise
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Module;
+    use burn::tensor::Device;
+
     use super::*;
 
     #[test]
@@ -63,4 +66,3 @@ mod tests {
         );
     }
 }
-

@@ -3,7 +3,7 @@
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::gelu;
-use burn::tensor::{Device, Shape, Tensor};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
 
 use super::config::{MapperConfig, MapperVariant};
 use crate::clip::l2_normalize;
@@ -226,4 +226,3 @@ impl MapperModel {
         }
     }
 }
-

@@ -4,6 +4,7 @@
 use crate::device::ComputeDevice;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
+use crate::tasks::{Ranked, Reconstructor, Space, decode_categories, embed_labels, retrieve};
 
 /// A bundle's models, loaded on one device: what decoding and retrieval run on.
 pub struct Decoder {
@@ -49,7 +50,7 @@ pub struct ScheduleSummary {
 
 /// Which of a decoder's mappers: the model or one of its controls (by position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MapperSlot {
+pub(crate) enum MapperSlot {
     Model,
     Control(usize),
 }
@@ -84,12 +85,6 @@ impl Decoder {
         device: ComputeDevice,
     ) -> Result<Self> {
         let components = &bundle.manifest.components;
-        let of_kind = |kind: &str| {
-            components
-                .iter()
-                .find(|(_, c)| c.kind == kind)
-                .map(|(name, _)| name.clone())
-        };
         let mapper_name = components
             .iter()
             .find(|(_, c)| c.kind == "mapper" && c.control.is_none())
@@ -221,7 +216,7 @@ impl Decoder {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn embed_by(
+    pub(crate) async fn embed_by(
         &self,
         slot: MapperSlot,
         fmri: &crate::data::FmriBatch,
@@ -367,4 +362,3 @@ impl Decoder {
         .await
     }
 }
-

@@ -25,6 +25,7 @@ pub use reconstruct::{
 };
 pub use reconstruction_metrics::{SeenLabels, seen_image};
 
+pub(crate) use decoder::MapperSlot;
 pub use decoder::{Decoder, DecoderSummary, ScheduleSummary};
 pub use scoring::{
     DEFAULT_TEMPLATE, Ranked, candidate_probabilities, candidate_probabilities_reference,

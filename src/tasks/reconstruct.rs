@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use crate::diffusion::pipeline::{DenoiserComponent, Reconstructor};
-use crate::diffusion::{DenoiserModel, FlowSampler, SamplerSettings, Schedule, chw_signed_to_rgba};
+use crate::diffusion::{FlowSampler, LowLevel, SamplerSettings, chw_signed_to_rgba};
 use crate::error::{Error, Result};
 use crate::tasks::Decoder;
 
@@ -293,4 +293,3 @@ impl Decoder {
             .collect()
     }
 }
-

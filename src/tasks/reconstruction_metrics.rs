@@ -2,6 +2,8 @@
 //! CLIP's and the autoencoder's spaces, and what they depict among candidate labels, each
 //! beside its chance level. The scoring `eval --reconstruct`, the wasm API and the page share.
 
+use burn::tensor::{Tensor, TensorData};
+
 use crate::error::{Error, Result};
 use crate::tasks::Decoder;
 
@@ -254,4 +256,3 @@ impl SeenLabels<'_> {
         Ok(metrics)
     }
 }
-

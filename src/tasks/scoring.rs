@@ -8,7 +8,6 @@ use crate::device::ComputeDevice;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 
-
 /// Probability of each candidate for each query: `softmax(scale · Q Cᵀ)` over candidates.
 ///
 /// `queries` is `[n, dim]` and `candidates` is `[m, dim]`, both row-major; the result is
@@ -294,4 +293,3 @@ mod tests {
         assert_eq!(rows(&[], 2, "queries").unwrap_err().code(), "empty_input");
     }
 }
-

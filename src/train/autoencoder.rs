@@ -12,10 +12,8 @@
 //! and an atomic checkpoint after every epoch.
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,7 +23,7 @@ use crate::diffusion::autoencoder::{AutoencoderTinyConfig, AutoencoderTinyModel}
 use crate::diffusion::{Autoencoder, hwc_unit_to_chw_signed};
 use crate::error::{Error, Result};
 use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, Stimulus};
-use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
+use crate::train::checkpoint::{RunState, adamw, stream_seed, warmup_cosine};
 use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 
 /// Autoencoder training images use their own index range, apart from the protocol's and
@@ -368,6 +366,7 @@ pub fn train_autoencoder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::checkpoint::scalar;
     use burn::tensor::TensorData;
 
     fn image(values: Vec<f32>) -> Tensor<4> {

@@ -4,7 +4,7 @@
 
 use web_time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 use rand::SeedableRng;
@@ -66,7 +66,7 @@ pub struct EpochSteps {
 /// the model, the batch and the step's generator. The model always comes back: on an error
 /// (a non-finite loss) it holds the weights from before the failed step, so the run stays
 /// usable.
-pub fn optimise_epoch<M: AutodiffModule, B>(
+pub fn optimise_epoch<M: Module, B>(
     mut model: M,
     optimizer: &mut ModuleOptimizer,
     step: &mut usize,

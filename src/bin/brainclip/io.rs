@@ -144,9 +144,9 @@ pub fn load_clip(dir: Option<&Path>, why: &str) -> Result<Clip> {
     if dir.join(brainclip::data::bundle::MANIFEST_FILE).exists() {
         let bundle = brainclip::data::bundle::Bundle::load_dir(dir)?;
         return Clip::from_bundle(&bundle, &cpu().device)?.ok_or_else(|| Error::InvalidConfig {
-                what: "--clip".into(),
-                reason: format!("the bundle {} carries no CLIP", dir.display()),
-            });
+            what: "--clip".into(),
+            reason: format!("the bundle {} carries no CLIP", dir.display()),
+        });
     }
     Clip::from_hf_dir(dir, &cpu().device)
 }

@@ -8,20 +8,16 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::clip::text::TokenBatch;
 use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, tokenizer};
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
+use crate::train::checkpoint::{RunState, adamw, scalar, stream_seed, warmup_cosine};
 use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 use crate::train::losses;
 
@@ -424,6 +420,10 @@ pub fn train_clip(
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
 
     #[test]

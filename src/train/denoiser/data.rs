@@ -2,8 +2,13 @@
 //! space, each with the CLIP image embedding it is conditioned on.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
+use super::PURPOSE_ORDER;
+use crate::diffusion::denoiser::DenoiserConfig;
 use crate::error::{Error, Result};
+use crate::train::checkpoint::stream_seed;
 
 /// Latents (in the diffusion space: shifted and scaled) with the condition of each.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,4 +168,3 @@ impl DenoiserTrainingData {
         )
     }
 }
-

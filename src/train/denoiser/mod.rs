@@ -16,25 +16,19 @@
 mod data;
 mod objective;
 
-
 use std::path::Path;
-use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use burn::tensor::Device;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::data::bundle::StoredDtype;
 use crate::data::weights::{LoadOptions, load_module, save_module as save_weights};
 use crate::diffusion::denoiser::{DenoiserConfig, DenoiserModel};
-use crate::diffusion::schedule::timesteps;
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{RunState, adamw, finite_loss, scalar, stream_seed, warmup_cosine};
+use crate::train::checkpoint::{RunState, adamw, scalar, stream_seed, warmup_cosine};
 use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 
 pub use data::DenoiserTrainingData;
@@ -97,7 +91,7 @@ pub struct DenoiserTrainOutcome {
 
 const MODEL_FILE: &str = "denoiser.bpk";
 const PURPOSE_INIT: u64 = 41;
-const PURPOSE_ORDER: u64 = 42;
+pub(super) const PURPOSE_ORDER: u64 = 42;
 const PURPOSE_STEP: u64 = 43;
 const PURPOSE_VALIDATION: u64 = 44;
 
@@ -430,4 +424,3 @@ mod tests {
         assert!(err.to_string().contains("condition_noise -0.1"), "{err}");
     }
 }
-

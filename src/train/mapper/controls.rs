@@ -6,7 +6,9 @@ use crate::error::Result;
 use crate::mapper::Mapper;
 use crate::matrix::Matrix;
 use crate::ridge::{LAMBDA_SCALES, RidgeProblem, RidgeSolution, ridge_mapper};
-use crate::train::mapper::{TrainConfig, TrainOutcome, TrainingData, prepare, validation::validate};
+use crate::train::mapper::{
+    TrainConfig, TrainOutcome, TrainingData, prepare, validation::validate,
+};
 
 /// Display names of the controls, as evaluation reports them.
 pub const SHUFFLED_CONTROL: &str = "shuffled labels";

@@ -7,27 +7,11 @@
 
 use std::path::Path;
 
-use burn::module::{Module, Param};
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
-use serde::{Deserialize, Serialize};
-use web_time::Instant;
-
 use crate::data::normalize::{batch_statistics, zscore_rows};
 use crate::error::{Error, Result};
-use crate::mapper::{Mapper, MapperConfig, MapperModel, TrainingNoise};
+use crate::mapper::{Mapper, MapperConfig};
 
 use crate::matrix::Matrix;
-use crate::train::checkpoint::{
-    adamw, epoch_folder, finish_epoch, finite_loss, load_module_from, load_optimizer, resume_state,
-    save_module, save_optimizer, scalar, stream_seed,
-};
-use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
-use crate::train::losses;
 
 mod bundle;
 mod config;
@@ -49,7 +33,6 @@ pub use data::{
 };
 pub use held_out::{HeldOut, held_out_evaluation};
 pub use trainer::MapperTrainer;
-use validation::validate;
 
 /// Training progress for a progress bar: `(step, total steps)`.
 pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, usize);
@@ -180,4 +163,3 @@ fn run_to_end(
     }
     Ok(trainer.finish())
 }
-

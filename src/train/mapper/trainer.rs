@@ -5,19 +5,21 @@ use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::data::gather;
 use super::validation::validate;
-use super::{EpochReport, Prepared, ProgressFn, TrainConfig, TrainOutcome, TrainingData, prepare};
+use super::{
+    AuxLoss, EpochReport, Prepared, ProgressFn, TrainConfig, TrainOutcome, TrainingData, prepare,
+};
 use crate::error::{Error, Result};
 use crate::mapper::{Mapper, MapperConfig, MapperModel, TrainingNoise};
 use crate::train::checkpoint::{
-    adamw, epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state,
-    save_module, save_optimizer, scalar, stream_seed,
+    adamw, epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state, save_module,
+    save_optimizer, scalar, stream_seed,
 };
 use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
 use crate::train::losses;
@@ -91,7 +93,6 @@ const STATE_FILE: &str = "state.json";
 const TRAINEE_FILE: &str = "trainee.bpk";
 const BEST_FILE: &str = "best.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
-
 
 /// A mapper training run driven one epoch at a time: [`train_mapper`] loops over it (with
 /// checkpoints), the browser awaits between epochs so that the page can show progress and
@@ -346,12 +347,18 @@ impl<'a> MapperTrainer<'a> {
             &mut self.optimizer,
             &mut self.state.step,
             &plan,
-            order.chunks(config.batch_size).filter(|batch| batch.len() >= 2),
+            order
+                .chunks(config.batch_size)
+                .filter(|batch| batch.len() >= 2),
             |trainee, batch, rng| {
                 let b = batch.len();
                 let x: Vec<f32> = batch
                     .iter()
-                    .flat_map(|&p| prepared.train_x[p * voxels..(p + 1) * voxels].iter().copied())
+                    .flat_map(|&p| {
+                        prepared.train_x[p * voxels..(p + 1) * voxels]
+                            .iter()
+                            .copied()
+                    })
                     .collect();
                 let x = Tensor::<2>::from_data(TensorData::new(x, [b, voxels]), &device);
                 let trials: Vec<usize> = batch.iter().map(|&p| train_rows[p]).collect();
@@ -411,7 +418,8 @@ impl<'a> MapperTrainer<'a> {
                         TensorData::new(losses::positives_from_groups(chosen), [b, b]),
                         &device,
                     );
-                    let term = losses::info_nce(out.text.clone(), targets.clone(), scale, positives);
+                    let term =
+                        losses::info_nce(out.text.clone(), targets.clone(), scale, positives);
                     sum_txt += scalar(term.clone());
                     loss = loss + term.mul_scalar(config.lambda_text);
                     loss = loss + aux_term(config, out.text.clone(), targets);
@@ -514,4 +522,3 @@ fn aux_term(config: &TrainConfig, predictions: Tensor<2>, targets: Tensor<2>) ->
         AuxLoss::Mse => losses::mse(predictions, targets).mul_scalar(config.aux_weight),
     }
 }
-
