@@ -23,8 +23,8 @@ use crate::diffusion::autoencoder::{AutoencoderTinyConfig, AutoencoderTinyModel}
 use crate::diffusion::{Autoencoder, hwc_unit_to_chw_signed};
 use crate::error::{Error, Result};
 use crate::sim::stimuli::{CATEGORIES, Category, IMAGE_SIZE, Stimulus};
-use crate::train::checkpoint::{RunState, adamw, stream_seed, warmup_cosine};
-use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
+use crate::train::checkpoint::{RunState, adamw, stream_seed};
+use crate::train::epoch::{RunPlan, Streams, optimise_epoch};
 
 /// Autoencoder training images use their own index range, apart from the protocol's and
 /// the CLIP's.
@@ -261,19 +261,13 @@ pub fn train_autoencoder(
     let per_image = 3 * IMAGE_SIZE * IMAGE_SIZE;
 
     // The images are drawn afresh every epoch and taken in order: no shuffle, no draws.
-    let streams = Streams {
-        seed: config.seed,
-        order: 0,
-        step: 0,
-    };
-    let learning_rate = |step| {
-        warmup_cosine(
-            config.learning_rate,
-            config.warmup_fraction,
-            step,
-            total_steps,
-        )
-    };
+    let plan = RunPlan::warmup_cosine(
+        "autoencoder training",
+        total_steps,
+        Streams::new(config.seed, 0, 0),
+        config.learning_rate,
+        config.warmup_fraction,
+    );
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
         let images = world_image_batch(
@@ -282,19 +276,13 @@ pub fn train_autoencoder(
             TRAINING_INDEX + (epoch * config.images_per_epoch) as u64,
             config.images_per_epoch,
         );
-        let plan = EpochPlan {
-            what: "autoencoder training",
-            epoch,
-            total_steps,
-            streams,
-            learning_rate: &learning_rate,
-        };
         let steps;
         (model, steps) = optimise_epoch(
             model,
             &mut optimizer,
             &mut state.step,
             &plan,
+            epoch,
             (0..config.images_per_epoch).step_by(config.batch_size),
             |model, start, _| {
                 let n = config.batch_size.min(config.images_per_epoch - start);

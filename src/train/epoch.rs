@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
-use crate::train::checkpoint::{finite_loss, scalar, stream_seed};
+use crate::train::checkpoint::{finite_loss, scalar, stream_seed, warmup_cosine};
 
 /// A trainer's random streams: its seed, and the purposes that keep the epochs' orders and
 /// the steps' draws independent of each other and of the trainer's other streams.
@@ -24,6 +24,10 @@ pub struct Streams {
 }
 
 impl Streams {
+    pub fn new(seed: u64, order: u64, step: u64) -> Self {
+        Streams { seed, order, step }
+    }
+
     /// `rows` in epoch `epoch`'s order.
     pub fn shuffled(&self, rows: &[usize], epoch: usize) -> Vec<usize> {
         let mut order = rows.to_vec();
@@ -40,15 +44,35 @@ impl Streams {
     }
 }
 
-/// Where the run stands and what its steps are called, for one epoch of steps.
-pub struct EpochPlan<'a> {
+/// What every epoch of a run shares: its name, length, random streams and learning rates.
+pub struct RunPlan<'a> {
     /// Names the training in a non-finite-loss error ("denoiser training").
     pub what: &'a str,
-    pub epoch: usize,
     pub total_steps: usize,
     pub streams: Streams,
     /// The learning rate at a step of the run.
-    pub learning_rate: &'a dyn Fn(usize) -> f64,
+    pub learning_rate: Box<dyn Fn(usize) -> f64 + 'a>,
+}
+
+impl<'a> RunPlan<'a> {
+    /// A run whose learning rate warms up linearly over `warmup_fraction` of its steps, then
+    /// decays to zero on a cosine (every trainer's schedule but the mapper's).
+    pub fn warmup_cosine(
+        what: &'a str,
+        total_steps: usize,
+        streams: Streams,
+        learning_rate: f64,
+        warmup_fraction: f64,
+    ) -> Self {
+        RunPlan {
+            what,
+            total_steps,
+            streams,
+            learning_rate: Box::new(move |step| {
+                warmup_cosine(learning_rate, warmup_fraction, step, total_steps)
+            }),
+        }
+    }
 }
 
 /// What an epoch's steps measured.
@@ -62,15 +86,19 @@ pub struct EpochSteps {
     pub seconds: f64,
 }
 
-/// Runs one optimiser step per batch on `model`, advancing the run's `step`. `loss` gets
+/// Runs epoch `epoch`'s optimiser steps, one per batch, on `model`, advancing the run's `step`. `loss` gets
 /// the model, the batch and the step's generator. The model always comes back: on an error
 /// (a non-finite loss) it holds the weights from before the failed step, so the run stays
 /// usable.
+// The arguments are the trainer's own pieces (weights, optimiser, step count, batches, loss,
+// progress); gathering them in a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn optimise_epoch<M: Module, B>(
     mut model: M,
     optimizer: &mut ModuleOptimizer,
     step: &mut usize,
-    plan: &EpochPlan,
+    plan: &RunPlan,
+    epoch: usize,
     batches: impl IntoIterator<Item = B>,
     mut loss: impl FnMut(&M, B, &mut ChaCha8Rng) -> Tensor<1>,
     progress: &mut dyn FnMut(usize, usize),
@@ -78,9 +106,9 @@ pub fn optimise_epoch<M: Module, B>(
     let started = Instant::now();
     let (mut sum_loss, mut batch_count, mut learning_rate) = (0.0, 0usize, 0.0);
     for batch in batches {
-        let mut rng = plan.streams.for_step(plan.epoch, *step);
+        let mut rng = plan.streams.for_step(epoch, *step);
         let value = loss(&model, batch, &mut rng);
-        let loss_value = match finite_loss(scalar(value.clone()), plan.what, plan.epoch, *step) {
+        let loss_value = match finite_loss(scalar(value.clone()), plan.what, epoch, *step) {
             Ok(v) => v,
             Err(err) => return (model, Err(err)),
         };

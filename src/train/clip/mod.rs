@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::clip::text::TokenBatch;
 use crate::clip::{Clip, ClipConfig, ClipModel, l2_normalize, tokenizer};
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{RunState, adamw, scalar, stream_seed, warmup_cosine};
-use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
+use crate::train::checkpoint::{RunState, adamw, scalar, stream_seed};
+use crate::train::epoch::{RunPlan, Streams, optimise_epoch};
 use crate::train::losses;
 
 mod data;
@@ -320,33 +320,20 @@ pub fn train_clip(
         optimizer,
     )?;
 
-    let streams = Streams {
-        seed: config.seed,
-        order: PURPOSE_ORDER,
-        step: PURPOSE_STEP,
-    };
-    let learning_rate = |step| {
-        warmup_cosine(
-            config.learning_rate,
-            config.warmup_fraction,
-            step,
-            total_steps,
-        )
-    };
+    let plan = RunPlan::warmup_cosine(
+        "CLIP training",
+        total_steps,
+        Streams::new(config.seed, PURPOSE_ORDER, PURPOSE_STEP),
+        config.learning_rate,
+        config.warmup_fraction,
+    );
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
-        let order = streams.shuffled(&train, epoch);
+        let order = plan.streams.shuffled(&train, epoch);
         let epoch_data = data.for_epoch(epoch)?;
         let data = epoch_data.as_ref();
         let warmup = epoch < config.warmup_caption_epochs && !data.warmup_captions.is_empty();
         let (per_image, caption_tokens) = caption_table(data, clip_config, warmup);
-        let plan = EpochPlan {
-            what: "CLIP training",
-            epoch,
-            total_steps,
-            streams,
-            learning_rate: &learning_rate,
-        };
         let batches = epoch_batches(&order, &data.hard_negative_groups, config.batch_size)
             .into_iter()
             .filter(|batch| batch.len() >= 2);
@@ -356,6 +343,7 @@ pub fn train_clip(
             &mut optimizer,
             &mut state.step,
             &plan,
+            epoch,
             batches,
             |trainee, batch, rng| {
                 let chosen: Vec<usize> = batch

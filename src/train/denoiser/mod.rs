@@ -28,8 +28,8 @@ use crate::data::bundle::StoredDtype;
 use crate::data::weights::{LoadOptions, load_module, save_module as save_weights};
 use crate::diffusion::denoiser::{DenoiserConfig, DenoiserModel};
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{RunState, adamw, scalar, stream_seed, warmup_cosine};
-use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
+use crate::train::checkpoint::{RunState, adamw, scalar, stream_seed};
+use crate::train::epoch::{RunPlan, Streams, optimise_epoch};
 
 pub use data::DenoiserTrainingData;
 use objective::Objective;
@@ -182,35 +182,23 @@ fn run(
         optimizer,
     )?;
 
-    let streams = Streams {
-        seed: config.seed,
-        order: PURPOSE_ORDER,
-        step: PURPOSE_STEP,
-    };
-    let learning_rate = |step| {
-        warmup_cosine(
-            config.learning_rate,
-            config.warmup_fraction,
-            step,
-            total_steps,
-        )
-    };
+    let plan = RunPlan::warmup_cosine(
+        name,
+        total_steps,
+        Streams::new(config.seed, PURPOSE_ORDER, PURPOSE_STEP),
+        config.learning_rate,
+        config.warmup_fraction,
+    );
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done;
-        let plan = EpochPlan {
-            what: name,
-            epoch,
-            total_steps,
-            streams,
-            learning_rate: &learning_rate,
-        };
-        let order = streams.shuffled(&train, epoch);
+        let order = plan.streams.shuffled(&train, epoch);
         let steps;
         (model, steps) = optimise_epoch(
             model,
             &mut optimizer,
             &mut state.step,
             &plan,
+            epoch,
             order.chunks(config.batch_size),
             |model, rows, rng| {
                 let targets = objective.targets(data, rows, rng, &device);

@@ -21,7 +21,7 @@ use crate::train::checkpoint::{
     adamw, epoch_folder, finish_epoch, load_module_from, load_optimizer, resume_state, save_module,
     save_optimizer, scalar, stream_seed,
 };
-use crate::train::epoch::{EpochPlan, Streams, optimise_epoch};
+use crate::train::epoch::{RunPlan, Streams, optimise_epoch};
 use crate::train::losses;
 
 /// The trained module plus the learnable temperature (as log of the logit scale).
@@ -318,11 +318,7 @@ impl<'a> MapperTrainer<'a> {
         let device = self.device.clone();
         let train_rows = &self.prepared.train_rows;
         let epoch = self.state.epochs_done;
-        let streams = Streams {
-            seed: config.seed,
-            order: PURPOSE_ORDER,
-            step: PURPOSE_STEP,
-        };
+        let streams = Streams::new(config.seed, PURPOSE_ORDER, PURPOSE_STEP);
         let order = streams.shuffled(&(0..train_rows.len()).collect::<Vec<_>>(), epoch);
         let beta = if config.beta_warmup_epochs == 0 {
             config.beta
@@ -331,13 +327,11 @@ impl<'a> MapperTrainer<'a> {
         };
         let (mut sum_img, mut sum_txt, mut sum_kl) = (0.0, 0.0, 0.0);
         let total_steps = self.total_steps;
-        let learning_rate = |step| config.learning_rate_at(step, total_steps);
-        let plan = EpochPlan {
+        let plan = RunPlan {
             what: "training",
-            epoch,
             total_steps,
             streams,
-            learning_rate: &learning_rate,
+            learning_rate: Box::new(move |step| config.learning_rate_at(step, total_steps)),
         };
         let (prepared, stimulus) = (&self.prepared, &self.stimulus);
         let (use_images, use_texts) = (self.use_images, self.use_texts);
@@ -347,6 +341,7 @@ impl<'a> MapperTrainer<'a> {
             &mut self.optimizer,
             &mut self.state.step,
             &plan,
+            epoch,
             order
                 .chunks(config.batch_size)
                 .filter(|batch| batch.len() >= 2),
