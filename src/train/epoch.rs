@@ -86,8 +86,8 @@ pub struct EpochSteps {
     pub seconds: f64,
 }
 
-/// Runs epoch `epoch`'s optimiser steps, one per batch, on `model`, advancing the run's `step`. `loss` gets
-/// the model, the batch and the step's generator. The model always comes back: on an error
+/// Runs epoch `epoch`'s optimiser steps, one per batch, on `model`, advancing the run's
+/// `step`. `loss` gets the model, the batch and the step's generator. The model always comes back: on an error
 /// (a non-finite loss) it holds the weights from before the failed step, so the run stays
 /// usable.
 // The arguments are the trainer's own pieces (weights, optimiser, step count, batches, loss,
