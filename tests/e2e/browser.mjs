@@ -1,6 +1,7 @@
 // Shared helpers for the end-to-end tests: a static server on a free loopback port and a
 // headless Debian Chromium, with or without WebGPU.
 import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
 import { startServer } from '../../tools/serve.mjs';
 
 const QUIET_FLAGS = [
@@ -104,4 +105,15 @@ export async function openBlank(browser, site, { isolate = false } = {}) {
   }));
   await page.goto(url);
   return { page, errors, requests };
+}
+
+/** Serves the test's own worker scripts (`tests/e2e/fixtures/NAME`) at the site's root, so a
+ * worker made from them imports the site's package as the shipped one does. */
+export async function serveFixtures(page, site, names) {
+  for (const name of names) {
+    await page.context().route(`${site.url}${name}`, (route) => route.fulfill({
+      contentType: 'text/javascript',
+      body: readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'),
+    }));
+  }
 }

@@ -7,10 +7,7 @@
 // is the test's own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { serveSite, launch, openBlank } from './browser.mjs';
-
-const FIXTURES = new URL('./fixtures/', import.meta.url);
+import { serveSite, launch, openBlank, serveFixtures } from './browser.mjs';
 
 let site;
 before(async () => { site = await serveSite(); });
@@ -20,11 +17,7 @@ test('a device lost mid-call: the worker goes on on the CPU and the call complet
   const browser = await launch({ webgpu: true });
   try {
     const { page, errors } = await openBlank(browser, site);
-    for (const name of ['lose-device-worker.js', 'lose-device-patch.js']) {
-      await page.context().route(`${site.url}${name}`, (route) => route.fulfill({
-        contentType: 'text/javascript', body: readFileSync(new URL(name, FIXTURES), 'utf8'),
-      }));
-    }
+    await serveFixtures(page, site, ['lose-device-worker.js', 'lose-device-patch.js']);
     const outcome = await page.evaluate(async () => {
       const { createWorkerDecoder } = await import('./pkg/worker.js');
       const url = new URL('models/demo/', document.baseURI).href;

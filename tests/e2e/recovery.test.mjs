@@ -5,10 +5,7 @@
 // into the test's own worker script (fixtures/trap-patch.js) and nowhere else.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { serveSite, launch, openBlank } from './browser.mjs';
-
-const FIXTURES = new URL('./fixtures/', import.meta.url);
+import { serveSite, launch, openBlank, serveFixtures } from './browser.mjs';
 
 let site;
 before(async () => { site = await serveSite(); });
@@ -18,11 +15,7 @@ test('a trap rejects its call with internal_error and the next call runs in a fr
   const browser = await launch({ webgpu: false });
   try {
     const { page, errors } = await openBlank(browser, site);
-    for (const name of ['trap-worker.js', 'trap-patch.js']) {
-      await page.context().route(`${site.url}${name}`, (route) => route.fulfill({
-        contentType: 'text/javascript', body: readFileSync(new URL(name, FIXTURES), 'utf8'),
-      }));
-    }
+    await serveFixtures(page, site, ['trap-worker.js', 'trap-patch.js']);
     const outcome = await page.evaluate(async () => {
       const { createWorkerDecoder } = await import('./pkg/worker.js');
       const url = new URL('models/demo/', document.baseURI).href;
